@@ -1,0 +1,473 @@
+"""One-pass discovery planner: which idle connection to test, and when.
+
+Sans-I/O: the planner never touches a socket or a clock. The runner tells it
+what happened (a connection opened, a push arrived, a connection ended) and
+the current time; it answers with actions (open, probe, close, finish) and
+the next time it wants to be woken.
+
+How it finds the timeout T (see docs/discovery.md for the numbers):
+
+* Idle connections of many ages exist at once. Connections are opened at
+  staggered times, and a connection whose probe succeeded starts a new idle
+  period at once, so the pool keeps a spread of ages with a bounded count.
+* A probe asks the server, over a separate busy control connection, to push
+  now on an idle connection. The idle connection itself stays untouched, so
+  its age is the idle time being tested; the server reports the exact idle
+  it saw.
+* Scouting: while nothing has failed, the oldest connection is probed as late
+  as the time goal allows (``wall_factor * lower + wall_slack``), so a
+  failure is seen by about 1.1 T.
+* Refining: once a probe fails (or a connection is reset or closed while
+  idle), the connections whose ages lie inside the bracket are probed at
+  once; their answers narrow the bracket to the spacing of their ages.
+* Contradictions (a survival above a failure) widen the bracket and are kept.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+
+from probe.core.evidence import Bracket, Evidence, FailureMode, Outcome, Test
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    """Tunables. Defaults meet the goal in docs/discovery.md."""
+
+    #: Longest idle worth testing: just above RFC 5382's 2 h 4 min.
+    max_idle_s: float = 7800.0
+    #: Bracket width wanted; None means max(resolution_frac * T, resolution_floor_s).
+    resolution_s: float | None = None
+    resolution_frac: float = 0.02
+    resolution_floor_s: float = 0.5
+    #: Test connections open at once (the control connection is not counted).
+    max_conns: int = 63
+    #: The answer should come by wall_factor * T + wall_slack_s.
+    wall_factor: float = 1.10
+    wall_slack_s: float = 2.0
+    #: How long after a probe a missing push counts as lost.
+    grace_s: float = 1.0
+    #: How long after a probe a missing push is suspected, and refining starts.
+    suspect_s: float = 0.1
+    #: Failed connections stay open this long so a late push is still seen.
+    linger_s: float = 2.0
+    #: New connections keep the youngest idle start within this gap of now:
+    #: max(open_gap_abs_s, open_gap_frac * elapsed).
+    open_gap_abs_s: float = 0.25
+    open_gap_frac: float = 0.08
+    budget_s: float | None = None
+    expect_min_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_conns < 2:
+            raise ValueError("the planner needs at least 2 test connections")
+        if self.max_idle_s <= 0:
+            raise ValueError("max_idle_s must be positive")
+
+
+# Actions -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Open:
+    """Open a test connection, say hello and leave it idle."""
+
+    conn: int
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Ask the server to push now on an idle connection."""
+
+    conn: int
+
+
+@dataclass(frozen=True)
+class Close:
+    conn: int
+
+
+@dataclass(frozen=True)
+class Finish:
+    reason: str
+
+
+Action = Open | Probe | Close | Finish
+
+
+class ConnState(str, Enum):
+    OPENING = "opening"
+    IDLE = "idle"
+    PROBING = "probing"
+    #: A failed connection kept open for a while in case the push was only late.
+    LINGER = "linger"
+
+
+@dataclass
+class ConnView:
+    """What the planner knows of one connection (also shown by the live view)."""
+
+    id: int
+    state: ConnState
+    idle_since: float
+    probe_at: float | None = None
+    server_idle_s: float | None = None
+    test: Test | None = None
+    linger_until: float = 0.0
+    #: A scout probe whose push is overdue starts a refine round early.
+    scout: bool = False
+
+    def age(self, now: float) -> float:
+        return now - self.idle_since
+
+
+@dataclass
+class PlannerStats:
+    opened: int = 0
+    max_open: int = 0
+    probes: int = 0
+
+
+@dataclass
+class Planner:
+    config: PlannerConfig
+    evidence: Evidence = field(default_factory=Evidence)
+    stats: PlannerStats = field(default_factory=PlannerStats)
+    started_at: float = 0.0
+    finished: str | None = None
+    conns: dict[int, ConnView] = field(default_factory=dict)
+    _next_id: int = 0
+    _wakeup: float | None = None
+    _inconsistent_until: float | None = None
+    _last_open: float = -math.inf
+
+    # Inputs -----------------------------------------------------------------
+
+    def start(self, now: float) -> list[Action]:
+        self.started_at = now
+        return self._step(now)
+
+    def opened(self, conn: int, now: float) -> list[Action]:
+        """The connection said hello and has been idle since ``now``."""
+        view = self.conns.get(conn)
+        if view is not None and view.state is ConnState.OPENING:
+            view.state = ConnState.IDLE
+            view.idle_since = now
+        return self._step(now)
+
+    def open_failed(self, conn: int, now: float) -> list[Action]:
+        self.conns.pop(conn, None)
+        return self._step(now)
+
+    def pushed(self, conn: int, server_idle_s: float, now: float) -> list[Action]:
+        """The server reports it sent the push after ``server_idle_s`` of idle."""
+        view = self.conns.get(conn)
+        if view is not None:
+            view.server_idle_s = server_idle_s
+            if view.test is not None:
+                view.test.idle_s = server_idle_s
+        return self._step(now)
+
+    def arrived(self, conn: int, server_idle_s: float | None, now: float) -> list[Action]:
+        """A push arrived on ``conn``; the runner has already answered it, so
+        the connection is idle again from ``now``."""
+        view = self.conns.get(conn)
+        if view is None:
+            return self._step(now)
+        idle = server_idle_s if server_idle_s is not None else self._client_idle(view, now)
+        if view.state is ConnState.PROBING:
+            self._record(view, idle, Outcome.SURVIVED, None, now, source="push")
+            view.state = ConnState.IDLE
+            view.idle_since = now
+            view.probe_at = view.server_idle_s = None
+        elif view.state is ConnState.LINGER and view.test is not None:
+            # Declared lost, yet it came: the path kept the flow after all.
+            view.test.outcome = Outcome.SURVIVED
+            view.test.failure_mode = None
+            view.test.late = True
+            view.test.idle_s = idle
+            view.state = ConnState.IDLE
+            view.idle_since = now
+            view.probe_at = view.server_idle_s = None
+            view.test = None
+        elif view.state is ConnState.IDLE:
+            # An unasked push (the server's backstop): still a survived idle.
+            self._record(view, idle, Outcome.SURVIVED, None, now, source="push")
+            view.idle_since = now
+        return self._step(now)
+
+    def ended(self, conn: int, mode: FailureMode, now: float) -> list[Action]:
+        """The connection was reset or closed by the path or the peer."""
+        view = self.conns.pop(conn, None)
+        if view is None:
+            return self._step(now)
+        if view.state in (ConnState.IDLE, ConnState.PROBING):
+            idle = self._client_idle(view, now)
+            if view.state is ConnState.PROBING and view.server_idle_s is not None:
+                idle = min(idle, view.server_idle_s)
+            self._record(view, idle, Outcome.FAILED, mode, now, source="death")
+        elif view.state is ConnState.LINGER and view.test is not None:
+            # A silent loss that later turned into a reset or close tells how.
+            view.test.failure_mode = mode
+        return self._step(now)
+
+    def tick(self, now: float) -> list[Action]:
+        return self._step(now)
+
+    # Outputs ----------------------------------------------------------------
+
+    def next_wakeup(self) -> float | None:
+        return self._wakeup
+
+    def bracket(self) -> Bracket:
+        return self.evidence.bracket()
+
+    def target_width(self, bracket: Bracket) -> float:
+        cfg = self.config
+        if cfg.resolution_s is not None:
+            return cfg.resolution_s
+        scale = bracket.longest_survived or 0.0
+        return max(cfg.resolution_frac * scale, cfg.resolution_floor_s)
+
+    def open_count(self) -> int:
+        return len(self.conns)
+
+    # Internals --------------------------------------------------------------
+
+    def _client_idle(self, view: ConnView, now: float) -> float:
+        end = view.probe_at if view.probe_at is not None else now
+        return max(0.0, end - view.idle_since)
+
+    def _record(
+        self,
+        view: ConnView,
+        idle: float,
+        outcome: Outcome,
+        mode: FailureMode | None,
+        now: float,
+        source: str,
+    ) -> Test:
+        test = Test(
+            conn=view.id,
+            idle_s=idle,
+            outcome=outcome,
+            failure_mode=mode,
+            idle_since=view.idle_since - self.started_at,
+            asked_at=None if view.probe_at is None else view.probe_at - self.started_at,
+            result_at=now - self.started_at,
+            source=source,
+        )
+        self.evidence.add(test)
+        return test
+
+    def _step(self, now: float) -> list[Action]:
+        if self.finished is not None:
+            return []
+        actions: list[Action] = []
+        wakeups: list[float] = []
+        self._expire(now, actions, wakeups)
+        bracket = self.evidence.bracket()
+        reason = self._finish_reason(bracket, now)
+        if reason is not None:
+            return self._finish(reason, actions)
+        probing = [v for v in self.conns.values() if v.state is ConnState.PROBING]
+        if bracket.outer_upper is None:
+            self._scout(bracket, now, probing, actions, wakeups)
+        else:
+            self._refine(bracket, now, probing, actions, wakeups)
+        self._keep_pool(now, actions, wakeups)
+        cfg = self.config
+        if cfg.budget_s is not None:
+            wakeups.append(self.started_at + cfg.budget_s)
+        if self._inconsistent_until is not None:
+            wakeups.append(self._inconsistent_until)
+        future = [w for w in wakeups if w > now]
+        self._wakeup = min(future) if future else (now if wakeups else None)
+        self.stats.max_open = max(self.stats.max_open, len(self.conns))
+        return actions
+
+    def _expire(self, now: float, actions: list[Action], wakeups: list[float]) -> None:
+        cfg = self.config
+        for view in list(self.conns.values()):
+            if view.state is ConnState.PROBING and view.probe_at is not None:
+                deadline = view.probe_at + cfg.grace_s
+                if now >= deadline:
+                    idle = view.server_idle_s
+                    if idle is None:
+                        idle = self._client_idle(view, now)
+                    view.test = self._record(view, idle, Outcome.FAILED, FailureMode.SILENT_DROP, now, "deadline")
+                    view.state = ConnState.LINGER
+                    view.linger_until = now + cfg.linger_s
+                else:
+                    wakeups.append(deadline)
+            if view.state is ConnState.LINGER:
+                if now >= view.linger_until:
+                    del self.conns[view.id]
+                    actions.append(Close(view.id))
+                else:
+                    wakeups.append(view.linger_until)
+
+    def _finish_reason(self, bracket: Bracket, now: float) -> str | None:
+        cfg = self.config
+        if cfg.expect_min_s is not None and bracket.upper is not None and bracket.upper < cfg.expect_min_s:
+            return "expect_min"
+        if cfg.budget_s is not None and now - self.started_at >= cfg.budget_s:
+            return "budget"
+        if any(v.state is ConnState.PROBING for v in self.conns.values()):
+            return None
+        if not bracket.consistent:
+            # Contradictions mean the path has no sharp timeout (a table
+            # swept now and then, flows expiring at random). Keep testing a
+            # little to map the blurred zone, then stop rather than chase it.
+            if self._inconsistent_until is None:
+                longest = bracket.longest_survived or 0.0
+                extra = max(2 * cfg.grace_s, (cfg.wall_factor - 1.0) * longest + cfg.wall_slack_s)
+                self._inconsistent_until = now + extra
+            if now >= self._inconsistent_until:
+                return "inconsistent"
+        if bracket.outer_upper is None:
+            if bracket.longest_survived is not None and bracket.longest_survived >= cfg.max_idle_s - 1e-9:
+                return "max_idle"
+            return None
+        width = bracket.outer_upper - (bracket.longest_survived or 0.0)
+        if width <= self.target_width(bracket) + 1e-9:
+            return "resolved"
+        return None
+
+    def _finish(self, reason: str, actions: list[Action]) -> list[Action]:
+        self.finished = reason
+        self._wakeup = None
+        for conn in list(self.conns):
+            actions.append(Close(conn))
+        self.conns.clear()
+        actions.append(Finish(reason))
+        return actions
+
+    def _probe(
+        self, view: ConnView, now: float, actions: list[Action], wakeups: list[float], scout: bool = False
+    ) -> None:
+        view.scout = scout
+        view.state = ConnState.PROBING
+        view.probe_at = now
+        view.server_idle_s = None
+        self.stats.probes += 1
+        actions.append(Probe(view.id))
+        wakeups.append(now + self.config.suspect_s)
+        wakeups.append(now + self.config.grace_s)
+
+    def _idle_conns(self) -> list[ConnView]:
+        return sorted(
+            (v for v in self.conns.values() if v.state is ConnState.IDLE),
+            key=lambda v: v.idle_since,
+        )
+
+    def _scout(
+        self,
+        bracket: Bracket,
+        now: float,
+        probing: list[ConnView],
+        actions: list[Action],
+        wakeups: list[float],
+    ) -> None:
+        cfg = self.config
+        if probing:
+            for view in probing:
+                if view.probe_at is None or not view.scout:
+                    continue
+                suspect_at = view.probe_at + cfg.suspect_s
+                if now >= suspect_at:
+                    # The push is overdue: refine at once inside the suspected
+                    # bracket rather than wait out the whole grace period.
+                    view.scout = False
+                    age = self._client_idle(view, now)
+                    self._probe_inside(bracket.longest_survived or 0.0, age, bracket, now, actions, wakeups)
+                else:
+                    wakeups.append(suspect_at)
+            return
+        idle = self._idle_conns()
+        if not idle:
+            return
+        lower = bracket.longest_survived or 0.0
+        oldest = idle[0]
+        due = self.started_at + cfg.wall_factor * lower + cfg.wall_slack_s - cfg.suspect_s
+        due = min(due, oldest.idle_since + cfg.max_idle_s)
+        if due - oldest.idle_since < lower + cfg.resolution_floor_s / 2:
+            # The pool is behind schedule (too few connections for the
+            # range): let the oldest age a step beyond what survived, so the
+            # search still moves geometrically rather than creeping.
+            due = oldest.idle_since + max(lower * cfg.wall_factor, lower + cfg.resolution_floor_s / 2)
+        if now >= due:
+            self._probe(oldest, now, actions, wakeups, scout=True)
+        else:
+            wakeups.append(due)
+
+    def _refine(
+        self,
+        bracket: Bracket,
+        now: float,
+        probing: list[ConnView],
+        actions: list[Action],
+        wakeups: list[float],
+    ) -> None:
+        if probing:
+            return
+        # Refine above everything that survived: where survivals and failures
+        # overlap (a NAT that sweeps its table), what is left to find is the
+        # idle beyond which flows always fail.
+        lower = bracket.longest_survived or 0.0
+        upper = bracket.outer_upper
+        assert upper is not None
+        self._probe_inside(lower, upper, bracket, now, actions, wakeups)
+
+    def _probe_inside(
+        self,
+        lower: float,
+        upper: float,
+        bracket: Bracket,
+        now: float,
+        actions: list[Action],
+        wakeups: list[float],
+    ) -> None:
+        """Probe a spread of idle connections whose ages lie in (lower, upper)."""
+        width = self.target_width(bracket)
+        step = 0.45 * width
+        floor = lower + step
+        chosen: list[ConnView] = []
+        last = upper
+        for view in self._idle_conns():
+            age = view.age(now)
+            if age >= upper:
+                # Already idle longer than a known failure: it tells nothing.
+                continue
+            if age < floor:
+                wakeups.append(view.idle_since + floor)
+                break
+            if last - age >= step or not chosen:
+                chosen.append(view)
+                last = age
+        for view in chosen:
+            self._probe(view, now, actions, wakeups)
+
+    def _keep_pool(self, now: float, actions: list[Action], wakeups: list[float]) -> None:
+        """Open connections at staggered times until the cap is reached.
+
+        Gaps grow with elapsed time, so the pool holds a spread of ages at
+        every scale; connections whose probe succeeded rejoin it as young
+        ones, which is what lets a bounded pool last for hours.
+        """
+        cfg = self.config
+        if len(self.conns) >= cfg.max_conns:
+            return
+        gap = max(cfg.open_gap_abs_s, cfg.open_gap_frac * (self._last_open - self.started_at))
+        due = self._last_open + gap
+        if now >= due - 1e-9:
+            conn = self._next_id
+            self._next_id += 1
+            self.conns[conn] = ConnView(conn, ConnState.OPENING, idle_since=now)
+            self.stats.opened += 1
+            self._last_open = now
+            actions.append(Open(conn))
+            due = now + max(cfg.open_gap_abs_s, cfg.open_gap_frac * (now - self.started_at))
+        wakeups.append(due)

@@ -1,0 +1,186 @@
+"""The natprobe wire protocol, without I/O: framing, encoding and validation.
+
+Newline-delimited UTF-8 JSON objects, one per line, each line at most
+``MAX_LINE`` bytes including the newline. See docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+VERSION = 1
+MAX_LINE = 4096
+MAX_ID_LEN = 128
+
+#: Ops a client may send, and ops a server may send.
+CLIENT_OPS = frozenset({"hello", "push_after", "push_now", "ack", "ping", "beat"})
+SERVER_OPS = frozenset({"welcome", "push", "pushed", "pong", "beat_ack", "error"})
+
+
+class ProtocolError(ValueError):
+    """A message that breaks the protocol; ``code`` goes into the error reply."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """One message as a line of compact JSON."""
+    line = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    data = line.encode("utf-8") + b"\n"
+    if len(data) > MAX_LINE:
+        raise ProtocolError("too_long", f"message of {len(data)} bytes exceeds {MAX_LINE}")
+    return data
+
+
+def _reject_constant(name: str) -> float:
+    # json accepts NaN and Infinity by default; the protocol does not.
+    raise ProtocolError("bad_json", f"non-standard number {name}")
+
+
+def decode(line: bytes | str) -> dict[str, Any]:
+    """Parse one line (without its newline) into a message object.
+
+    Only structure is checked here (UTF-8, JSON, an object with a string
+    ``op``); each op's fields are checked by :func:`validate_client` or
+    :func:`validate_server`.
+    """
+    if isinstance(line, bytes):
+        if len(line) >= MAX_LINE:
+            raise ProtocolError("too_long", f"line exceeds {MAX_LINE} bytes")
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProtocolError("bad_utf8", "line is not valid UTF-8") from None
+    else:
+        text = line
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ProtocolError("bad_json", "JSON nested too deeply") from None
+    except ValueError:
+        raise ProtocolError("bad_json", "line is not valid JSON") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("bad_message", "message is not a JSON object")
+    op = obj.get("op")
+    if not isinstance(op, str):
+        raise ProtocolError("bad_message", "message has no string 'op'")
+    return obj
+
+
+def _id(msg: dict[str, Any], field: str = "id") -> str:
+    value = msg.get(field)
+    if not isinstance(value, str) or not value or len(value) > MAX_ID_LEN:
+        raise ProtocolError("bad_id", f"'{field}' must be a non-empty string of at most {MAX_ID_LEN} characters")
+    return value
+
+
+def _number(msg: dict[str, Any], field: str) -> float:
+    value = msg.get(field)
+    # bool is an int subclass; true is not a duration.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ProtocolError("bad_idle", f"'{field}' must be a number")
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise ProtocolError("bad_idle", f"'{field}' must be a finite number >= 0")
+    return number
+
+
+@dataclass(frozen=True)
+class Hello:
+    version: int
+    token: str | None
+
+
+@dataclass(frozen=True)
+class PushAfter:
+    id: str
+    idle_s: float
+
+
+@dataclass(frozen=True)
+class PushNow:
+    id: str
+    session: str
+
+
+@dataclass(frozen=True)
+class Ack:
+    id: str
+
+
+@dataclass(frozen=True)
+class Ping:
+    id: str | None
+
+
+@dataclass(frozen=True)
+class Beat:
+    id: str
+
+
+ClientMessage = Hello | PushAfter | PushNow | Ack | Ping | Beat
+
+
+def validate_client(msg: dict[str, Any], max_idle_s: float) -> ClientMessage:
+    """Check a decoded client message's fields and return it typed."""
+    op = msg["op"]
+    if op == "hello":
+        version = msg.get("v")
+        if isinstance(version, bool) or version != VERSION:
+            raise ProtocolError("bad_version", f"unsupported protocol version {version!r}; this server speaks {VERSION}")
+        token = msg.get("token")
+        if token is not None and not isinstance(token, str):
+            raise ProtocolError("bad_token", "'token' must be a string")
+        return Hello(VERSION, token)
+    if op == "push_after":
+        idle = _number(msg, "idle_s")
+        if idle > max_idle_s:
+            raise ProtocolError("bad_idle", f"idle_s {idle:g} exceeds this server's limit of {max_idle_s:g}")
+        return PushAfter(_id(msg), idle)
+    if op == "push_now":
+        return PushNow(_id(msg), _id(msg, "session"))
+    if op == "ack":
+        return Ack(_id(msg))
+    if op == "ping":
+        ping_id = msg.get("id")
+        return Ping(ping_id if isinstance(ping_id, str) and len(ping_id) <= MAX_ID_LEN else None)
+    if op == "beat":
+        return Beat(_id(msg))
+    raise ProtocolError("unknown_op", f"unknown op {op[:40]!r}")
+
+
+class LineBuffer:
+    """Splits a byte stream into lines, refusing any line over ``MAX_LINE``."""
+
+    def __init__(self, limit: int = MAX_LINE) -> None:
+        self._buf = bytearray()
+        self._limit = limit
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Add bytes; return the complete lines (without newline) now available."""
+        self._buf += data
+        lines: list[bytes] = []
+        start = 0
+        while True:
+            end = self._buf.find(b"\n", start)
+            if end < 0:
+                break
+            if end - start + 1 > self._limit:
+                raise ProtocolError("too_long", f"line exceeds {self._limit} bytes")
+            lines.append(bytes(self._buf[start:end]).rstrip(b"\r"))
+            start = end + 1
+        del self._buf[:start]
+        if len(self._buf) >= self._limit:
+            raise ProtocolError("too_long", f"line exceeds {self._limit} bytes")
+        return lines
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an unfinished line."""
+        return len(self._buf)

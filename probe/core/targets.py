@@ -1,0 +1,73 @@
+"""Parse targets: ``tcp://HOST:PORT``, ``ws://HOST:PORT/PATH``, ``HOST:PORT``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from probe.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Target:
+    scheme: str  # "tcp", "ws" or "wss"
+    host: str
+    port: int
+    path: str = "/"
+
+    @property
+    def transport(self) -> str:
+        return "tcp" if self.scheme == "tcp" else "ws"
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        if self.scheme == "tcp":
+            return f"tcp://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}{self.path}"
+
+
+def parse_hostport(text: str, what: str = "address") -> tuple[str, int]:
+    """``HOST:PORT`` or ``[V6]:PORT`` into (host, port)."""
+    text = text.strip()
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or not rest.startswith(":"):
+            raise UsageError(f"invalid {what} {text!r}: expected [IPV6]:PORT")
+        port_text = rest[1:]
+    else:
+        host, sep, port_text = text.rpartition(":")
+        if not sep or ":" in host:
+            raise UsageError(f"invalid {what} {text!r}: expected HOST:PORT")
+    if not host:
+        raise UsageError(f"invalid {what} {text!r}: missing host")
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise UsageError(f"invalid {what} {text!r}: port must be a number from 0 to 65535")
+    return host, int(port_text)
+
+
+def parse_target(text: str, schemes: tuple[str, ...] = ("tcp", "ws", "wss"), default: str | None = None) -> Target:
+    """A target URL; ``default`` is the scheme assumed for a bare HOST:PORT."""
+    if "://" not in text:
+        if default is None:
+            raise UsageError(f"invalid target {text!r}: expected {' or '.join(s + '://HOST:PORT' for s in schemes)}")
+        host, port = parse_hostport(text, "target")
+        return Target(default, host, port)
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme not in schemes:
+        raise UsageError(f"unsupported scheme {scheme!r} in {text!r}: use {', '.join(s + '://' for s in schemes)}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise UsageError(f"invalid port in target {text!r}") from None
+    host = parts.hostname
+    if not host:
+        raise UsageError(f"invalid target {text!r}: missing host")
+    if port is None:
+        if scheme == "tcp":
+            raise UsageError(f"invalid target {text!r}: tcp:// needs a port")
+        port = 443 if scheme == "wss" else 80
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return Target(scheme, host, port, path)

@@ -1,0 +1,186 @@
+"""Client side of the natprobe protocol over TCP (asyncio streams)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from probe.core.evidence import FailureMode
+from probe.core.protocol import MAX_LINE, VERSION, ProtocolError, decode, encode
+from probe.errors import TargetError
+from probe.net.sockopts import KeepaliveSettings, apply_keepalive
+
+CONNECT_TIMEOUT_S = 10.0
+
+
+class ConnectionEnded(Exception):
+    """The connection ended: ``mode`` says how (reset or closed)."""
+
+    def __init__(self, mode: FailureMode, detail: str = "") -> None:
+        super().__init__(detail or mode.value)
+        self.mode = mode
+        #: errno.ETIMEDOUT when the kernel gave up (keepalive or user timeout).
+        self.timed_out = False
+
+
+def describe_connect_error(exc: BaseException, where: str) -> str:
+    """One line naming why a connection attempt failed."""
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve {where}: {exc.strerror or exc}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection to {where} refused"
+    if isinstance(exc, TimeoutError):
+        return f"connection to {where} timed out"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return f"{where} is unreachable: {exc.strerror}"
+    if isinstance(exc, OSError):
+        return f"cannot connect to {where}: {exc.strerror or exc}"
+    return f"cannot connect to {where}: {exc}"
+
+
+def classify_end(exc: BaseException | None) -> ConnectionEnded:
+    if exc is None or isinstance(exc, asyncio.IncompleteReadError):
+        return ConnectionEnded(FailureMode.CLOSED, "closed by the peer")
+    if isinstance(exc, ConnectionResetError):
+        return ConnectionEnded(FailureMode.RESET, "reset")
+    if isinstance(exc, OSError) and exc.errno == errno.ETIMEDOUT:
+        ended = ConnectionEnded(FailureMode.SILENT_DROP, "timed out")
+        ended.timed_out = True
+        return ended
+    if isinstance(exc, OSError):
+        return ConnectionEnded(FailureMode.RESET, exc.strerror or str(exc))
+    return ConnectionEnded(FailureMode.CLOSED, str(exc))
+
+
+@dataclass
+class Welcome:
+    observed: str
+    server: str
+    session: str
+    local: str
+    raw: dict[str, Any]
+
+
+class ProtocolConnection:
+    """One TCP connection speaking natprobe lines."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, where: str) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.where = where
+
+    @classmethod
+    async def open(
+        cls,
+        host: str,
+        port: int,
+        keepalive: KeepaliveSettings | None = None,
+        timeout_s: float = CONNECT_TIMEOUT_S,
+    ) -> ProtocolConnection:
+        where = f"{host}:{port}"
+        try:
+            async with asyncio.timeout(timeout_s):
+                reader, writer = await asyncio.open_connection(host, port, limit=MAX_LINE * 2)
+        except (OSError, TimeoutError) as exc:
+            raise TargetError(describe_connect_error(exc, where)) from None
+        conn = cls(reader, writer, where)
+        if keepalive is not None:
+            sock = writer.get_extra_info("socket")
+            try:
+                apply_keepalive(sock, keepalive)
+            except BaseException:
+                conn.abort()
+                raise
+        return conn
+
+    @property
+    def socket(self) -> socket.socket:
+        sock: socket.socket = self.writer.get_extra_info("socket")
+        return sock
+
+    def local_address(self) -> str:
+        host, port = self.writer.get_extra_info("sockname")[:2]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+    def send(self, *messages: dict[str, Any]) -> None:
+        """Queue messages as one write (one segment for a small batch)."""
+        self.writer.write(b"".join(encode(m) for m in messages))
+
+    async def recv(self) -> dict[str, Any]:
+        """The next message; raises ConnectionEnded or TargetError."""
+        try:
+            line = await self.reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:
+            raise classify_end(exc if not exc.partial else None) from None
+        except asyncio.LimitOverrunError:
+            raise TargetError(f"{self.where} sent a line longer than {MAX_LINE} bytes") from None
+        except OSError as exc:
+            raise classify_end(exc) from None
+        try:
+            msg = decode(line.rstrip(b"\r\n"))
+        except ProtocolError as exc:
+            raise TargetError(f"{self.where} does not speak the natprobe protocol ({exc.message})") from None
+        if msg["op"] == "error":
+            code = str(msg.get("code", "error"))[:40]
+            text = str(msg.get("message", ""))[:200]
+            raise TargetError(f"{self.where} said {code}: {text}".rstrip(": "))
+        return msg
+
+    async def hello(self, token: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S) -> Welcome:
+        hello: dict[str, Any] = {"op": "hello", "v": VERSION}
+        if token is not None:
+            hello["token"] = token
+        self.send(hello)
+        try:
+            async with asyncio.timeout(timeout_s):
+                msg = await self.recv()
+        except TimeoutError:
+            raise TargetError(f"{self.where} did not answer hello (is it a natprobe server?)") from None
+        except ConnectionEnded as exc:
+            raise TargetError(f"{self.where} ended the connection during hello ({exc})") from None
+        if msg.get("op") != "welcome" or not isinstance(msg.get("observed"), str):
+            raise TargetError(f"{self.where} answered hello with {str(msg.get('op'))[:40]!r}, not welcome")
+        return Welcome(
+            observed=msg["observed"],
+            server=str(msg.get("server", ""))[:80],
+            session=str(msg.get("session", "")),
+            local=self.local_address(),
+            raw=msg,
+        )
+
+    def abort(self) -> None:
+        transport = self.writer.transport
+        transport.abort()
+
+    async def close(self) -> None:
+        self.writer.close()
+        try:
+            async with asyncio.timeout(1.0):
+                await self.writer.wait_closed()
+        except (OSError, TimeoutError):
+            pass
+
+
+def split_addr(text: str) -> tuple[str, int] | None:
+    """``IP:PORT`` / ``[IP]:PORT`` into parts; None if malformed."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:]
+    else:
+        host, _, port = text.rpartition(":")
+    return (host, int(port)) if port.isdigit() else None
+
+
+def nat_facts(local: str, observed: str) -> dict[str, Any]:
+    """What comparing our address with the one the server saw tells."""
+    mine, seen = split_addr(local), split_addr(observed)
+    detected = None if mine is None or seen is None else mine[0] != seen[0] or mine[1] != seen[1]
+    preserved = None if not detected or mine is None or seen is None else mine[1] == seen[1]
+    return {"local": local, "observed": observed, "detected": detected, "port_preserved": preserved}
+
+
+Clock = Callable[[], float]

@@ -1,0 +1,380 @@
+"""The cooperating natprobe server.
+
+Each connection is a :class:`Session`: protocol state that does not know
+whether it runs over TCP lines or WebSocket messages. The TCP adapter is an
+``asyncio.Protocol`` with loop timers rather than a task per connection, so
+an idle session costs a few kilobytes and no scheduler work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from probe import __version__
+from probe.core.protocol import (
+    VERSION,
+    Ack,
+    Beat,
+    Hello,
+    LineBuffer,
+    Ping,
+    ProtocolError,
+    PushAfter,
+    PushNow,
+    decode,
+    encode,
+    validate_client,
+)
+
+log = logging.getLogger("natprobe.server")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    max_idle_s: float = 7800.0
+    token: str | None = None
+    hello_timeout_s: float = 10.0
+    #: A connection that sends part of a line and stops is closed after this.
+    partial_line_timeout_s: float = 15.0
+    max_sessions: int = 10_000
+    max_per_ip: int = 64
+    max_rounds: int = 100_000
+    #: At most this many rejected-client log lines per second.
+    log_rate: float = 5.0
+
+
+def format_addr(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class _RateLimitedLog:
+    """One line per rejected client, but never more than ``rate`` a second."""
+
+    def __init__(self, rate: float, clock: Callable[[], float]) -> None:
+        self._rate = rate
+        self._clock = clock
+        self._allowance = rate
+        self._last = clock()
+        self.suppressed = 0
+
+    def warn(self, message: str) -> None:
+        now = self._clock()
+        self._allowance = min(self._rate, self._allowance + (now - self._last) * self._rate)
+        self._last = now
+        if self._allowance < 1.0:
+            self.suppressed += 1
+            return
+        self._allowance -= 1.0
+        if self.suppressed:
+            message += f" ({self.suppressed} similar lines suppressed)"
+            self.suppressed = 0
+        log.warning(message)
+
+
+class Session:
+    """Protocol state of one client connection, independent of its transport."""
+
+    __slots__ = (
+        "server",
+        "id",
+        "peer",
+        "_send",
+        "_close",
+        "greeted",
+        "last_activity",
+        "rounds",
+        "_push_id",
+        "_push_timer",
+        "closed",
+    )
+
+    def __init__(
+        self,
+        server: ProbeServer,
+        peer: tuple[str, int],
+        send: Callable[[bytes | str], None],
+        close: Callable[[], None],
+    ) -> None:
+        self.server = server
+        self.id = ""
+        self.peer = peer
+        self._send = send
+        self._close = close
+        self.greeted = False
+        self.last_activity = server.clock()
+        self.rounds = 0
+        self._push_id: str | None = None
+        self._push_timer: asyncio.TimerHandle | None = None
+        self.closed = False
+
+    # Called by the transport adapter.
+
+    def on_message(self, raw: bytes | str) -> None:
+        self.last_activity = self.server.clock()
+        try:
+            msg = validate_client(decode(raw), self.server.config.max_idle_s)
+            self._handle(msg)
+        except ProtocolError as exc:
+            self.fail(exc.code, exc.message)
+
+    def on_closed(self) -> None:
+        self.closed = True
+        self._cancel_push()
+        self.server._forget(self)
+
+    # Protocol.
+
+    def _handle(self, msg: Any) -> None:
+        if isinstance(msg, Hello):
+            if self.greeted:
+                raise ProtocolError("bad_state", "hello sent twice")
+            if not self.server.authorized(msg.token):
+                self.server.reject_log.warn(f"unauthorized client {format_addr(*self.peer)}")
+                self.fail("unauthorized", "missing or wrong token", logged=True)
+                return
+            self.greeted = True
+            self.id = secrets.token_urlsafe(12)
+            self.server._register(self)
+            self.send(
+                {
+                    "op": "welcome",
+                    "v": VERSION,
+                    "observed": format_addr(*self.peer),
+                    "server": f"natprobe {__version__}",
+                    "session": self.id,
+                    "max_idle_s": self.server.config.max_idle_s,
+                }
+            )
+            return
+        if not self.greeted:
+            raise ProtocolError("bad_state", f"{type(msg).__name__.lower()} before hello")
+        if isinstance(msg, PushAfter):
+            self._count_round()
+            self._cancel_push()
+            self._push_id = msg.id
+            self._push_timer = asyncio.get_running_loop().call_later(msg.idle_s, self._push_due)
+        elif isinstance(msg, PushNow):
+            self._count_round()
+            self._push_now(msg)
+        elif isinstance(msg, Ack):
+            pass
+        elif isinstance(msg, Ping):
+            reply: dict[str, Any] = {"op": "pong"}
+            if msg.id is not None:
+                reply["id"] = msg.id
+            self.send(reply)
+        elif isinstance(msg, Beat):
+            self.send({"op": "beat_ack", "id": msg.id})
+
+    def _count_round(self) -> None:
+        self.rounds += 1
+        if self.rounds > self.server.config.max_rounds:
+            raise ProtocolError("too_many_rounds", "too many rounds on one connection")
+
+    def _cancel_push(self) -> None:
+        if self._push_timer is not None:
+            self._push_timer.cancel()
+            self._push_timer = None
+
+    def _push_due(self) -> None:
+        self._push_timer = None
+        push_id, self._push_id = self._push_id, None
+        if push_id is not None and not self.closed:
+            self.push(push_id)
+
+    def push(self, push_id: str) -> float:
+        """Send a push now; return the idle (s) it ended, as seen here."""
+        idle = self.server.clock() - self.last_activity
+        self.send({"op": "push", "id": push_id, "idle_s": round(idle, 4)})
+        return idle
+
+    def _push_now(self, msg: PushNow) -> None:
+        target = self.server.sessions.get(msg.session)
+        reply: dict[str, Any] = {"op": "pushed", "id": msg.id, "session": msg.session}
+        if target is None or target.closed:
+            reply.update(sent=False, reason="unknown_session")
+        else:
+            target._cancel_push()
+            target._push_id = None
+            reply.update(sent=True, idle_s=round(target.push(msg.id), 4))
+        self.send(reply)
+
+    def send(self, msg: dict[str, Any]) -> None:
+        if self.closed:
+            return
+        self.last_activity = self.server.clock()
+        self._send(encode(msg))
+
+    def fail(self, code: str, message: str, logged: bool = False) -> None:
+        """Tell the client what was wrong, then close."""
+        if self.closed:
+            return
+        if not logged:
+            self.server.reject_log.warn(f"rejected {format_addr(*self.peer)}: {code}: {message}")
+        self.send({"op": "error", "code": code, "message": message})
+        self.closed = True
+        self._cancel_push()
+        self._close()
+
+
+class _TcpSession(asyncio.Protocol):
+    """Newline-delimited JSON over a TCP stream."""
+
+    __slots__ = ("server", "transport", "session", "buffer", "_timer")
+
+    def __init__(self, server: ProbeServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.session: Session | None = None
+        self.buffer = LineBuffer()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername") or ("?", 0)
+        session = Session(self.server, (str(peer[0]), int(peer[1])), transport.write, self._close)
+        self.session = session
+        refusal = self.server.admit(session)
+        if refusal is not None:
+            session.fail("busy", refusal)
+            return
+        self._timer = asyncio.get_running_loop().call_later(self.server.config.hello_timeout_s, self._hello_timeout)
+
+    def _hello_timeout(self) -> None:
+        self._timer = None
+        if self.session is not None and not self.session.greeted:
+            self.session.fail("timeout", "no hello in time")
+
+    def _partial_timeout(self) -> None:
+        self._timer = None
+        if self.session is not None:
+            self.session.fail("timeout", "incomplete line")
+
+    def data_received(self, data: bytes) -> None:
+        session = self.session
+        if session is None or session.closed:
+            return
+        try:
+            lines = self.buffer.feed(data)
+        except ProtocolError as exc:
+            session.fail(exc.code, exc.message)
+            return
+        for line in lines:
+            session.on_message(line)
+            if session.closed:
+                return
+        self._arm_partial_timer(session)
+
+    def _arm_partial_timer(self, session: Session) -> None:
+        if not session.greeted:
+            return  # the hello timer is still running
+        if self.buffer.pending:
+            if self._timer is None:
+                timeout = self.server.config.partial_line_timeout_s
+                self._timer = asyncio.get_running_loop().call_later(timeout, self._partial_timeout)
+        elif self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def eof_received(self) -> bool:
+        return False
+
+    def _close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.session is not None:
+            self.session.on_closed()
+
+
+class ProbeServer:
+    """Listeners and the session registry."""
+
+    def __init__(self, config: ServerConfig | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config or ServerConfig()
+        self.clock = clock
+        self.sessions: dict[str, Session] = {}
+        self.live: set[Session] = set()
+        self.per_ip: dict[str, int] = {}
+        self.reject_log = _RateLimitedLog(self.config.log_rate, clock)
+        self._servers: list[asyncio.base_events.Server] = []
+        self.addresses: list[tuple[str, int]] = []
+        self.extra_closers: list[Callable[[], Any]] = []
+
+    def authorized(self, token: str | None) -> bool:
+        expected = self.config.token
+        if expected is None:
+            return True
+        return token is not None and hmac.compare_digest(token.encode(), expected.encode())
+
+    def admit(self, session: Session) -> str | None:
+        """Count a new connection; a reason to refuse it, or None."""
+        ip = session.peer[0]
+        if len(self.live) >= self.config.max_sessions:
+            return "server is at its session limit"
+        if self.per_ip.get(ip, 0) >= self.config.max_per_ip:
+            return "too many sessions from this address"
+        self.live.add(session)
+        self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
+        return None
+
+    def _register(self, session: Session) -> None:
+        self.sessions[session.id] = session
+
+    def _forget(self, session: Session) -> None:
+        if session in self.live:
+            self.live.discard(session)
+            ip = session.peer[0]
+            left = self.per_ip.get(ip, 1) - 1
+            if left:
+                self.per_ip[ip] = left
+            else:
+                self.per_ip.pop(ip, None)
+        if session.id and self.sessions.get(session.id) is session:
+            del self.sessions[session.id]
+
+    async def listen_tcp(self, host: str, port: int) -> tuple[str, int]:
+        """Start a TCP listener; return the address it bound (port 0 picks one)."""
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: _TcpSession(self), host, port, reuse_address=True, backlog=4096
+        )
+        self._servers.append(server)
+        bound = server.sockets[0].getsockname()
+        address = (str(bound[0]), int(bound[1]))
+        self.addresses.append(address)
+        return address
+
+    def add_listener(self, server: asyncio.base_events.Server, address: tuple[str, int]) -> None:
+        self._servers.append(server)
+        self.addresses.append(address)
+
+    async def shutdown(self, grace_s: float = 2.0) -> None:
+        """Stop listening, tell every session why, and close them."""
+        for server in self._servers:
+            server.close()
+        for session in list(self.live):
+            session.fail("shutdown", "server is shutting down", logged=True)
+        for closer in self.extra_closers:
+            result = closer()
+            if asyncio.iscoroutine(result):
+                await result
+        waits = [server.wait_closed() for server in self._servers]
+        if waits:
+            try:
+                async with asyncio.timeout(grace_s):
+                    await asyncio.gather(*waits)
+            except TimeoutError:
+                pass

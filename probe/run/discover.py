@@ -1,0 +1,334 @@
+"""Drive the sans-I/O planner with real connections to a natprobe server."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from probe.core.evidence import FailureMode
+from probe.core.planner import Action, Close, Finish, Open, Planner, PlannerConfig, Probe
+from probe.core.results import DiscoverResult
+from probe.core.targets import Target
+from probe.errors import TargetError
+from probe.net.client import ConnectionEnded, ProtocolConnection, nat_facts
+
+Observer = Callable[[dict[str, Any]], None]
+#: An event for the planner: called with the time it happened.
+_Event = Callable[[], list[Action]]
+
+CONTROL_PING_S = 0.5
+#: Opening this many test connections in a row failing means the server or
+#: path refuses us; stop instead of retrying forever.
+MAX_OPEN_FAILURES = 5
+
+
+@dataclass(frozen=True)
+class DiscoverOptions:
+    target: Target
+    planner: PlannerConfig
+    token: str | None = None
+    #: None: derive from the measured round-trip time.
+    grace_s: float | None = None
+
+
+class DiscoverRun:
+    """One discovery. ``result()`` gives what is known, at any moment."""
+
+    def __init__(
+        self,
+        options: DiscoverOptions,
+        clock: Callable[[], float] = time.monotonic,
+        observer: Observer | None = None,
+    ) -> None:
+        self.options = options
+        self.clock = clock
+        self.observer = observer
+        self.planner = Planner(options.planner)
+        self.started: float | None = None
+        self.interrupted = False
+        self.nat: dict[str, Any] = {}
+        self.server_name: str | None = None
+        self.rtt_s: float | None = None
+        self._events: asyncio.Queue[_Event | None] = asyncio.Queue()
+        self._conns: dict[int, ProtocolConnection] = {}
+        self._sessions: dict[int, str] = {}
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._fatal: BaseException | None = None
+        self._open_failures = 0
+        self._backstop_s = options.planner.max_idle_s
+        self._reported = 0
+
+    # Public --------------------------------------------------------------
+
+    async def run(self) -> DiscoverResult:
+        target = self.options.target
+        control = await ProtocolConnection.open(target.host, target.port)
+        helpers: list[asyncio.Task[None]] = []
+        loop = asyncio.get_running_loop()
+        installed: list[int] = []
+        try:
+            welcome = await control.hello(self.options.token)
+            self.server_name = welcome.server
+            self.nat = nat_facts(welcome.local, welcome.observed)
+            server_max = welcome.raw.get("max_idle_s")
+            if isinstance(server_max, (int, float)) and not isinstance(server_max, bool):
+                self._backstop_s = min(self._backstop_s, float(server_max))
+            self.rtt_s = await self._measure_rtt(control)
+            self._configure_timing(self.rtt_s)
+            self._emit("start", target=str(target), rtt_s=round(self.rtt_s, 5), nat=self.nat)
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.add_signal_handler(signum, self._interrupt)
+                    installed.append(signum)
+                except (NotImplementedError, RuntimeError, ValueError):
+                    pass
+            helpers.append(asyncio.create_task(self._control_reader(control)))
+            helpers.append(asyncio.create_task(self._control_pinger(control)))
+            await self._loop(control)
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+            for task in helpers:
+                task.cancel()
+            await self._close_all()
+            control.abort()
+            for task in helpers:
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):
+                    pass
+        result = self.result()
+        self._emit("result", result=result.to_json())
+        return result
+
+    def result(self) -> DiscoverResult:
+        now = self.clock()
+        started = self.started if self.started is not None else now
+        planner = self.planner
+        return DiscoverResult(
+            target=str(self.options.target),
+            transport="tcp",
+            bracket=planner.bracket(),
+            tests=list(planner.evidence.tests),
+            wall_s=now - started,
+            nat=self.nat or nat_facts("", ""),
+            max_idle_s=self.options.planner.max_idle_s,
+            reason="interrupted" if self.interrupted else (planner.finished or "incomplete"),
+            interrupted=self.interrupted,
+            server=self.server_name,
+            connections={"max_open": planner.stats.max_open + 1, "opened": planner.stats.opened + 1},
+            target_width_s=planner.target_width(planner.bracket()),
+            grace_s=planner.config.grace_s,
+            rtt_s=self.rtt_s,
+        )
+
+    # Timing ----------------------------------------------------------------
+
+    async def _measure_rtt(self, control: ProtocolConnection, count: int = 3) -> float:
+        samples = []
+        for n in range(count):
+            sent = self.clock()
+            control.send({"op": "ping", "id": f"rtt{n}"})
+            try:
+                async with asyncio.timeout(5.0):
+                    msg = await control.recv()
+            except TimeoutError:
+                raise TargetError(f"{control.where} stopped answering pings") from None
+            except ConnectionEnded as exc:
+                raise TargetError(f"{control.where} ended the connection ({exc})") from None
+            if msg.get("op") != "pong":
+                raise TargetError(f"{control.where} answered ping with {str(msg.get('op'))[:40]!r}")
+            samples.append(self.clock() - sent)
+        return statistics.median(samples)
+
+    def _configure_timing(self, rtt: float) -> None:
+        cfg = self.options.planner
+        # A lost push is retransmitted after at least 200 ms (Linux's minimum
+        # RTO) plus an RTT; the grace covers one such loss on a jittery path.
+        grace = self.options.grace_s if self.options.grace_s is not None else max(cfg.grace_s, 0.4 + 4 * rtt)
+        suspect = min(grace / 2, max(cfg.suspect_s, 3 * rtt + 0.02))
+        self.planner = Planner(replace(cfg, grace_s=grace, suspect_s=suspect))
+
+    # Event plumbing ----------------------------------------------------------
+
+    def _post(self, event: _Event) -> None:
+        self._events.put_nowait(event)
+
+    def _emit(self, name: str, **fields: Any) -> None:
+        if self.observer is not None:
+            self.observer({"event": name, "t": round(self._elapsed(), 3), **fields})
+
+    def _elapsed(self) -> float:
+        return 0.0 if self.started is None else self.clock() - self.started
+
+    def _interrupt(self) -> None:
+        self.interrupted = True
+        self._events.put_nowait(None)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._fatal is None:
+            self._fatal = exc
+        self._events.put_nowait(None)
+
+    async def _loop(self, control: ProtocolConnection) -> None:
+        planner = self.planner
+        self.started = self.clock()
+        actions = planner.start(self.started)
+        while True:
+            self._apply(actions, control)
+            if planner.finished is not None:
+                return
+            wake = planner.next_wakeup()
+            event: _Event | None
+            try:
+                if wake is None:
+                    event = await self._events.get()
+                else:
+                    async with asyncio.timeout(max(0.0, wake - self.clock())):
+                        event = await self._events.get()
+            except TimeoutError:
+                actions = planner.tick(self.clock())
+                continue
+            if self._fatal is not None:
+                raise self._fatal
+            if event is None:
+                if self.interrupted:
+                    return
+                actions = []
+                continue
+            actions = event()
+
+    def _apply(self, actions: list[Action], control: ProtocolConnection) -> None:
+        for action in actions:
+            if isinstance(action, Open):
+                self._tasks[action.conn] = asyncio.create_task(self._conn_task(action.conn))
+            elif isinstance(action, Probe):
+                session = self._sessions.get(action.conn)
+                if session is not None:
+                    control.send({"op": "push_now", "id": f"p{action.conn}", "session": session})
+                    self._emit("probe", conn=action.conn, age_s=round(self.planner.conns[action.conn].age(self.clock()), 3))
+            elif isinstance(action, Close):
+                self._close(action.conn)
+            elif isinstance(action, Finish):
+                self._emit("finish", reason=action.reason)
+        for test in self.planner.evidence.tests[self._reported :]:
+            self._emit("test", **test.to_json())
+        self._reported = len(self.planner.evidence.tests)
+
+    # Connections -------------------------------------------------------------
+
+    async def _conn_task(self, cid: int) -> None:
+        target = self.options.target
+        planner = self.planner
+        try:
+            conn = await ProtocolConnection.open(target.host, target.port)
+        except TargetError as exc:
+            self._open_failed(cid, exc)
+            return
+        self._conns[cid] = conn
+        try:
+            welcome = await conn.hello(self.options.token)
+        except TargetError as exc:
+            self._open_failed(cid, exc)
+            return
+        self._open_failures = 0
+        self._sessions[cid] = welcome.session
+        rounds = 0
+        conn.send({"op": "push_after", "id": f"b{cid}.{rounds}", "idle_s": self._backstop_s})
+        at = self.clock()
+        self._post(lambda: planner.opened(cid, at))
+        while True:
+            try:
+                msg = await conn.recv()
+            except ConnectionEnded as exc:
+                ended_at = self.clock()
+                mode = exc.mode
+                self._post(lambda: planner.ended(cid, mode, ended_at))
+                return
+            except TargetError as exc:
+                self._fail(exc)
+                return
+            if msg.get("op") != "push":
+                continue
+            rounds += 1
+            # Answer at once: the ack starts the next idle period, so the
+            # connection can be tested again.
+            conn.send(
+                {"op": "ack", "id": str(msg.get("id", ""))[:128]},
+                {"op": "push_after", "id": f"b{cid}.{rounds}", "idle_s": self._backstop_s},
+            )
+            at = self.clock()
+            idle = msg.get("idle_s")
+            server_idle = float(idle) if isinstance(idle, (int, float)) and not isinstance(idle, bool) else None
+            self._post(lambda: planner.arrived(cid, server_idle, at))
+
+    def _open_failed(self, cid: int, exc: TargetError) -> None:
+        self._open_failures += 1
+        if self._open_failures >= MAX_OPEN_FAILURES:
+            self._fail(exc)
+            return
+        at = self.clock()
+        self._post(lambda: self.planner.open_failed(cid, at))
+
+    async def _control_reader(self, control: ProtocolConnection) -> None:
+        planner = self.planner
+        try:
+            while True:
+                msg = await control.recv()
+                if msg.get("op") != "pushed":
+                    continue
+                ident = str(msg.get("id", ""))
+                if not ident.startswith("p") or not ident[1:].isdigit():
+                    continue
+                cid = int(ident[1:])
+                idle = msg.get("idle_s")
+                if msg.get("sent") and isinstance(idle, (int, float)) and not isinstance(idle, bool):
+                    at = self.clock()
+                    server_idle = float(idle)
+                    self._post(lambda: planner.pushed(cid, server_idle, at))
+                else:
+                    # The server no longer has that session: it ended there.
+                    at = self.clock()
+                    self._post(lambda: planner.ended(cid, FailureMode.CLOSED, at))
+        except ConnectionEnded as exc:
+            self._fail(TargetError(f"lost the control connection to {control.where} ({exc})"))
+        except TargetError as exc:
+            self._fail(exc)
+
+    async def _control_pinger(self, control: ProtocolConnection) -> None:
+        # The control connection crosses the same middleboxes; steady traffic
+        # keeps it from ever being idle long enough to be forgotten.
+        while True:
+            await asyncio.sleep(CONTROL_PING_S)
+            try:
+                control.send({"op": "ping"})
+            except (OSError, RuntimeError) as exc:
+                self._fail(TargetError(f"lost the control connection to {control.where} ({exc})"))
+                return
+
+    def _close(self, cid: int) -> None:
+        task = self._tasks.pop(cid, None)
+        if task is not None:
+            task.cancel()
+        conn = self._conns.pop(cid, None)
+        if conn is not None:
+            conn.abort()
+        self._sessions.pop(cid, None)
+
+    async def _close_all(self) -> None:
+        tasks = list(self._tasks.values())
+        for cid in list(self._tasks):
+            self._close(cid)
+        for conn in self._conns.values():
+            conn.abort()
+        self._conns.clear()
+        for task in tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
