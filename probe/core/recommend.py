@@ -19,5 +19,6 @@ def recommended_interval(bracket: Bracket) -> float | None:
     else:
         return None
     interval = base * MARGIN
-    # Whole seconds where possible: the kernel's keepalive options take them.
-    return float(int(interval)) if interval >= 2 else round(interval, 1)
+    # Whole seconds where they matter little (the kernel's keepalive options
+    # take whole seconds); always rounded down, never past the margin.
+    return float(int(interval)) if interval >= 10 else int(interval * 10) / 10

@@ -1,0 +1,61 @@
+"""Helpers shared by the commands: parsing, running, exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Coroutine
+from typing import Any, NoReturn, TypeVar
+
+import typer
+
+from probe.core.durations import DurationError, parse_duration
+from probe.errors import ExitCode, NatprobeError, UsageError
+from probe.net.sockopts import KeepaliveSettings
+
+T = TypeVar("T")
+
+
+def fail(message: str, code: int) -> NoReturn:
+    # One line, no traceback: scripts grep it, people read it.
+    first = message.strip().splitlines()[0] if message.strip() else "error"
+    sys.stderr.write(f"natprobe: {first}\n")
+    sys.stderr.flush()
+    raise typer.Exit(code)
+
+
+def duration(value: str | None, flag: str, positive: bool = True) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except DurationError as exc:
+        fail(f"{flag}: {exc}", ExitCode.USAGE)
+    if positive and seconds <= 0:
+        fail(f"{flag}: must be greater than zero", ExitCode.USAGE)
+    return seconds
+
+
+def keepalive(
+    idle: str | None, interval: str | None, count: int | None, user_timeout: str | None = None
+) -> KeepaliveSettings:
+    return KeepaliveSettings(
+        idle_s=duration(idle, "--keepalive-idle"),
+        interval_s=duration(interval, "--keepalive-interval"),
+        count=count,
+        user_timeout_s=duration(user_timeout, "--user-timeout"),
+    )
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine; map natprobe errors and Ctrl-C to exit codes."""
+    try:
+        return asyncio.run(coro)
+    except NatprobeError as exc:
+        fail(exc.message, exc.exit_code)
+    except KeyboardInterrupt:
+        fail("interrupted", ExitCode.INTERRUPTED)
+
+
+def usage(message: str) -> NoReturn:
+    raise UsageError(message)

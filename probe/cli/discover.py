@@ -1,0 +1,80 @@
+"""``natprobe discover``: find the path's idle timeout with server pushes."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from probe.cli.common import duration, fail, run
+from probe.core.planner import PlannerConfig
+from probe.core.targets import parse_target
+from probe.errors import ExitCode, UsageError
+from probe.render.console import make_console, render_discover
+from probe.render.jsonout import dump
+from probe.run.discover import DiscoverOptions, DiscoverRun
+
+EXAMPLES = """
+Examples:
+
+  natprobe discover tcp://probe.example.net:4040
+
+  natprobe discover tcp://probe.example.net:4040 --max-idle 30m --json
+
+  natprobe discover tcp://10.0.0.5:4040 --expect-min 5m   # exit 1 if the path forgets flows sooner
+"""
+
+
+def command(
+    target: Annotated[str, typer.Argument(help="tcp://HOST:PORT of a natprobe server.")],
+    max_idle: Annotated[str, typer.Option("--max-idle", help="Longest idle to test.")] = "2h10m",
+    resolution: Annotated[
+        str | None, typer.Option("--resolution", help="Bracket width wanted (default: 2% of T, at least 0.5s).")
+    ] = None,
+    budget: Annotated[str | None, typer.Option("--budget", help="Stop after this long with the best bracket.")] = None,
+    expect_min: Annotated[
+        str | None, typer.Option("--expect-min", help="Exit 1 as soon as the path is proven to forget flows sooner.")
+    ] = None,
+    parallel: Annotated[int, typer.Option("--parallel", min=3, max=4096, help="Connections open at once.")] = 64,
+    grace: Annotated[
+        str | None, typer.Option("--grace", help="Wait this long for a push before calling it lost (default: from RTT).")
+    ] = None,
+    token: Annotated[str | None, typer.Option("--token", envvar="NATPROBE_TOKEN", help="Server's shared secret.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+) -> None:
+    """Find how long an idle connection survives on the path to a natprobe server."""
+    try:
+        parsed = parse_target(target, schemes=("tcp",))
+    except UsageError as exc:
+        fail(exc.message, ExitCode.USAGE)
+    config = PlannerConfig(
+        max_idle_s=duration(max_idle, "--max-idle") or 0.0,
+        resolution_s=duration(resolution, "--resolution"),
+        budget_s=duration(budget, "--budget"),
+        expect_min_s=duration(expect_min, "--expect-min"),
+        max_conns=parallel - 1,  # one is the control connection
+    )
+    progress = None if quiet or json_out else _progress
+    runner = DiscoverRun(DiscoverOptions(parsed, config, token=token, grace_s=duration(grace, "--grace")), observer=progress)
+    result = run(runner.run()).to_json()
+    if json_out:
+        dump(result)
+    else:
+        render_discover(result, make_console())
+    if result["interrupted"]:
+        raise typer.Exit(ExitCode.INTERRUPTED)
+    if config.expect_min_s is not None and result["upper_s"] is not None and result["upper_s"] < config.expect_min_s:
+        raise typer.Exit(ExitCode.FAILED)
+
+
+def _progress(event: dict[str, Any]) -> None:
+    if event["event"] == "test":
+        mark = "survived" if event["outcome"] == "survived" else f"failed ({event['failure_mode']})"
+        sys.stderr.write(f"  [{event['t']:8.1f}s] idle {event['idle_s']:9.2f}s {mark}\n")
+    elif event["event"] == "start":
+        sys.stderr.write(f"discovering {event['target']} (rtt {event['rtt_s'] * 1000:.1f} ms)\n")
+
+
+command.__doc__ = (command.__doc__ or "") + EXAMPLES

@@ -1,0 +1,55 @@
+"""``natprobe server``: the cooperating server that pushes after idle periods."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from probe.cli.common import duration, fail, run
+from probe.core.targets import parse_hostport
+from probe.errors import ExitCode, UsageError
+from probe.net.server import ServerConfig
+from probe.run.serve import serve
+
+EXAMPLES = """
+Examples:
+
+  natprobe server --tcp 0.0.0.0:4040
+
+  natprobe server --tcp [::]:4040 --ws 0.0.0.0:8080 --token s3cret
+"""
+
+
+def command(
+    tcp: Annotated[list[str] | None, typer.Option("--tcp", help="Listen for TCP clients on HOST:PORT (repeatable).")] = None,
+    ws: Annotated[list[str] | None, typer.Option("--ws", help="Listen for WebSocket clients on HOST:PORT (repeatable).")] = None,
+    token: Annotated[
+        str | None, typer.Option("--token", envvar="NATPROBE_TOKEN", help="Shared secret clients must send in hello.")
+    ] = None,
+    max_idle: Annotated[str, typer.Option("--max-idle", help="Longest idle_s a client may ask for.")] = "2h10m",
+    max_sessions: Annotated[int, typer.Option("--max-sessions", min=1, help="Sessions open at once.")] = 10_000,
+    max_per_ip: Annotated[int, typer.Option("--max-per-ip", min=1, help="Sessions from one address.")] = 64,
+) -> None:
+    """Run the cooperating server: it pushes to clients after the idle periods they ask for."""
+    if not tcp and not ws:
+        fail("give at least one --tcp HOST:PORT or --ws HOST:PORT", ExitCode.USAGE)
+    try:
+        tcp_addrs = [parse_hostport(a, "--tcp address") for a in tcp or []]
+        ws_addrs = [parse_hostport(a, "--ws address") for a in ws or []]
+    except UsageError as exc:
+        fail(exc.message, ExitCode.USAGE)
+    idle = duration(max_idle, "--max-idle") or 0.0
+    logging.basicConfig(level=logging.WARNING, format="natprobe server: %(message)s", stream=sys.stderr)
+    config = ServerConfig(max_idle_s=idle, token=token or None, max_sessions=max_sessions, max_per_ip=max_per_ip)
+
+    def announce(line: str) -> None:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    run(serve(config, tcp_addrs, announce, ws=ws_addrs))
+
+
+command.__doc__ = (command.__doc__ or "") + EXAMPLES

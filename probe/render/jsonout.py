@@ -1,0 +1,13 @@
+"""JSON on stdout: exactly one object per command, nothing else."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, TextIO
+
+
+def dump(obj: dict[str, Any], stream: TextIO | None = None) -> None:
+    out = stream or sys.stdout
+    out.write(json.dumps(obj, indent=2, allow_nan=False) + "\n")
+    out.flush()

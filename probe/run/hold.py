@@ -1,0 +1,132 @@
+"""``hold``: keep one connection to any TCP server and see how long it lives."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from probe.errors import TargetError
+from probe.net.client import CONNECT_TIMEOUT_S, describe_connect_error
+from probe.net.sockopts import KeepaliveSettings, apply_keepalive, read_keepalive, tcp_info
+
+#: TCP_INFO is sampled this often, so the counters from just before the end
+#: survive (after a reset the kernel has forgotten most of them).
+SAMPLE_S = 1.0
+
+
+@dataclass(frozen=True)
+class HoldOptions:
+    host: str
+    port: int
+    duration_s: float
+    keepalive: KeepaliveSettings = KeepaliveSettings()
+
+
+@dataclass
+class HoldResult:
+    options: HoldOptions
+    alive_s: float
+    ended: str
+    detail: str
+    bytes_received: int
+    keepalive_in_force: dict[str, Any]
+    tcp_info_last: dict[str, int] | None
+    tcp_info_end: dict[str, int] | None
+    local: str = ""
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def lasted(self) -> bool:
+        return self.ended == "duration"
+
+    def to_json(self) -> dict[str, Any]:
+        o = self.options
+        host = f"[{o.host}]" if ":" in o.host else o.host
+        return {
+            "schema": "natprobe.hold/1",
+            "target": f"{host}:{o.port}",
+            "transport": "tcp",
+            "duration_s": o.duration_s,
+            "alive_s": round(self.alive_s, 3),
+            "ended": self.ended,
+            "detail": self.detail,
+            "lasted": self.lasted,
+            "bytes_received": self.bytes_received,
+            "keepalive": o.keepalive.to_json(),
+            "keepalive_in_force": self.keepalive_in_force,
+            "tcp_info": self.tcp_info_last,
+            "tcp_info_end": self.tcp_info_end,
+            "local": self.local,
+        }
+
+
+async def run_hold(options: HoldOptions, clock: Any = time.monotonic) -> HoldResult:
+    where = f"{options.host}:{options.port}"
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            reader, writer = await asyncio.open_connection(options.host, options.port)
+    except (OSError, TimeoutError) as exc:
+        raise TargetError(describe_connect_error(exc, where)) from None
+    sock = writer.get_extra_info("socket")
+    try:
+        apply_keepalive(sock, options.keepalive)
+    except BaseException:
+        writer.transport.abort()
+        raise
+    started = clock()
+    in_force = read_keepalive(sock)
+    local_host, local_port = writer.get_extra_info("sockname")[:2]
+    received = 0
+    last_info = tcp_info(sock)
+    ended, detail = "duration", f"lasted {options.duration_s:g}s"
+
+    async def watch() -> tuple[str, str]:
+        nonlocal received
+        while True:
+            try:
+                data = await reader.read(65536)
+            except ConnectionResetError:
+                return "reset", "connection reset by the peer or a middlebox"
+            except OSError as exc:
+                if exc.errno == errno.ETIMEDOUT:
+                    return "timeout", "the kernel gave up: keepalive probes or sent data went unanswered"
+                return "reset", exc.strerror or str(exc)
+            if not data:
+                return "closed", "closed by the peer or a middlebox (FIN)"
+            received += len(data)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        deadline = started + options.duration_s
+        while not watcher.done():
+            left = deadline - clock()
+            if left <= 0:
+                break
+            done, _ = await asyncio.wait({watcher}, timeout=min(SAMPLE_S, left))
+            if not done:
+                last_info = tcp_info(sock) or last_info
+        if watcher.done():
+            ended, detail = watcher.result()
+        alive = min(clock() - started, options.duration_s) if ended == "duration" else clock() - started
+        end_info = tcp_info(sock)
+    finally:
+        watcher.cancel()
+        try:
+            await watcher
+        except (asyncio.CancelledError, Exception):
+            pass
+        writer.transport.abort()
+    return HoldResult(
+        options=options,
+        alive_s=alive,
+        ended=ended,
+        detail=detail,
+        bytes_received=received,
+        keepalive_in_force=in_force,
+        tcp_info_last=last_info,
+        tcp_info_end=end_info,
+        local=f"{local_host}:{local_port}",
+    )

@@ -1,0 +1,65 @@
+"""Run the natprobe server until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+
+from probe.errors import TargetError
+from probe.net.server import ProbeServer, ServerConfig, format_addr
+
+
+def raise_open_files_limit() -> int | None:
+    """Raise the soft open-files limit to the hard one; return the new limit."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if target > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+async def serve(
+    config: ServerConfig,
+    tcp: list[tuple[str, int]],
+    announce: Callable[[str], None],
+    ws: list[tuple[str, int]] | None = None,
+) -> None:
+    limit = raise_open_files_limit()
+    server = ProbeServer(config)
+    listening: list[str] = []
+    try:
+        for host, port in tcp:
+            try:
+                bound = await server.listen_tcp(host, port)
+            except OSError as exc:
+                raise TargetError(f"cannot listen on {format_addr(host, port)}: {exc.strerror or exc}") from None
+            listening.append(f"tcp {format_addr(*bound)}")
+        for host, port in ws or []:
+            from probe.net.ws_server import listen_ws
+
+            try:
+                bound = await listen_ws(server, host, port)
+            except OSError as exc:
+                raise TargetError(f"cannot listen on {format_addr(host, port)}: {exc.strerror or exc}") from None
+            listening.append(f"ws {format_addr(*bound)}")
+        # Each session holds one descriptor; keep some for listeners and logs.
+        capacity = config.max_sessions if limit is None else min(config.max_sessions, max(0, limit - 32))
+        announce(f"natprobe server listening on {', '.join(listening)} (up to {capacity} sessions)")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+    finally:
+        await server.shutdown()
