@@ -24,7 +24,7 @@ class FailureMode(str, Enum):
 
 
 @dataclass
-class Test:
+class IdleTest:
     """One idle test on one connection. Times are seconds since the run started."""
 
     conn: int
@@ -99,9 +99,9 @@ class Bracket:
 class Evidence:
     """The tests so far, with the bracket kept up to date."""
 
-    tests: list[Test] = field(default_factory=list)
+    tests: list[IdleTest] = field(default_factory=list)
 
-    def add(self, test: Test) -> None:
+    def add(self, test: IdleTest) -> None:
         self.tests.append(test)
 
     def bracket(self) -> Bracket:
@@ -131,7 +131,7 @@ class Evidence:
         )
 
     @staticmethod
-    def _mode(failed: list[Test]) -> FailureMode | None:
+    def _mode(failed: list[IdleTest]) -> FailureMode | None:
         if not failed:
             return None
         # The failure that sits at the timeout says most about the middlebox;

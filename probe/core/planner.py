@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass, field
 from enum import Enum
 
-from probe.core.evidence import Bracket, Evidence, FailureMode, Outcome, Test
+from probe.core.evidence import Bracket, Evidence, FailureMode, Outcome, IdleTest
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class PlannerConfig:
     resolution_s: float | None = None
     resolution_frac: float = 0.02
     resolution_floor_s: float = 0.5
-    #: Test connections open at once (the control connection is not counted).
+    #: IdleTest connections open at once (the control connection is not counted).
     max_conns: int = 63
     #: The answer should come by wall_factor * T + wall_slack_s.
     wall_factor: float = 1.10
@@ -55,7 +55,7 @@ class PlannerConfig:
     linger_s: float = 2.0
     #: New connections keep the youngest idle start within this gap of now:
     #: max(open_gap_abs_s, open_gap_frac * elapsed).
-    open_gap_abs_s: float = 0.25
+    open_gap_abs_s: float = 0.02
     open_gap_frac: float = 0.08
     budget_s: float | None = None
     expect_min_s: float | None = None
@@ -97,6 +97,10 @@ class Finish:
 Action = Open | Probe | Close | Finish
 
 
+_EPS = 1e-6
+_MIN_WAIT_S = 1e-3
+
+
 class ConnState(str, Enum):
     OPENING = "opening"
     IDLE = "idle"
@@ -114,7 +118,7 @@ class ConnView:
     idle_since: float
     probe_at: float | None = None
     server_idle_s: float | None = None
-    test: Test | None = None
+    test: IdleTest | None = None
     linger_until: float = 0.0
     #: A scout probe whose push is overdue starts a refine round early.
     scout: bool = False
@@ -248,8 +252,8 @@ class Planner:
         mode: FailureMode | None,
         now: float,
         source: str,
-    ) -> Test:
-        test = Test(
+    ) -> IdleTest:
+        test = IdleTest(
             conn=view.id,
             idle_s=idle,
             outcome=outcome,
@@ -283,8 +287,9 @@ class Planner:
             wakeups.append(self.started_at + cfg.budget_s)
         if self._inconsistent_until is not None:
             wakeups.append(self._inconsistent_until)
-        future = [w for w in wakeups if w > now]
-        self._wakeup = min(future) if future else (now if wakeups else None)
+        # Never ask to be woken for a moment already past: rounding could
+        # otherwise spin the caller in a loop with nothing to do.
+        self._wakeup = max(min(wakeups), now + _MIN_WAIT_S) if wakeups else None
         self.stats.max_open = max(self.stats.max_open, len(self.conns))
         return actions
 
@@ -441,7 +446,7 @@ class Planner:
             if age >= upper:
                 # Already idle longer than a known failure: it tells nothing.
                 continue
-            if age < floor:
+            if age < floor - _EPS:
                 wakeups.append(view.idle_since + floor)
                 break
             if last - age >= step or not chosen:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from probe.core.evidence import Bracket, Test
+from probe.core.evidence import Bracket, IdleTest
 from probe.core.recommend import recommended_interval
 
 
@@ -18,7 +18,7 @@ class DiscoverResult:
     target: str
     transport: str
     bracket: Bracket
-    tests: list[Test]
+    tests: list[IdleTest]
     wall_s: float
     nat: dict[str, Any]
     max_idle_s: float

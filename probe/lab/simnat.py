@@ -134,7 +134,8 @@ class PlannerSim:
         mode = _MODES[self.path.mode]
 
         def kill() -> list[Action]:
-            if self._expiry_version.get(conn) != version or not self.nat.alive(conn, expiry):
+            # Stale if the flow saw traffic since, or the client closed it.
+            if self._expiry_version.get(conn) != version:
                 return []
             self.nat.remove(conn)
             return self.planner.ended(conn, mode, self.now)

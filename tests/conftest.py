@@ -1,0 +1,70 @@
+"""Shared fixtures: real servers on loopback, started in-process or as processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+#: Every real-time constant in the tests scales from this factor, so a slow
+#: machine can stretch them: NATPROBE_TEST_TIME_SCALE=2 pytest
+TIME_SCALE = float(os.environ.get("NATPROBE_TEST_TIME_SCALE", "1"))
+
+
+def scaled(seconds: float) -> float:
+    return seconds * TIME_SCALE
+
+
+@dataclass
+class Proc:
+    proc: subprocess.Popen[str]
+    ready_line: str
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        return self.proc.wait(timeout=10)
+
+
+def natprobe_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "probe", *args]
+
+
+def start_process(*args: str, ready: str, timeout: float = 15.0) -> Proc:
+    """Start ``natprobe ARGS`` and wait for its ready line on stderr."""
+    proc = subprocess.Popen(
+        natprobe_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
+    )
+    assert proc.stderr is not None
+    # readline blocks until the process prints: the ready signal, no sleeping.
+    line = proc.stderr.readline()
+    if ready not in line:
+        proc.kill()
+        rest = proc.stderr.read()
+        raise AssertionError(f"process did not become ready: {line!r} {rest!r}")
+    return Proc(proc, line.strip())
+
+
+def port_of(ready_line: str) -> int:
+    """The port in 'listening on tcp 127.0.0.1:PORT ...'."""
+    token = ready_line.split(" on ", 1)[1].split()[1].rstrip(",")
+    return int(token.rsplit(":", 1)[1])
+
+
+@pytest.fixture
+def server_proc() -> Iterator[Proc]:
+    proc = start_process("server", "--tcp", "127.0.0.1:0", ready="listening on")
+    yield proc
+    proc.stop()
+
+
+def run_cli(*args: str, timeout: float = 120.0, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run(
+        natprobe_cmd(*args), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, env=full_env
+    )
