@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,10 +26,12 @@ class Proc:
     proc: subprocess.Popen[str]
     ready_line: str
 
-    def stop(self) -> int:
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        """Signal the process, wait for it and close its pipes."""
         if self.proc.poll() is None:
-            self.proc.terminate()
-        return self.proc.wait(timeout=10)
+            self.proc.send_signal(signum)
+        self.proc.communicate(timeout=10)
+        return self.proc.returncode
 
 
 def natprobe_cmd(*args: str) -> list[str]:
@@ -50,9 +54,10 @@ def start_process(*args: str, ready: str, timeout: float = 15.0) -> Proc:
 
 
 def port_of(ready_line: str) -> int:
-    """The port in 'listening on tcp 127.0.0.1:PORT ...'."""
-    token = ready_line.split(" on ", 1)[1].split()[1].rstrip(",")
-    return int(token.rsplit(":", 1)[1])
+    """The first port in 'listening on [tcp] 127.0.0.1:PORT ...'."""
+    match = re.search(r" on (?:\w+ )?\S+:(\d+)", ready_line)
+    assert match, ready_line
+    return int(match.group(1))
 
 
 @pytest.fixture

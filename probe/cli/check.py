@@ -33,7 +33,9 @@ def command(
         int | None, typer.Option("--keepalive-count", help="TCP keepalive probes before giving up.")
     ] = None,
     grace: Annotated[str, typer.Option("--grace", help="How late the push may be.")] = "1s",
-    token: Annotated[str | None, typer.Option("--token", envvar="NATPROBE_TOKEN", help="Server's shared secret.")] = None,
+    token: Annotated[
+        str | None, typer.Option("--token", envvar="NATPROBE_TOKEN", help="Server's shared secret.")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
     """Check that one connection idle for --idle still receives the server's push. Exit 0 if so, 1 if not."""

@@ -38,9 +38,12 @@ def command(
     ] = None,
     parallel: Annotated[int, typer.Option("--parallel", min=3, max=4096, help="Connections open at once.")] = 64,
     grace: Annotated[
-        str | None, typer.Option("--grace", help="Wait this long for a push before calling it lost (default: from RTT).")
+        str | None,
+        typer.Option("--grace", help="Wait this long for a push before calling it lost (default: from RTT)."),
     ] = None,
-    token: Annotated[str | None, typer.Option("--token", envvar="NATPROBE_TOKEN", help="Server's shared secret.")] = None,
+    token: Annotated[
+        str | None, typer.Option("--token", envvar="NATPROBE_TOKEN", help="Server's shared secret.")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
 ) -> None:
@@ -57,7 +60,9 @@ def command(
         max_conns=parallel - 1,  # one is the control connection
     )
     progress = None if quiet or json_out else _progress
-    runner = DiscoverRun(DiscoverOptions(parsed, config, token=token, grace_s=duration(grace, "--grace")), observer=progress)
+    runner = DiscoverRun(
+        DiscoverOptions(parsed, config, token=token, grace_s=duration(grace, "--grace")), observer=progress
+    )
     result = run(runner.run()).to_json()
     if json_out:
         dump(result)

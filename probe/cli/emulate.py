@@ -45,21 +45,21 @@ def command(
     run(_serve(listen_addr, upstream_addr, timeout, mode))
 
 
-async def _serve(listen: tuple[str, int], upstream: tuple[str, int], timeout: float, mode: str) -> None:
-    emulator = Emulator(upstream, timeout, mode)
+async def _serve(listen: tuple[str, int], upstream: tuple[str, int], idle_timeout_s: float, mode: str) -> None:
+    emulator = Emulator(upstream, idle_timeout_s, mode)
     try:
         bound = await emulator.listen(*listen)
     except OSError as exc:
         raise TargetError(f"cannot listen on {format_addr(*listen)}: {exc.strerror or exc}") from None
-    sys.stderr.write(
-        f"natprobe emulate listening on {format_addr(*bound)} -> {format_addr(*upstream)}, "
-        f"forgetting flows idle {timeout:g}s ({mode})\n"
-    )
-    sys.stderr.flush()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    sys.stderr.write(
+        f"natprobe emulate listening on {format_addr(*bound)} -> {format_addr(*upstream)}, "
+        f"forgetting flows idle {idle_timeout_s:g}s ({mode})\n"
+    )
+    sys.stderr.flush()
     try:
         await stop.wait()
     finally:

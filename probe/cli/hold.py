@@ -32,7 +32,8 @@ def command(
         int | None, typer.Option("--keepalive-count", help="TCP keepalive probes before giving up.")
     ] = None,
     user_timeout: Annotated[
-        str | None, typer.Option("--user-timeout", help="TCP_USER_TIMEOUT: give up when sent data stays unacknowledged.")
+        str | None,
+        typer.Option("--user-timeout", help="TCP_USER_TIMEOUT: give up when sent data stays unacknowledged."),
     ] = None,
     duration_opt: Annotated[str, typer.Option("--duration", help="How long to hold the connection.")] = "10m",
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,

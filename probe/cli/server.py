@@ -24,8 +24,12 @@ Examples:
 
 
 def command(
-    tcp: Annotated[list[str] | None, typer.Option("--tcp", help="Listen for TCP clients on HOST:PORT (repeatable).")] = None,
-    ws: Annotated[list[str] | None, typer.Option("--ws", help="Listen for WebSocket clients on HOST:PORT (repeatable).")] = None,
+    tcp: Annotated[
+        list[str] | None, typer.Option("--tcp", help="Listen for TCP clients on HOST:PORT (repeatable).")
+    ] = None,
+    ws: Annotated[
+        list[str] | None, typer.Option("--ws", help="Listen for WebSocket clients on HOST:PORT (repeatable).")
+    ] = None,
     token: Annotated[
         str | None, typer.Option("--token", envvar="NATPROBE_TOKEN", help="Shared secret clients must send in hello.")
     ] = None,

@@ -9,15 +9,15 @@ contradictions widen it instead of being dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     SURVIVED = "survived"
     FAILED = "failed"
 
 
-class FailureMode(str, Enum):
+class FailureMode(StrEnum):
     SILENT_DROP = "silent_drop"
     RESET = "reset"
     CLOSED = "closed"

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
-from probe.core.evidence import Bracket, Evidence, FailureMode, Outcome, IdleTest
+from probe.core.evidence import Bracket, Evidence, FailureMode, IdleTest, Outcome
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ _EPS = 1e-6
 _MIN_WAIT_S = 1e-3
 
 
-class ConnState(str, Enum):
+class ConnState(StrEnum):
     OPENING = "opening"
     IDLE = "idle"
     PROBING = "probing"

@@ -133,7 +133,9 @@ def validate_client(msg: dict[str, Any], max_idle_s: float) -> ClientMessage:
     if op == "hello":
         version = msg.get("v")
         if isinstance(version, bool) or version != VERSION:
-            raise ProtocolError("bad_version", f"unsupported protocol version {version!r}; this server speaks {VERSION}")
+            raise ProtocolError(
+                "bad_version", f"unsupported protocol version {version!r}; this server speaks {VERSION}"
+            )
         token = msg.get("token")
         if token is not None and not isinstance(token, str):
             raise ProtocolError("bad_token", "'token' must be a string")

@@ -57,17 +57,19 @@ def parse_target(text: str, schemes: tuple[str, ...] = ("tcp", "ws", "wss"), def
     if scheme not in schemes:
         raise UsageError(f"unsupported scheme {scheme!r} in {text!r}: use {', '.join(s + '://' for s in schemes)}")
     try:
-        port = parts.port
+        given_port = parts.port
     except ValueError:
         raise UsageError(f"invalid port in target {text!r}") from None
-    host = parts.hostname
-    if not host:
+    hostname = parts.hostname
+    if not hostname:
         raise UsageError(f"invalid target {text!r}: missing host")
-    if port is None:
-        if scheme == "tcp":
-            raise UsageError(f"invalid target {text!r}: tcp:// needs a port")
+    if given_port is not None:
+        port = given_port
+    elif scheme == "tcp":
+        raise UsageError(f"invalid target {text!r}: tcp:// needs a port")
+    else:
         port = 443 if scheme == "wss" else 80
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    return Target(scheme, host, port, path)
+    return Target(scheme, hostname, port, path)

@@ -82,24 +82,24 @@ class Session:
     """Protocol state of one client connection, independent of its transport."""
 
     __slots__ = (
-        "server",
-        "id",
-        "peer",
-        "_send",
         "_close",
-        "greeted",
-        "last_activity",
-        "rounds",
         "_push_id",
         "_push_timer",
+        "_send",
         "closed",
+        "greeted",
+        "id",
+        "last_activity",
+        "peer",
+        "rounds",
+        "server",
     )
 
     def __init__(
         self,
         server: ProbeServer,
         peer: tuple[str, int],
-        send: Callable[[bytes | str], None],
+        send: Callable[[bytes], None],
         close: Callable[[], None],
     ) -> None:
         self.server = server
@@ -116,7 +116,7 @@ class Session:
 
     # Called by the transport adapter.
 
-    def on_message(self, raw: bytes | str) -> None:
+    def on_message(self, raw: bytes) -> None:
         self.last_activity = self.server.clock()
         try:
             msg = validate_client(decode(raw), self.server.config.max_idle_s)
@@ -227,7 +227,7 @@ class Session:
 class _TcpSession(asyncio.Protocol):
     """Newline-delimited JSON over a TCP stream."""
 
-    __slots__ = ("server", "transport", "session", "buffer", "_timer")
+    __slots__ = ("_timer", "buffer", "server", "session", "transport")
 
     def __init__(self, server: ProbeServer) -> None:
         self.server = server
@@ -348,9 +348,7 @@ class ProbeServer:
     async def listen_tcp(self, host: str, port: int) -> tuple[str, int]:
         """Start a TCP listener; return the address it bound (port 0 picks one)."""
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            lambda: _TcpSession(self), host, port, reuse_address=True, backlog=4096
-        )
+        server = await loop.create_server(lambda: _TcpSession(self), host, port, reuse_address=True, backlog=4096)
         self._servers.append(server)
         bound = server.sockets[0].getsockname()
         address = (str(bound[0]), int(bound[1]))

@@ -93,7 +93,9 @@ def apply_keepalive(sock: socket.socket, settings: KeepaliveSettings) -> None:
             sock.setsockopt(level, opt, _whole_seconds("--keepalive-idle", settings.idle_s))
         if settings.interval_s is not None:
             sock.setsockopt(
-                socket.IPPROTO_TCP, _option("TCP_KEEPINTVL"), _whole_seconds("--keepalive-interval", settings.interval_s)
+                socket.IPPROTO_TCP,
+                _option("TCP_KEEPINTVL"),
+                _whole_seconds("--keepalive-interval", settings.interval_s),
             )
         if settings.count is not None:
             if not 1 <= settings.count <= 127:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from probe.core.targets import Target
@@ -17,7 +17,7 @@ from probe.net.sockopts import KeepaliveSettings, read_keepalive, tcp_info
 class CheckOptions:
     target: Target
     idle_s: float
-    keepalive: KeepaliveSettings = KeepaliveSettings()
+    keepalive: KeepaliveSettings = field(default_factory=KeepaliveSettings)
     grace_s: float = 1.0
     token: str | None = None
 
@@ -77,7 +77,9 @@ async def run_check(options: CheckOptions, clock: Any = time.monotonic) -> Check
                     msg = await conn.recv()
                     if msg.get("op") == "push":
                         idle = msg.get("idle_s")
-                        push_idle = float(idle) if isinstance(idle, (int, float)) and not isinstance(idle, bool) else None
+                        push_idle = (
+                            float(idle) if isinstance(idle, (int, float)) and not isinstance(idle, bool) else None
+                        )
                         passed = True
                         break
         except TimeoutError:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from probe.core.evidence import FailureMode
@@ -70,7 +72,7 @@ class DiscoverRun:
         control = await ProtocolConnection.open(target.host, target.port)
         helpers: list[asyncio.Task[None]] = []
         loop = asyncio.get_running_loop()
-        installed: list[int] = []
+        installed: list[signal.Signals] = []
         try:
             welcome = await control.hello(self.options.token)
             self.server_name = welcome.server
@@ -98,10 +100,8 @@ class DiscoverRun:
             await self._close_all()
             control.abort()
             for task in helpers:
-                try:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-                except (asyncio.CancelledError, Exception):
-                    pass
         result = self.result()
         self._emit("result", result=result.to_json())
         return result
@@ -211,7 +211,9 @@ class DiscoverRun:
                 session = self._sessions.get(action.conn)
                 if session is not None:
                     control.send({"op": "push_now", "id": f"p{action.conn}", "session": session})
-                    self._emit("probe", conn=action.conn, age_s=round(self.planner.conns[action.conn].age(self.clock()), 3))
+                    self._emit(
+                        "probe", conn=action.conn, age_s=round(self.planner.conns[action.conn].age(self.clock()), 3)
+                    )
             elif isinstance(action, Close):
                 self._close(action.conn)
             elif isinstance(action, Finish):
@@ -240,15 +242,12 @@ class DiscoverRun:
         self._sessions[cid] = welcome.session
         rounds = 0
         conn.send({"op": "push_after", "id": f"b{cid}.{rounds}", "idle_s": self._backstop_s})
-        at = self.clock()
-        self._post(lambda: planner.opened(cid, at))
+        self._post(partial(planner.opened, cid, self.clock()))
         while True:
             try:
                 msg = await conn.recv()
             except ConnectionEnded as exc:
-                ended_at = self.clock()
-                mode = exc.mode
-                self._post(lambda: planner.ended(cid, mode, ended_at))
+                self._post(partial(planner.ended, cid, exc.mode, self.clock()))
                 return
             except TargetError as exc:
                 self._fail(exc)
@@ -262,18 +261,14 @@ class DiscoverRun:
                 {"op": "ack", "id": str(msg.get("id", ""))[:128]},
                 {"op": "push_after", "id": f"b{cid}.{rounds}", "idle_s": self._backstop_s},
             )
-            at = self.clock()
-            idle = msg.get("idle_s")
-            server_idle = float(idle) if isinstance(idle, (int, float)) and not isinstance(idle, bool) else None
-            self._post(lambda: planner.arrived(cid, server_idle, at))
+            self._post(partial(planner.arrived, cid, _number(msg.get("idle_s")), self.clock()))
 
     def _open_failed(self, cid: int, exc: TargetError) -> None:
         self._open_failures += 1
         if self._open_failures >= MAX_OPEN_FAILURES:
             self._fail(exc)
             return
-        at = self.clock()
-        self._post(lambda: self.planner.open_failed(cid, at))
+        self._post(partial(self.planner.open_failed, cid, self.clock()))
 
     async def _control_reader(self, control: ProtocolConnection) -> None:
         planner = self.planner
@@ -286,15 +281,12 @@ class DiscoverRun:
                 if not ident.startswith("p") or not ident[1:].isdigit():
                     continue
                 cid = int(ident[1:])
-                idle = msg.get("idle_s")
-                if msg.get("sent") and isinstance(idle, (int, float)) and not isinstance(idle, bool):
-                    at = self.clock()
-                    server_idle = float(idle)
-                    self._post(lambda: planner.pushed(cid, server_idle, at))
+                idle = _number(msg.get("idle_s"))
+                if msg.get("sent") and idle is not None:
+                    self._post(partial(planner.pushed, cid, idle, self.clock()))
                 else:
                     # The server no longer has that session: it ended there.
-                    at = self.clock()
-                    self._post(lambda: planner.ended(cid, FailureMode.CLOSED, at))
+                    self._post(partial(planner.ended, cid, FailureMode.CLOSED, self.clock()))
         except ConnectionEnded as exc:
             self._fail(TargetError(f"lost the control connection to {control.where} ({exc})"))
         except TargetError as exc:
@@ -328,7 +320,12 @@ class DiscoverRun:
             conn.abort()
         self._conns.clear()
         for task in tasks:
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-            except (asyncio.CancelledError, Exception):
-                pass
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number from the server, or None (bool is not a number here)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ class HoldOptions:
     host: str
     port: int
     duration_s: float
-    keepalive: KeepaliveSettings = KeepaliveSettings()
+    keepalive: KeepaliveSettings = field(default_factory=KeepaliveSettings)
 
 
 @dataclass
@@ -114,10 +115,8 @@ async def run_hold(options: HoldOptions, clock: Any = time.monotonic) -> HoldRes
         end_info = tcp_info(sock)
     finally:
         watcher.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await watcher
-        except (asyncio.CancelledError, Exception):
-            pass
         writer.transport.abort()
     return HoldResult(
         options=options,

@@ -41,21 +41,16 @@ async def serve(
             except OSError as exc:
                 raise TargetError(f"cannot listen on {format_addr(host, port)}: {exc.strerror or exc}") from None
             listening.append(f"tcp {format_addr(*bound)}")
-        for host, port in ws or []:
-            from probe.net.ws_server import listen_ws
-
-            try:
-                bound = await listen_ws(server, host, port)
-            except OSError as exc:
-                raise TargetError(f"cannot listen on {format_addr(host, port)}: {exc.strerror or exc}") from None
-            listening.append(f"ws {format_addr(*bound)}")
+        if ws:
+            raise TargetError("WebSocket listeners are not available yet")
         # Each session holds one descriptor; keep some for listeners and logs.
         capacity = config.max_sessions if limit is None else min(config.max_sessions, max(0, limit - 32))
-        announce(f"natprobe server listening on {', '.join(listening)} (up to {capacity} sessions)")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        # Handlers first: a supervisor may signal as soon as it reads the line.
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        announce(f"natprobe server listening on {', '.join(listening)} (up to {capacity} sessions)")
         try:
             await stop.wait()
         finally:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from probe.core.evidence import Evidence, FailureMode, Outcome, IdleTest
+from probe.core.evidence import Evidence, FailureMode, IdleTest, Outcome
 
 
 def _ev(*tests: tuple[float, bool]) -> Evidence:

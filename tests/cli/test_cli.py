@@ -1,0 +1,158 @@
+"""The command line as scripts use it: real processes, JSON on stdout, exit codes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+
+import pytest
+
+from tests.conftest import Proc, natprobe_cmd, port_of, run_cli, scaled, start_process
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+    return lines[0]
+
+
+def test_version_and_module_entry_point() -> None:
+    proc = run_cli("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("natprobe ")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("check", "tcp://127.0.0.1:1", "--idle", "soon"),
+        ("discover", "http://127.0.0.1:1"),
+        ("discover", "tcp://127.0.0.1"),
+        ("discover", "tcp://127.0.0.1:1", "--max-idle", "-5"),
+        ("emulate", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--idle-timeout", "1", "--mode", "eat"),
+        ("hold", "127.0.0.1:99999"),
+        ("server",),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(args: tuple[str, ...]) -> None:
+    proc = run_cli(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def _refused_port() -> int:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    return port
+
+
+@pytest.mark.parametrize("command", ["discover", "check"])
+def test_unreachable_target_exits_3_with_one_line(command: str) -> None:
+    args = [command, f"tcp://127.0.0.1:{_refused_port()}", "--json"]
+    if command == "check":
+        args += ["--idle", "1"]
+    proc = run_cli(*args)
+    assert proc.returncode == 3
+    assert "refused" in _one_line_error(proc)
+
+
+def test_a_server_that_does_not_speak_the_protocol_exits_3(server_proc: Proc) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        proc = subprocess.Popen(
+            natprobe_cmd("discover", f"tcp://127.0.0.1:{port}", "--json"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(100)
+            conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+            out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 3
+    assert "does not speak the natprobe protocol" in err and "Traceback" not in err and out == ""
+
+
+def test_server_announces_then_stops_cleanly_on_sigterm_and_sigint() -> None:
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        server = start_process("server", "--tcp", "127.0.0.1:0", ready="listening on")
+        assert "sessions" in server.ready_line
+        assert server.stop(signum) == 0
+
+
+def test_check_json_shape_and_exit_0(server_proc: Proc) -> None:
+    port = port_of(server_proc.ready_line)
+    proc = run_cli("check", f"tcp://127.0.0.1:{port}", "--idle", "300ms", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["schema"] == "natprobe.check/1"
+    assert result["passed"] is True and result["failure_mode"] is None
+    assert result["push_idle_s"] == pytest.approx(0.3, abs=0.1)
+
+
+def test_check_fails_with_exit_1_through_an_emulated_nat(server_proc: Proc) -> None:
+    upstream = port_of(server_proc.ready_line)
+    emu = start_process(
+        "emulate", "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{upstream}",
+        "--idle-timeout", str(scaled(0.5)), ready="listening on",
+    )  # fmt: skip
+    try:
+        port = port_of(emu.ready_line)
+        proc = run_cli("check", f"tcp://127.0.0.1:{port}", "--idle", str(scaled(1.2)), "--grace", "0.5", "--json")
+    finally:
+        assert emu.stop() == 0
+    assert proc.returncode == 1, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["passed"] is False and result["failure_mode"] == "silent_drop"
+
+
+def test_hold_json_against_any_tcp_server(server_proc: Proc) -> None:
+    port = port_of(server_proc.ready_line)
+    proc = run_cli("hold", f"127.0.0.1:{port}", "--duration", "400ms", "--keepalive-idle", "5", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["schema"] == "natprobe.hold/1"
+    assert result["ended"] == "duration" and result["alive_s"] == pytest.approx(0.4, abs=0.15)
+    assert result["keepalive_in_force"]["idle_s"] == 5
+
+
+def test_demo_json_has_discovers_fields_and_the_truth() -> None:
+    proc = run_cli("demo", "--nat-timeout", str(scaled(2.0)), "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    for key in (
+        "schema", "target", "lower_s", "upper_s", "estimate_s", "failure_mode", "wall_s", "probes", "nat",
+        "recommended_keepalive_s", "truth_s",
+    ):  # fmt: skip
+        assert key in result
+    assert result["schema"] == "natprobe.discover/1"
+    assert result["lower_s"] <= result["truth_s"] <= result["upper_s"]
+    assert set(result["nat"]) == {"local", "observed", "detected", "port_preserved"}
+    probe = result["probes"][0]
+    assert {"idle_s", "outcome", "failure_mode", "timings"} <= set(probe)
+
+
+def test_demo_human_output_names_the_bracket_and_truth() -> None:
+    proc = run_cli("demo", "--nat-timeout", str(scaled(1.5)), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert "Idle timeout between" in proc.stdout and "inside" in proc.stdout
+
+
+def test_interrupt_prints_the_partial_result_and_exits_130(server_proc: Proc) -> None:
+    port = port_of(server_proc.ready_line)
+    proc = subprocess.Popen(
+        natprobe_cmd("discover", f"tcp://127.0.0.1:{port}"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    assert "discovering" in proc.stderr.readline()
+    # Wait for the first measured test (about 2 s in), then interrupt.
+    assert "survived" in proc.stderr.readline()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "Interrupted" in out and "No idle timeout up to" in out

@@ -1,0 +1,198 @@
+"""The server over real TCP on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from probe.net.server import ProbeServer, ServerConfig
+
+
+async def _with_server(config: ServerConfig, body: Callable[[ProbeServer, int], Awaitable[None]]) -> None:
+    server = ProbeServer(config)
+    _, port = await server.listen_tcp("127.0.0.1", 0)
+    try:
+        await body(server, port)
+    finally:
+        await server.shutdown()
+        await Client.close_all()
+
+
+def run_with_server(body: Callable[[ProbeServer, int], Awaitable[None]], **config: Any) -> None:
+    asyncio.run(_with_server(ServerConfig(**config), body))
+
+
+class Client:
+    opened: list[Client] = []
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def connect(cls, port: int) -> Client:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        client = cls(reader, writer)
+        cls.opened.append(client)
+        return client
+
+    @classmethod
+    async def close_all(cls) -> None:
+        while cls.opened:
+            writer = cls.opened.pop().writer
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    def send(self, obj: dict[str, Any] | bytes) -> None:
+        self.writer.write(obj if isinstance(obj, bytes) else json.dumps(obj).encode() + b"\n")
+
+    async def recv(self, wait_s: float = 5.0) -> dict[str, Any]:
+        async with asyncio.timeout(wait_s):
+            line = await self.reader.readline()
+        assert line, "connection closed"
+        msg: dict[str, Any] = json.loads(line)
+        return msg
+
+    async def closed(self, wait_s: float = 5.0) -> bool:
+        async with asyncio.timeout(wait_s):
+            return await self.reader.read() == b""
+
+    async def hello(self, **extra: Any) -> dict[str, Any]:
+        self.send({"op": "hello", "v": 1, **extra})
+        return await self.recv()
+
+
+def test_welcome_reports_the_observed_address_and_a_session() -> None:
+    async def body(server: ProbeServer, port: int) -> None:
+        client = await Client.connect(port)
+        welcome = await client.hello()
+        local = client.writer.get_extra_info("sockname")
+        assert welcome["op"] == "welcome" and welcome["v"] == 1
+        assert welcome["observed"] == f"{local[0]}:{local[1]}"
+        assert welcome["server"].startswith("natprobe ")
+        assert len(welcome["session"]) >= 16
+
+    run_with_server(body)
+
+
+def test_push_comes_after_the_idle_period_and_rounds_repeat() -> None:
+    async def body(server: ProbeServer, port: int) -> None:
+        client = await Client.connect(port)
+        await client.hello()
+        for n in range(2):
+            sent = time.monotonic()
+            client.send({"op": "push_after", "id": f"r{n}", "idle_s": 0.3})
+            push = await client.recv()
+            waited = time.monotonic() - sent
+            assert push == {"op": "push", "id": f"r{n}", "idle_s": pytest.approx(0.3, abs=0.05)}
+            assert 0.29 <= waited < 1.0
+            client.send({"op": "ack", "id": f"r{n}"})
+
+    run_with_server(body)
+
+
+def test_push_now_from_a_control_connection_reports_the_idle_it_ended() -> None:
+    async def body(server: ProbeServer, port: int) -> None:
+        idle = await Client.connect(port)
+        session = (await idle.hello())["session"]
+        idle.send({"op": "push_after", "id": "backstop", "idle_s": 60})
+        control = await Client.connect(port)
+        await control.hello()
+        control.send({"op": "ping", "id": "x"})
+        assert await control.recv() == {"op": "pong", "id": "x"}
+        control.send({"op": "push_now", "id": "p1", "session": session})
+        pushed = await control.recv()
+        assert pushed["sent"] is True and pushed["session"] == session and pushed["idle_s"] >= 0
+        push = await idle.recv()
+        assert push["op"] == "push" and push["id"] == "p1"
+        # The backstop was cancelled: nothing more comes on the idle connection.
+        control.send({"op": "push_now", "id": "p2", "session": "no-such-session"})
+        assert (await control.recv())["sent"] is False
+
+    run_with_server(body)
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        (b"\x00\xff\xfe garbage\n", "bad_utf8"),
+        (b"{nope\n", "bad_json"),
+        (b"[1]\n", "bad_message"),
+        (b'{"op":"hello","v":9}\n', "bad_version"),
+        (b'{"op":"push_after","id":"a","idle_s":1}\n', "bad_state"),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "bad_json"),
+    ],
+)
+def test_bad_input_gets_an_error_and_a_close(payload: bytes, code: str) -> None:
+    async def body(server: ProbeServer, port: int) -> None:
+        client = await Client.connect(port)
+        client.send(payload)
+        reply = await client.recv()
+        assert reply["op"] == "error" and reply["code"] == code
+        assert await client.closed()
+
+    run_with_server(body)
+
+
+@pytest.mark.parametrize("idle", [-1, "5", 1e12, True])
+def test_bad_idle_values_are_rejected(idle: object) -> None:
+    async def body(server: ProbeServer, port: int) -> None:
+        client = await Client.connect(port)
+        await client.hello()
+        client.send({"op": "push_after", "id": "a", "idle_s": idle})
+        reply = await client.recv()
+        assert reply["op"] == "error" and reply["code"] == "bad_idle"
+
+    run_with_server(body, max_idle_s=7800.0)
+
+
+def test_token_is_required_when_configured() -> None:
+    async def body(server: ProbeServer, port: int) -> None:
+        wrong = await Client.connect(port)
+        assert (await wrong.hello(token="nope"))["code"] == "unauthorized"
+        right = await Client.connect(port)
+        assert (await right.hello(token="s3cret"))["op"] == "welcome"
+
+    run_with_server(body, token="s3cret")
+
+
+def test_silent_client_and_half_line_are_closed() -> None:
+    async def body(server: ProbeServer, port: int) -> None:
+        silent = await Client.connect(port)
+        assert (await silent.recv(wait_s=3))["code"] == "timeout"
+        half = await Client.connect(port)
+        await half.hello()
+        half.send(b'{"op":"pi')
+        assert (await half.recv(wait_s=3))["code"] == "timeout"
+
+    run_with_server(body, hello_timeout_s=0.3, partial_line_timeout_s=0.3)
+
+
+def test_per_ip_limit_refuses_with_busy() -> None:
+    async def body(server: ProbeServer, port: int) -> None:
+        first = await Client.connect(port)
+        await first.hello()
+        second = await Client.connect(port)
+        assert (await second.recv())["code"] == "busy"
+
+    run_with_server(body, max_per_ip=1)
+
+
+def test_shutdown_tells_sessions_why() -> None:
+    async def body() -> None:
+        server = ProbeServer()
+        _, port = await server.listen_tcp("127.0.0.1", 0)
+        client = await Client.connect(port)
+        await client.hello()
+        await server.shutdown()
+        assert (await client.recv())["code"] == "shutdown"
+        assert not server.live
+        await Client.close_all()
+
+    asyncio.run(body())
