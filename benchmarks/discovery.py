@@ -1,0 +1,207 @@
+"""Discovery methods against a virtual-time NAT, all in one run.
+
+    python benchmarks/discovery.py [--json]
+
+Methods:
+  natprobe   the one-pass planner (probe/core/planner.py)
+  bisection  one connection: idle 1, 2, 4, ... s until a failure, then bisect
+  grid       20 connections at once on a geometric grid, then refine rounds of
+             20 on a linear grid inside the bracket found
+
+Each runs against the same simulated NAT (probe/lab/simnat.py) for timeouts of
+5, 30, 120, 350, 1200 and 7000 s, with exact expiry and with a table swept every
+5% of T (at least 1 s), so flows expire up to one sweep late. Every method must
+reach the same target width, max(2% of T, 0.5 s); a failure costs the same grace
+period (1 s) in every method.
+
+Columns: wall_ratio = wall time / T; width_ratio = bracket width / T;
+max_connections = connections open at once (natprobe counts its control
+connection); connections_opened; contains = lower <= T <= upper; honest =
+the bracket overlaps [T, T + sweep] and no survival beyond T + sweep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from probe.core.planner import Planner, PlannerConfig
+from probe.lab.simnat import SimNat, SimPath, simulate
+
+TIMEOUTS = (5.0, 30.0, 120.0, 350.0, 1200.0, 7000.0)
+GRACE_S = 1.0
+MAX_IDLE_S = 7800.0
+RTT_S = 0.02
+
+
+def target_width(lower: float) -> float:
+    return max(0.02 * lower, 0.5)
+
+
+@dataclass
+class Row:
+    method: str
+    timeout_s: float
+    sweep_s: float
+    wall_ratio: float
+    width_ratio: float
+    max_connections: int
+    connections_opened: int
+    lower_s: float | None
+    upper_s: float | None
+    contains: bool
+    honest: bool
+
+
+def _row(
+    method: str, path: SimPath, wall: float, lower: float | None, upper: float | None, max_conns: int, opened: int
+) -> Row:
+    t, sweep = path.timeout_s, path.sweep_s
+    width = None if upper is None or lower is None else upper - lower
+    contains = lower is not None and upper is not None and lower <= t <= upper
+    honest = upper is not None and upper >= t and (lower is None or lower <= t + sweep)
+    return Row(
+        method=method,
+        timeout_s=t,
+        sweep_s=sweep,
+        wall_ratio=round(wall / t, 3),
+        width_ratio=round(width / t, 4) if width is not None else float("nan"),
+        max_connections=max_conns,
+        connections_opened=opened,
+        lower_s=None if lower is None else round(lower, 3),
+        upper_s=None if upper is None else round(upper, 3),
+        contains=contains,
+        honest=honest,
+    )
+
+
+def run_natprobe(path: SimPath) -> Row:
+    result = simulate(Planner(PlannerConfig(grace_s=GRACE_S)), path)
+    b = result.bracket
+    return _row("natprobe", path, result.wall_s, b.lower, b.upper, result.max_connections, result.connections_opened)
+
+
+class _Tester:
+    """Runs scheduled-push tests (push_after on a fresh idle period) on a NAT."""
+
+    def __init__(self, path: SimPath) -> None:
+        self.nat = SimNat(path)
+        self.flows = 0
+        self.opened = 0
+
+    def test(self, start: float, idle: float) -> bool:
+        """A connection idle from ``start`` gets its push at ``start + idle``?"""
+        self.flows += 1
+        flow = self.flows
+        self.nat.create(flow, start)
+        alive = self.nat.alive(flow, start + idle)
+        self.nat.remove(flow)
+        return alive
+
+
+def run_bisection(path: SimPath) -> Row:
+    tester = _Tester(path)
+    now, lower, upper = 0.0, 0.0, None
+    opened = 1
+    idle = 1.0
+    for _ in range(200):
+        if upper is not None and upper - lower <= target_width(lower):
+            break
+        if upper is None:
+            if lower >= MAX_IDLE_S:
+                break
+            probe = min(idle, MAX_IDLE_S)
+            idle *= 2
+        else:
+            probe = (lower + upper) / 2
+        survived = tester.test(now + RTT_S, probe)
+        now += RTT_S + probe
+        if survived:
+            lower = probe
+        else:
+            # Lost push: wait out the grace, open a new connection.
+            upper = probe
+            now += GRACE_S + 2 * RTT_S
+            opened += 1
+    return _row("bisection", path, now, lower, upper, 1, opened)
+
+
+def run_grid(path: SimPath, width: int = 20) -> Row:
+    tester = _Tester(path)
+    now, lower, upper = 0.0, 0.0, None
+    opened = 0
+    lo, hi = 1.0, MAX_IDLE_S
+    geometric = True
+    for _ in range(50):
+        if geometric:
+            ratio = (hi / lo) ** (1 / (width - 1))
+            grid = [lo * ratio**i for i in range(width)]
+        else:
+            step = (hi - lo) / (width + 1)
+            grid = [lo + step * (i + 1) for i in range(width)]
+        opened += width
+        start = now + RTT_S
+        results = [(d, tester.test(start, d)) for d in grid]
+        failed = [d for d, ok in results if not ok]
+        survived = [d for d, ok in results if ok and (not failed or d < min(failed))]
+        if survived:
+            lower = max(lower, max(survived))
+        if failed:
+            upper = min(failed)
+            # The round is decided when its shortest failure is confirmed.
+            now = start + upper + GRACE_S
+        else:
+            now = start + grid[-1]
+            if not geometric or hi >= MAX_IDLE_S:
+                break
+        if upper is not None and upper - lower <= target_width(lower):
+            break
+        lo, hi = lower, upper if upper is not None else MAX_IDLE_S
+        geometric = False
+    return _row("grid", path, now, lower, upper, width, opened)
+
+
+METHODS: dict[str, Callable[[SimPath], Row]] = {
+    "natprobe": run_natprobe,
+    "bisection": run_bisection,
+    "grid": run_grid,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="print rows as JSON")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    rows: list[Row] = []
+    for timeout in TIMEOUTS:
+        for sweep in (0.0, max(1.0, 0.05 * timeout)):
+            path = SimPath(timeout, sweep_s=sweep, rtt_s=RTT_S, seed=int(timeout) + 1)
+            for run in METHODS.values():
+                rows.append(run(path))
+    elapsed = time.perf_counter() - started
+    if args.json:
+        print(json.dumps({"rows": [asdict(r) for r in rows], "elapsed_s": round(elapsed, 2)}, indent=2))
+        return
+    header = (
+        f"{'method':10} {'T':>7} {'sweep':>6} {'wall/T':>7} {'width/T':>8} "
+        f"{'conns':>6} {'opened':>7} {'contains':>8} {'honest':>6}"
+    )
+    print(header)
+    for r in rows:
+        print(
+            f"{r.method:10} {r.timeout_s:7.0f} {r.sweep_s:6.1f} {r.wall_ratio:7.3f} {r.width_ratio:8.4f} "
+            f"{r.max_connections:6d} {r.connections_opened:7d} {r.contains!s:>8} {r.honest!s:>6}"
+        )
+    print(f"({elapsed:.1f}s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""The discovery benchmark runs and natprobe leads it (virtual time: exact, not noisy)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "discovery.py"
+
+
+def test_discovery_benchmark_rows_and_ranking() -> None:
+    proc = subprocess.run([sys.executable, str(BENCH), "--json"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)["rows"]
+    keys = {"method", "timeout_s", "wall_ratio", "width_ratio", "max_connections", "connections_opened"}
+    assert all(keys <= set(row) for row in rows)
+    assert {row["method"] for row in rows} == {"natprobe", "bisection", "grid"}
+    assert {row["timeout_s"] for row in rows} == {5.0, 30.0, 120.0, 350.0, 1200.0, 7000.0}
+    for row in rows:
+        if row["method"] != "natprobe":
+            continue
+        t = row["timeout_s"]
+        baselines = [
+            r for r in rows if r["timeout_s"] == t and r["sweep_s"] == row["sweep_s"] and r["method"] != "natprobe"
+        ]
+        assert all(row["wall_ratio"] < b["wall_ratio"] for b in baselines)
+        assert row["max_connections"] <= 64 and row["honest"]
+        if row["sweep_s"] == 0:
+            # The goal: contains T, width <= max(2% T, 0.5 s), wall <= 1.1 T + 2 s + 1 s grace.
+            assert row["contains"]
+            assert row["width_ratio"] * t <= max(0.02 * t, 0.5) + 1e-6
+            assert row["wall_ratio"] * t <= 1.10 * t + 3.0 + 1e-6
