@@ -6,7 +6,22 @@ from typing import Annotated
 
 import typer
 
-from probe.cli.common import duration, fail, keepalive, run
+from probe.cli.common import duration, fail, heartbeat, keepalive, run, ws_options
+from probe.cli.options import (
+    CaCert,
+    Header,
+    HeartbeatKind,
+    HeartbeatMode,
+    HeartbeatOpt,
+    HeartbeatTimeout,
+    Insecure,
+    JsonOut,
+    KeepaliveCount,
+    KeepaliveIdle,
+    KeepaliveInterval,
+    Subprotocol,
+    Token,
+)
 from probe.core.targets import parse_target
 from probe.errors import ExitCode, UsageError
 from probe.render.console import make_console, render_check
@@ -19,36 +34,48 @@ Examples:
   natprobe check tcp://probe.example.net:4040 --idle 5m
 
   natprobe check tcp://probe.example.net:4040 --idle 10m --keepalive-idle 60 --keepalive-interval 10 --keepalive-count 3
+
+  natprobe check wss://probe.example.net/natprobe --idle 5m --heartbeat 30s --heartbeat-kind ping
 """
 
 
 def command(
-    target: Annotated[str, typer.Argument(help="tcp://HOST:PORT of a natprobe server.")],
+    target: Annotated[str, typer.Argument(help="tcp://HOST:PORT or ws(s)://HOST:PORT/PATH of a natprobe server.")],
     idle: Annotated[str, typer.Option("--idle", help="How long the connection stays idle before the push.")],
-    keepalive_idle: Annotated[str | None, typer.Option("--keepalive-idle", help="TCP keepalive idle time.")] = None,
-    keepalive_interval: Annotated[
-        str | None, typer.Option("--keepalive-interval", help="TCP keepalive probe interval.")
-    ] = None,
-    keepalive_count: Annotated[
-        int | None, typer.Option("--keepalive-count", help="TCP keepalive probes before giving up.")
-    ] = None,
+    keepalive_idle: KeepaliveIdle = None,
+    keepalive_interval: KeepaliveInterval = None,
+    keepalive_count: KeepaliveCount = None,
+    heartbeat_every: HeartbeatOpt = None,
+    heartbeat_kind: HeartbeatKind = "ping",
+    heartbeat_mode: HeartbeatMode = "fixed",
+    heartbeat_timeout: HeartbeatTimeout = None,
+    header: Header = None,
+    subprotocol: Subprotocol = None,
+    cacert: CaCert = None,
+    insecure: Insecure = False,
     grace: Annotated[str, typer.Option("--grace", help="How late the push may be.")] = "1s",
-    token: Annotated[
-        str | None, typer.Option("--token", envvar="NATPROBE_TOKEN", help="Server's shared secret.")
-    ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    token: Token = None,
+    json_out: JsonOut = False,
 ) -> None:
-    """Check that one connection idle for --idle still receives the server's push. Exit 0 if so, 1 if not."""
+    """Check that one connection idle for --idle still receives the server's push. Exit 0 if so, 1 if not.
+
+    With --heartbeat, it answers instead: do heartbeats at this interval keep the session alive for --idle?
+    """
     try:
-        parsed = parse_target(target, schemes=("tcp",))
+        parsed = parse_target(target)
     except UsageError as exc:
         fail(exc.message, ExitCode.USAGE)
+    beat = heartbeat(heartbeat_every, heartbeat_kind, heartbeat_mode, heartbeat_timeout)
+    if beat is not None and beat.kind == "ping" and parsed.scheme == "tcp":
+        fail("--heartbeat-kind ping needs a ws:// or wss:// target; use --heartbeat-kind message", ExitCode.USAGE)
     options = CheckOptions(
         target=parsed,
         idle_s=duration(idle, "--idle") or 0.0,
         keepalive=keepalive(keepalive_idle, keepalive_interval, keepalive_count),
         grace_s=duration(grace, "--grace") or 1.0,
         token=token,
+        ws=ws_options(header, subprotocol, cacert, insecure),
+        heartbeat=beat,
     )
     result = run(run_check(options)).to_json()
     if json_out:

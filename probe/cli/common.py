@@ -10,8 +10,10 @@ from typing import Any, NoReturn, TypeVar
 import typer
 
 from probe.core.durations import DurationError, parse_duration
+from probe.core.heartbeat import HeartbeatConfig
 from probe.errors import ExitCode, NatprobeError, UsageError
 from probe.net.sockopts import KeepaliveSettings
+from probe.net.ws_client import WsOptions, parse_header
 
 T = TypeVar("T")
 
@@ -45,6 +47,24 @@ def keepalive(
         count=count,
         user_timeout_s=duration(user_timeout, "--user-timeout"),
     )
+
+
+def ws_options(headers: list[str] | None, subprotocol: str | None, cacert: str | None, insecure: bool) -> WsOptions:
+    try:
+        parsed = [parse_header(h) for h in headers or []]
+    except UsageError as exc:
+        fail(exc.message, ExitCode.USAGE)
+    return WsOptions(headers=parsed, subprotocol=subprotocol, cacert=cacert, insecure=insecure)
+
+
+def heartbeat(interval: str | None, kind: str, mode: str, timeout: str | None) -> HeartbeatConfig | None:
+    seconds = duration(interval, "--heartbeat")
+    if seconds is None:
+        return None
+    try:
+        return HeartbeatConfig(seconds, kind=kind, mode=mode, timeout_s=duration(timeout, "--heartbeat-timeout"))
+    except ValueError as exc:
+        fail(str(exc), ExitCode.USAGE)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

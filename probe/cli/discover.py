@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from probe.cli.common import duration, fail, run
+from probe.cli.common import duration, fail, run, ws_options
+from probe.cli.options import CaCert, Header, Insecure, Subprotocol
 from probe.core.planner import PlannerConfig
 from probe.core.targets import parse_target
 from probe.errors import ExitCode, UsageError
@@ -22,12 +23,14 @@ Examples:
 
   natprobe discover tcp://probe.example.net:4040 --max-idle 30m --json
 
+  natprobe discover wss://probe.example.net/natprobe
+
   natprobe discover tcp://10.0.0.5:4040 --expect-min 5m   # exit 1 if the path forgets flows sooner
 """
 
 
 def command(
-    target: Annotated[str, typer.Argument(help="tcp://HOST:PORT of a natprobe server.")],
+    target: Annotated[str, typer.Argument(help="tcp://HOST:PORT or ws(s)://HOST:PORT/PATH of a natprobe server.")],
     max_idle: Annotated[str, typer.Option("--max-idle", help="Longest idle to test.")] = "2h10m",
     resolution: Annotated[
         str | None, typer.Option("--resolution", help="Bracket width wanted (default: 2% of T, at least 0.5s).")
@@ -46,10 +49,14 @@ def command(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    header: Header = None,
+    subprotocol: Subprotocol = None,
+    cacert: CaCert = None,
+    insecure: Insecure = False,
 ) -> None:
     """Find how long an idle connection survives on the path to a natprobe server."""
     try:
-        parsed = parse_target(target, schemes=("tcp",))
+        parsed = parse_target(target)
     except UsageError as exc:
         fail(exc.message, ExitCode.USAGE)
     config = PlannerConfig(
@@ -60,9 +67,14 @@ def command(
         max_conns=parallel - 1,  # one is the control connection
     )
     progress = None if quiet or json_out else _progress
-    runner = DiscoverRun(
-        DiscoverOptions(parsed, config, token=token, grace_s=duration(grace, "--grace")), observer=progress
+    options = DiscoverOptions(
+        parsed,
+        config,
+        token=token,
+        grace_s=duration(grace, "--grace"),
+        ws=ws_options(header, subprotocol, cacert, insecure),
     )
+    runner = DiscoverRun(options, observer=progress)
     result = run(runner.run()).to_json()
     if json_out:
         dump(result)

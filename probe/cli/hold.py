@@ -1,17 +1,32 @@
-"""``natprobe hold``: hold one connection to any TCP server and see how it ends."""
+"""``natprobe hold``: hold one connection to any TCP or WebSocket server and see how it ends."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from probe.cli.common import duration, fail, keepalive, run
+from probe.cli.common import duration, fail, heartbeat, keepalive, run, ws_options
+from probe.cli.options import (
+    CaCert,
+    Header,
+    HeartbeatKind,
+    HeartbeatMode,
+    HeartbeatOpt,
+    HeartbeatTimeout,
+    Insecure,
+    JsonOut,
+    KeepaliveCount,
+    KeepaliveIdle,
+    KeepaliveInterval,
+    Subprotocol,
+)
 from probe.core.targets import parse_target
 from probe.errors import ExitCode, UsageError
 from probe.render.console import make_console, render_hold
 from probe.render.jsonout import dump
 from probe.run.hold import HoldOptions, run_hold
+from probe.run.hold_ws import WsHoldOptions, run_hold_ws
 
 EXAMPLES = """
 Examples:
@@ -19,40 +34,69 @@ Examples:
   natprobe hold db.internal:5432 --duration 30m
 
   natprobe hold 10.0.0.7:22 --keepalive-idle 60 --keepalive-interval 10 --keepalive-count 3 --json
+
+  natprobe hold wss://chat.example.com/socket --heartbeat 25s --header 'Authorization: Bearer T' --duration 10m
 """
 
 
 def command(
-    target: Annotated[str, typer.Argument(help="HOST:PORT (or tcp://HOST:PORT) of any TCP server.")],
-    keepalive_idle: Annotated[str | None, typer.Option("--keepalive-idle", help="TCP keepalive idle time.")] = None,
-    keepalive_interval: Annotated[
-        str | None, typer.Option("--keepalive-interval", help="TCP keepalive probe interval.")
-    ] = None,
-    keepalive_count: Annotated[
-        int | None, typer.Option("--keepalive-count", help="TCP keepalive probes before giving up.")
-    ] = None,
+    target: Annotated[str, typer.Argument(help="HOST:PORT, tcp://HOST:PORT or ws(s)://HOST:PORT/PATH of any server.")],
+    keepalive_idle: KeepaliveIdle = None,
+    keepalive_interval: KeepaliveInterval = None,
+    keepalive_count: KeepaliveCount = None,
     user_timeout: Annotated[
         str | None,
         typer.Option("--user-timeout", help="TCP_USER_TIMEOUT: give up when sent data stays unacknowledged."),
     ] = None,
+    heartbeat_every: HeartbeatOpt = None,
+    heartbeat_kind: HeartbeatKind = "ping",
+    heartbeat_mode: HeartbeatMode = "fixed",
+    heartbeat_message: Annotated[
+        str, typer.Option("--heartbeat-message", help="Text sent as a heartbeat with --heartbeat-kind message.")
+    ] = "ping",
+    heartbeat_timeout: HeartbeatTimeout = None,
+    header: Header = None,
+    subprotocol: Subprotocol = None,
+    cacert: CaCert = None,
+    insecure: Insecure = False,
+    repeat: Annotated[
+        int, typer.Option("--repeat", min=1, max=100, help="WebSocket: hold this many sessions one after another.")
+    ] = 1,
     duration_opt: Annotated[str, typer.Option("--duration", help="How long to hold the connection.")] = "10m",
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    json_out: JsonOut = False,
 ) -> None:
-    """Hold one idle connection with the given settings; report how long it lived and how it ended.
+    """Hold one connection with the given settings; report how long it lived and how it ended.
 
     Exit 0 if it lasted --duration, 1 if it died.
     """
     try:
-        parsed = parse_target(target, schemes=("tcp",), default="tcp")
+        parsed = parse_target(target, default="tcp")
     except UsageError as exc:
         fail(exc.message, ExitCode.USAGE)
-    options = HoldOptions(
-        host=parsed.host,
-        port=parsed.port,
-        duration_s=duration(duration_opt, "--duration") or 0.0,
-        keepalive=keepalive(keepalive_idle, keepalive_interval, keepalive_count, user_timeout),
-    )
-    result = run(run_hold(options)).to_json()
+    seconds = duration(duration_opt, "--duration") or 0.0
+    result: dict[str, Any]
+    if parsed.scheme == "tcp":
+        if heartbeat_every is not None:
+            fail("--heartbeat needs a ws:// or wss:// target; for TCP use --keepalive-idle", ExitCode.USAGE)
+        options = HoldOptions(
+            host=parsed.host,
+            port=parsed.port,
+            duration_s=seconds,
+            keepalive=keepalive(keepalive_idle, keepalive_interval, keepalive_count, user_timeout),
+        )
+        result = run(run_hold(options)).to_json()
+    else:
+        if keepalive_idle or keepalive_interval or keepalive_count or user_timeout:
+            fail("keepalive options apply to TCP targets; for WebSocket use --heartbeat", ExitCode.USAGE)
+        ws_opts = WsHoldOptions(
+            target=parsed,
+            duration_s=seconds,
+            ws=ws_options(header, subprotocol, cacert, insecure),
+            heartbeat=heartbeat(heartbeat_every, heartbeat_kind, heartbeat_mode, heartbeat_timeout),
+            heartbeat_message=heartbeat_message,
+            repeat=repeat,
+        )
+        result = run(run_hold_ws(ws_opts)).to_json()
     if json_out:
         dump(result)
     else:

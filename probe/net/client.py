@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from probe.core.evidence import FailureMode
 from probe.core.protocol import MAX_LINE, VERSION, ProtocolError, decode, encode
@@ -25,6 +24,9 @@ class ConnectionEnded(Exception):
         self.mode = mode
         #: errno.ETIMEDOUT when the kernel gave up (keepalive or user timeout).
         self.timed_out = False
+        #: WebSocket close code and reason (1006: no close frame came).
+        self.close_code: int | None = None
+        self.close_reason = ""
 
 
 def describe_connect_error(exc: BaseException, where: str) -> str:
@@ -131,26 +133,7 @@ class ProtocolConnection:
         return msg
 
     async def hello(self, token: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S) -> Welcome:
-        hello: dict[str, Any] = {"op": "hello", "v": VERSION}
-        if token is not None:
-            hello["token"] = token
-        self.send(hello)
-        try:
-            async with asyncio.timeout(timeout_s):
-                msg = await self.recv()
-        except TimeoutError:
-            raise TargetError(f"{self.where} did not answer hello (is it a natprobe server?)") from None
-        except ConnectionEnded as exc:
-            raise TargetError(f"{self.where} ended the connection during hello ({exc})") from None
-        if msg.get("op") != "welcome" or not isinstance(msg.get("observed"), str):
-            raise TargetError(f"{self.where} answered hello with {str(msg.get('op'))[:40]!r}, not welcome")
-        return Welcome(
-            observed=msg["observed"],
-            server=str(msg.get("server", ""))[:80],
-            session=str(msg.get("session", "")),
-            local=self.local_address(),
-            raw=msg,
-        )
+        return await hello_exchange(self, token, timeout_s)
 
     def abort(self) -> None:
         transport = self.writer.transport
@@ -163,6 +146,51 @@ class ProtocolConnection:
                 await self.writer.wait_closed()
         except (OSError, TimeoutError):
             pass
+
+
+class MessageConnection(Protocol):
+    """A natprobe protocol connection, over TCP lines or WebSocket messages."""
+
+    where: str
+
+    def send(self, *messages: dict[str, Any]) -> None: ...
+
+    async def recv(self) -> dict[str, Any]: ...
+
+    async def hello(self, token: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S) -> Welcome: ...
+
+    def local_address(self) -> str: ...
+
+    @property
+    def socket(self) -> socket.socket: ...
+
+    def abort(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+async def hello_exchange(conn: MessageConnection, token: str | None, timeout_s: float) -> Welcome:
+    """Say hello and check the welcome."""
+    hello: dict[str, Any] = {"op": "hello", "v": VERSION}
+    if token is not None:
+        hello["token"] = token
+    conn.send(hello)
+    try:
+        async with asyncio.timeout(timeout_s):
+            msg = await conn.recv()
+    except TimeoutError:
+        raise TargetError(f"{conn.where} did not answer hello (is it a natprobe server?)") from None
+    except ConnectionEnded as exc:
+        raise TargetError(f"{conn.where} ended the connection during hello ({exc})") from None
+    if msg.get("op") != "welcome" or not isinstance(msg.get("observed"), str):
+        raise TargetError(f"{conn.where} answered hello with {str(msg.get('op'))[:40]!r}, not welcome")
+    return Welcome(
+        observed=msg["observed"][:80],
+        server=str(msg.get("server", ""))[:80],
+        session=str(msg.get("session", ""))[:128],
+        local=conn.local_address(),
+        raw=msg,
+    )
 
 
 def split_addr(text: str) -> tuple[str, int] | None:
@@ -181,6 +209,3 @@ def nat_facts(local: str, observed: str) -> dict[str, Any]:
     detected = None if mine is None or seen is None else mine[0] != seen[0] or mine[1] != seen[1]
     preserved = None if not detected or mine is None or seen is None else mine[1] == seen[1]
     return {"local": local, "observed": observed, "detected": detected, "port_preserved": preserved}
-
-
-Clock = Callable[[], float]

@@ -15,7 +15,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from probe import __version__
 from probe.core.protocol import (
@@ -100,7 +100,7 @@ class Session:
         server: ProbeServer,
         peer: tuple[str, int],
         send: Callable[[bytes], None],
-        close: Callable[[], None],
+        close: Callable[[str], None],
     ) -> None:
         self.server = server
         self.id = ""
@@ -221,7 +221,7 @@ class Session:
         self.send({"op": "error", "code": code, "message": message})
         self.closed = True
         self._cancel_push()
-        self._close()
+        self._close(code)
 
 
 class _TcpSession(asyncio.Protocol):
@@ -287,7 +287,7 @@ class _TcpSession(asyncio.Protocol):
     def eof_received(self) -> bool:
         return False
 
-    def _close(self) -> None:
+    def _close(self, code: str = "") -> None:
         if self.transport is not None:
             self.transport.close()
 
@@ -297,6 +297,12 @@ class _TcpSession(asyncio.Protocol):
             self._timer = None
         if self.session is not None:
             self.session.on_closed()
+
+
+class Listener(Protocol):
+    def close(self) -> None: ...
+
+    async def wait_closed(self) -> None: ...
 
 
 class ProbeServer:
@@ -309,9 +315,8 @@ class ProbeServer:
         self.live: set[Session] = set()
         self.per_ip: dict[str, int] = {}
         self.reject_log = _RateLimitedLog(self.config.log_rate, clock)
-        self._servers: list[asyncio.base_events.Server] = []
+        self._servers: list[Listener] = []
         self.addresses: list[tuple[str, int]] = []
-        self.extra_closers: list[Callable[[], Any]] = []
 
     def authorized(self, token: str | None) -> bool:
         expected = self.config.token
@@ -355,20 +360,16 @@ class ProbeServer:
         self.addresses.append(address)
         return address
 
-    def add_listener(self, server: asyncio.base_events.Server, address: tuple[str, int]) -> None:
+    def add_listener(self, server: Listener, address: tuple[str, int]) -> None:
         self._servers.append(server)
         self.addresses.append(address)
 
     async def shutdown(self, grace_s: float = 2.0) -> None:
-        """Stop listening, tell every session why, and close them."""
-        for server in self._servers:
-            server.close()
+        """Tell every session why, close them, and stop listening."""
         for session in list(self.live):
             session.fail("shutdown", "server is shutting down", logged=True)
-        for closer in self.extra_closers:
-            result = closer()
-            if asyncio.iscoroutine(result):
-                await result
+        for server in self._servers:
+            server.close()
         waits = [server.wait_closed() for server in self._servers]
         if waits:
             try:

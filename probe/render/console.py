@@ -80,6 +80,16 @@ def render_discover(result: dict[str, Any], console: Console, truth_s: float | N
         console.print("  [yellow]Interrupted[/yellow]: the bracket above is what was measured so far.")
 
 
+def _heartbeat_line(beat: dict[str, Any]) -> str:
+    line = f"{beat['sent']} sent, {beat['answered']} answered, {beat['missed']} missed"
+    if beat.get("rtt_median_s") is not None:
+        line += (
+            f"; rtt min {_dur(beat['rtt_min_s'])}, median {_dur(beat['rtt_median_s'])}, "
+            f"p95 {_dur(beat['rtt_p95_s'])}, max {_dur(beat['rtt_max_s'])}"
+        )
+    return line
+
+
 def render_check(result: dict[str, Any], console: Console) -> None:
     verdict = "[green]PASSED[/green]" if result["passed"] else "[red]FAILED[/red]"
     console.print(
@@ -87,7 +97,18 @@ def render_check(result: dict[str, Any], console: Console) -> None:
     )
     if not result["passed"]:
         console.print(f"  Ended after {_dur(result['alive_s'])}: {result['failure_mode']}")
-    if result.get("client_originated"):
+    close = result.get("close")
+    if close:
+        console.print(f"  Close code {close['code']} {escape(str(close['reason']))}")
+    beat = result.get("heartbeat")
+    if beat:
+        console.print(f"  Heartbeats: {_heartbeat_line(beat)}")
+    if result.get("heartbeat"):
+        console.print(
+            "  Note: heartbeats come from this side; a pass means they keep the session usable, "
+            "not that the path keeps idle flows."
+        )
+    elif result.get("client_originated"):
         console.print(
             "  Note: kernel keepalive was on. Its probes come from this side and may re-create a forgotten NAT "
             "mapping, so a pass means the setting keeps the connection usable, not that the path keeps idle flows."
@@ -100,6 +121,17 @@ def render_hold(result: dict[str, Any], console: Console) -> None:
         f"[bold]natprobe hold[/bold] {escape(str(result['target']))}: alive {_dur(result['alive_s'])}, "
         f"ended [{colour}]{result['ended']}[/{colour}] - {escape(str(result['detail']))}"
     )
+    if result.get("close_code") is not None:
+        console.print(f"  Close code {result['close_code']} {escape(str(result.get('close_reason') or ''))}")
+    beat = result.get("heartbeat")
+    if beat:
+        console.print(f"  Heartbeats: {_heartbeat_line(beat)}")
+    sessions = result.get("sessions") or []
+    if len(sessions) > 1:
+        ages = ", ".join(f"{_dur(s['alive_s'])} ({s['ended']})" for s in sessions)
+        console.print(f"  Sessions: {ages}")
+    if result.get("note"):
+        console.print(f"  [yellow]{escape(str(result['note']))}[/yellow]")
     info = result.get("tcp_info")
     if info:
         keys = ("probes", "backoff", "retransmits", "total_retrans", "rto_us", "rtt_us", "last_data_recv_ms")

@@ -1,16 +1,25 @@
-"""``check``: does one connection idle for a given time still get the push?"""
+"""``check``: does one connection idle for a given time still get the push?
+
+With kernel keepalive or application heartbeats, the question becomes "does
+this setting keep the connection usable for that long?": the server still
+pushes at the end, but the client sent traffic in between.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from probe.core.heartbeat import Heartbeat, HeartbeatConfig
 from probe.core.targets import Target
-from probe.errors import TargetError
-from probe.net.client import ConnectionEnded, ProtocolConnection, nat_facts
+from probe.errors import TargetError, UsageError
+from probe.net.client import ConnectionEnded, MessageConnection, nat_facts
+from probe.net.connect import open_protocol
 from probe.net.sockopts import KeepaliveSettings, read_keepalive, tcp_info
+from probe.net.ws_client import WsOptions, WsProtocolConnection
 
 
 @dataclass(frozen=True)
@@ -20,6 +29,8 @@ class CheckOptions:
     keepalive: KeepaliveSettings = field(default_factory=KeepaliveSettings)
     grace_s: float = 1.0
     token: str | None = None
+    ws: WsOptions | None = None
+    heartbeat: HeartbeatConfig | None = None
 
 
 @dataclass
@@ -33,59 +44,126 @@ class CheckResult:
     keepalive_in_force: dict[str, Any]
     tcp_info: dict[str, int] | None
     wall_s: float
-    interrupted: bool = False
+    heartbeat: dict[str, Any] | None = None
+    close: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        ka = self.options.keepalive
+        o = self.options
+        client_originated = o.keepalive.enabled or o.heartbeat is not None
+        if o.heartbeat is not None:
+            evidence = "server_push_with_client_heartbeats"
+        elif o.keepalive.enabled:
+            evidence = "server_push_with_client_keepalive"
+        else:
+            evidence = "server_push"
         return {
             "schema": "natprobe.check/1",
-            "target": str(self.options.target),
-            "transport": self.options.target.transport,
-            "idle_s": self.options.idle_s,
+            "target": str(o.target),
+            "transport": o.target.transport,
+            "idle_s": o.idle_s,
             "passed": self.passed,
             "outcome": "survived" if self.passed else "failed",
             "failure_mode": self.failure_mode,
             "alive_s": round(self.alive_s, 3),
             "push_idle_s": self.push_idle_s,
-            # Kernel keepalive probes are sent by this client: a pass then
+            # Keepalive probes and heartbeats come from this client: a pass
             # says "this setting keeps the connection usable", not that the
-            # path itself keeps an idle flow (a NAT may re-create a mapping).
-            "client_originated": ka.enabled,
-            "evidence": "server_push_with_client_keepalive" if ka.enabled else "server_push",
-            "keepalive": ka.to_json(),
+            # path keeps an idle flow (a NAT may re-create a mapping).
+            "client_originated": client_originated,
+            "evidence": evidence,
+            "keepalive": o.keepalive.to_json(),
             "keepalive_in_force": self.keepalive_in_force,
+            "heartbeat": self.heartbeat,
+            "close": self.close,
             "tcp_info": self.tcp_info,
             "nat": self.nat,
             "wall_s": round(self.wall_s, 3),
-            "interrupted": self.interrupted,
         }
 
 
-async def run_check(options: CheckOptions, clock: Any = time.monotonic) -> CheckResult:
+def heartbeat_json(config: HeartbeatConfig, beat: Heartbeat) -> dict[str, Any]:
+    return {
+        "interval_s": config.interval_s,
+        "kind": config.kind,
+        "mode": config.mode,
+        "timeout_s": config.answer_timeout_s,
+        **beat.stats(),
+    }
+
+
+class HeartbeatSender:
+    """Sends heartbeats of either kind on a connection and feeds answers back."""
+
+    def __init__(self, conn: MessageConnection, beat: Heartbeat, clock: Callable[[], float]) -> None:
+        self.conn = conn
+        self.beat = beat
+        self.clock = clock
+
+    def send(self) -> None:
+        now = self.clock()
+        number = self.beat.send(now)
+        if self.beat.config.kind == "message":
+            self.conn.send({"op": "beat", "id": str(number)})
+            return
+        if not isinstance(self.conn, WsProtocolConnection):
+            raise UsageError("--heartbeat-kind ping needs a ws:// or wss:// target")
+        waiter = self.conn.ping()
+        waiter.add_done_callback(lambda fut: self._pong(fut, number))
+
+    def _pong(self, fut: asyncio.Future[Any], number: int) -> None:
+        if not fut.cancelled() and fut.exception() is None:
+            self.beat.answered(self.clock(), number)
+
+
+async def run_check(options: CheckOptions, clock: Callable[[], float] = time.monotonic) -> CheckResult:
     target = options.target
     started = clock()
-    conn = await ProtocolConnection.open(target.host, target.port, keepalive=options.keepalive)
+    keepalive = options.keepalive if options.keepalive.enabled else None
+    conn = await open_protocol(target, options.ws, keepalive=keepalive)
+    close_info: dict[str, Any] | None = None
+    beat: Heartbeat | None = None
     try:
         welcome = await conn.hello(options.token)
         in_force = read_keepalive(conn.socket)
         conn.send({"op": "push_after", "id": "check", "idle_s": options.idle_s})
         sent = clock()
+        deadline = sent + options.idle_s + options.grace_s
+        sender = None
+        if options.heartbeat is not None:
+            beat = Heartbeat(options.heartbeat, started=sent)
+            sender = HeartbeatSender(conn, beat, clock)
         passed, mode, push_idle = False, None, None
-        try:
-            async with asyncio.timeout(options.idle_s + options.grace_s):
-                while True:
+        while True:
+            wake = deadline if beat is None else min(deadline, beat.next_wakeup())
+            try:
+                async with asyncio.timeout(max(0.0, wake - clock())):
                     msg = await conn.recv()
-                    if msg.get("op") == "push":
-                        idle = msg.get("idle_s")
-                        push_idle = (
-                            float(idle) if isinstance(idle, (int, float)) and not isinstance(idle, bool) else None
-                        )
-                        passed = True
+            except TimeoutError:
+                now = clock()
+                if now >= deadline:
+                    mode = "silent_drop"
+                    break
+                if beat is not None and sender is not None:
+                    if beat.timed_out(now):
+                        mode = "heartbeat_timeout"
                         break
-        except TimeoutError:
-            mode = "silent_drop"
-        except ConnectionEnded as exc:
-            mode = "timeout" if exc.timed_out else exc.mode.value
+                    if now >= beat.due():
+                        sender.send()
+                continue
+            except ConnectionEnded as exc:
+                mode = "timeout" if exc.timed_out else exc.mode.value
+                if exc.close_code is not None:
+                    close_info = {"code": exc.close_code, "reason": exc.close_reason}
+                break
+            op = msg.get("op")
+            if op == "push":
+                idle = msg.get("idle_s")
+                push_idle = float(idle) if isinstance(idle, (int, float)) and not isinstance(idle, bool) else None
+                passed = True
+                break
+            if op == "beat_ack" and beat is not None:
+                ident = str(msg.get("id", ""))
+                beat.answered(clock(), int(ident) if ident.isdigit() else None)
         alive = clock() - sent
         if passed:
             conn.send({"op": "ack", "id": "check"})
@@ -93,7 +171,7 @@ async def run_check(options: CheckOptions, clock: Any = time.monotonic) -> Check
     except TargetError:
         conn.abort()
         raise
-    conn.abort()
+    await conn.close()
     return CheckResult(
         options=options,
         passed=passed,
@@ -104,4 +182,6 @@ async def run_check(options: CheckOptions, clock: Any = time.monotonic) -> Check
         keepalive_in_force=in_force,
         tcp_info=info,
         wall_s=clock() - started,
+        heartbeat=None if beat is None or options.heartbeat is None else heartbeat_json(options.heartbeat, beat),
+        close=close_info,
     )

@@ -17,7 +17,9 @@ from probe.core.planner import Action, Close, Finish, Open, Planner, PlannerConf
 from probe.core.results import DiscoverResult
 from probe.core.targets import Target
 from probe.errors import TargetError
-from probe.net.client import ConnectionEnded, ProtocolConnection, nat_facts
+from probe.net.client import ConnectionEnded, MessageConnection, nat_facts
+from probe.net.connect import open_protocol
+from probe.net.ws_client import WsOptions
 
 Observer = Callable[[dict[str, Any]], None]
 #: An event for the planner: called with the time it happened.
@@ -36,6 +38,7 @@ class DiscoverOptions:
     token: str | None = None
     #: None: derive from the measured round-trip time.
     grace_s: float | None = None
+    ws: WsOptions | None = None
 
 
 class DiscoverRun:
@@ -57,7 +60,7 @@ class DiscoverRun:
         self.server_name: str | None = None
         self.rtt_s: float | None = None
         self._events: asyncio.Queue[_Event | None] = asyncio.Queue()
-        self._conns: dict[int, ProtocolConnection] = {}
+        self._conns: dict[int, MessageConnection] = {}
         self._sessions: dict[int, str] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._fatal: BaseException | None = None
@@ -69,7 +72,7 @@ class DiscoverRun:
 
     async def run(self) -> DiscoverResult:
         target = self.options.target
-        control = await ProtocolConnection.open(target.host, target.port)
+        control = await open_protocol(target, self.options.ws)
         helpers: list[asyncio.Task[None]] = []
         loop = asyncio.get_running_loop()
         installed: list[signal.Signals] = []
@@ -112,7 +115,7 @@ class DiscoverRun:
         planner = self.planner
         return DiscoverResult(
             target=str(self.options.target),
-            transport="tcp",
+            transport=self.options.target.transport,
             bracket=planner.bracket(),
             tests=list(planner.evidence.tests),
             wall_s=now - started,
@@ -129,7 +132,7 @@ class DiscoverRun:
 
     # Timing ----------------------------------------------------------------
 
-    async def _measure_rtt(self, control: ProtocolConnection, count: int = 3) -> float:
+    async def _measure_rtt(self, control: MessageConnection, count: int = 3) -> float:
         samples = []
         for n in range(count):
             sent = self.clock()
@@ -175,7 +178,7 @@ class DiscoverRun:
             self._fatal = exc
         self._events.put_nowait(None)
 
-    async def _loop(self, control: ProtocolConnection) -> None:
+    async def _loop(self, control: MessageConnection) -> None:
         planner = self.planner
         self.started = self.clock()
         actions = planner.start(self.started)
@@ -203,7 +206,7 @@ class DiscoverRun:
                 continue
             actions = event()
 
-    def _apply(self, actions: list[Action], control: ProtocolConnection) -> None:
+    def _apply(self, actions: list[Action], control: MessageConnection) -> None:
         for action in actions:
             if isinstance(action, Open):
                 self._tasks[action.conn] = asyncio.create_task(self._conn_task(action.conn))
@@ -228,7 +231,7 @@ class DiscoverRun:
         target = self.options.target
         planner = self.planner
         try:
-            conn = await ProtocolConnection.open(target.host, target.port)
+            conn = await open_protocol(target, self.options.ws)
         except TargetError as exc:
             self._open_failed(cid, exc)
             return
@@ -270,7 +273,7 @@ class DiscoverRun:
             return
         self._post(partial(self.planner.open_failed, cid, self.clock()))
 
-    async def _control_reader(self, control: ProtocolConnection) -> None:
+    async def _control_reader(self, control: MessageConnection) -> None:
         planner = self.planner
         try:
             while True:
@@ -292,7 +295,7 @@ class DiscoverRun:
         except TargetError as exc:
             self._fail(exc)
 
-    async def _control_pinger(self, control: ProtocolConnection) -> None:
+    async def _control_pinger(self, control: MessageConnection) -> None:
         # The control connection crosses the same middleboxes; steady traffic
         # keeps it from ever being idle long enough to be forgotten.
         while True:

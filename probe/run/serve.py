@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from probe.errors import TargetError
 from probe.net.server import ProbeServer, ServerConfig, format_addr
+from probe.net.ws_server import listen_ws
 
 
 def raise_open_files_limit() -> int | None:
@@ -41,8 +42,12 @@ async def serve(
             except OSError as exc:
                 raise TargetError(f"cannot listen on {format_addr(host, port)}: {exc.strerror or exc}") from None
             listening.append(f"tcp {format_addr(*bound)}")
-        if ws:
-            raise TargetError("WebSocket listeners are not available yet")
+        for host, port in ws or []:
+            try:
+                bound = await listen_ws(server, host, port)
+            except OSError as exc:
+                raise TargetError(f"cannot listen on {format_addr(host, port)}: {exc.strerror or exc}") from None
+            listening.append(f"ws {format_addr(*bound)}")
         # Each session holds one descriptor; keep some for listeners and logs.
         capacity = config.max_sessions if limit is None else min(config.max_sessions, max(0, limit - 32))
         stop = asyncio.Event()

@@ -1,0 +1,27 @@
+"""Option declarations shared by several commands (the names are a contract)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+Header = Annotated[
+    list[str] | None, typer.Option("--header", help="Extra handshake header 'Name: value' (repeatable).")
+]
+Subprotocol = Annotated[str | None, typer.Option("--subprotocol", help="WebSocket subprotocol to ask for.")]
+CaCert = Annotated[str | None, typer.Option("--cacert", help="Verify wss:// against this CA bundle (PEM).")]
+Insecure = Annotated[bool, typer.Option("--insecure", help="Do not verify the wss:// certificate.")]
+HeartbeatOpt = Annotated[str | None, typer.Option("--heartbeat", help="Send a heartbeat every DUR.")]
+HeartbeatKind = Annotated[str, typer.Option("--heartbeat-kind", help="ping (WebSocket ping) | message")]
+HeartbeatMode = Annotated[
+    str, typer.Option("--heartbeat-mode", help="fixed (fixed clock) | idle (only after DUR without traffic)")
+]
+HeartbeatTimeout = Annotated[
+    str | None, typer.Option("--heartbeat-timeout", help="End the session if a heartbeat is unanswered this long.")
+]
+KeepaliveIdle = Annotated[str | None, typer.Option("--keepalive-idle", help="TCP keepalive idle time.")]
+KeepaliveInterval = Annotated[str | None, typer.Option("--keepalive-interval", help="TCP keepalive probe interval.")]
+KeepaliveCount = Annotated[int | None, typer.Option("--keepalive-count", help="TCP keepalive probes before giving up.")]
+Token = Annotated[str | None, typer.Option("--token", envvar="NATPROBE_TOKEN", help="Server's shared secret.")]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]

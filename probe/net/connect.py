@@ -1,0 +1,23 @@
+"""Open a natprobe protocol connection for a target, over TCP or WebSocket."""
+
+from __future__ import annotations
+
+from probe.core.targets import Target
+from probe.net.client import MessageConnection, ProtocolConnection
+from probe.net.sockopts import KeepaliveSettings, apply_keepalive
+from probe.net.ws_client import WsOptions, WsProtocolConnection
+
+
+async def open_protocol(
+    target: Target, ws: WsOptions | None = None, keepalive: KeepaliveSettings | None = None
+) -> MessageConnection:
+    if target.scheme == "tcp":
+        return await ProtocolConnection.open(target.host, target.port, keepalive=keepalive)
+    conn = await WsProtocolConnection.open(target, ws or WsOptions())
+    if keepalive is not None:
+        try:
+            apply_keepalive(conn.socket, keepalive)
+        except BaseException:
+            conn.abort()
+            raise
+    return conn

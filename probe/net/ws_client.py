@@ -1,0 +1,203 @@
+"""Client side over WebSocket: the natprobe protocol, and plain sessions.
+
+Automatic pings are always off (``ping_interval=None``): the websockets
+library would otherwise ping every 20 s and keep the path alive by itself,
+hiding exactly what natprobe measures. The only pings are the ones asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import ssl
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.typing import Subprotocol
+
+from probe.core.evidence import FailureMode
+from probe.core.protocol import MAX_LINE, ProtocolError, decode, encode
+from probe.core.targets import Target
+from probe.errors import TargetError, UsageError
+from probe.net.client import CONNECT_TIMEOUT_S, ConnectionEnded, Welcome, describe_connect_error, hello_exchange
+
+
+@dataclass(frozen=True)
+class WsOptions:
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    subprotocol: str | None = None
+    cacert: str | None = None
+    insecure: bool = False
+    max_size: int | None = 1 << 20
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip() or any(c in name for c in " \t\r\n") or "\n" in value or "\r" in value:
+        raise UsageError(f"invalid --header {text!r}: expected 'Name: value'")
+    return name.strip(), value.strip()
+
+
+def ssl_context(target: Target, options: WsOptions) -> ssl.SSLContext | None:
+    if target.scheme != "wss":
+        return None
+    try:
+        context = ssl.create_default_context(cafile=options.cacert)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"cannot load --cacert {options.cacert!r}: {exc}") from None
+    if options.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _uri(target: Target) -> str:
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    return f"{target.scheme}://{host}:{target.port}{target.path}"
+
+
+def describe_ws_error(exc: BaseException, where: str) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate verification failed for {where}: {exc.verify_message or exc.reason}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake with {where} failed: {exc.reason or exc}"
+    if isinstance(exc, InvalidStatus):
+        return f"{where} rejected the WebSocket handshake with HTTP {exc.response.status_code}"
+    if isinstance(exc, InvalidURI):
+        return f"invalid WebSocket URI for {where}"
+    if isinstance(exc, InvalidHandshake):
+        return f"WebSocket handshake with {where} failed: {exc}"
+    return describe_connect_error(exc, where)
+
+
+async def open_ws(target: Target, options: WsOptions, timeout_s: float = CONNECT_TIMEOUT_S) -> ClientConnection:
+    where = f"{target.host}:{target.port}"
+    subprotocols = [Subprotocol(options.subprotocol)] if options.subprotocol else None
+    try:
+        return await connect(
+            _uri(target),
+            ssl=ssl_context(target, options),
+            additional_headers=options.headers or None,
+            subprotocols=subprotocols,
+            # Measure the path itself: no proxy from the environment, no
+            # automatic pings, no compression.
+            proxy=None,
+            ping_interval=None,
+            compression=None,
+            open_timeout=timeout_s,
+            max_size=options.max_size,
+            user_agent_header="natprobe",
+        )
+    except UsageError:
+        raise
+    except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ssl.SSLError) as exc:
+        raise TargetError(describe_ws_error(exc, where)) from None
+
+
+def ws_ended(exc: ConnectionClosed) -> ConnectionEnded:
+    """How a WebSocket session ended: a close frame, a bare TCP close (1006), a reset."""
+    cause = exc.__cause__
+    if isinstance(cause, ConnectionResetError):
+        ended = ConnectionEnded(FailureMode.RESET, "reset")
+    elif exc.rcvd is not None:
+        ended = ConnectionEnded(FailureMode.CLOSED, f"close frame {exc.rcvd.code} {exc.rcvd.reason!r}".strip())
+    else:
+        ended = ConnectionEnded(FailureMode.CLOSED, "TCP connection closed without a close frame (1006)")
+    ended.close_code = exc.rcvd.code if exc.rcvd is not None else 1006
+    ended.close_reason = exc.rcvd.reason if exc.rcvd is not None else ""
+    return ended
+
+
+class WsProtocolConnection:
+    """The natprobe protocol over one WebSocket session."""
+
+    def __init__(self, ws: ClientConnection, where: str) -> None:
+        self.ws = ws
+        self.where = where
+        # Sends are synchronous for callers (as over TCP); a writer task
+        # sends queued messages in order.
+        self._outbox: asyncio.Queue[str] = asyncio.Queue()
+        self._writer = asyncio.create_task(self._write())
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                await self.ws.send(await self._outbox.get())
+        except ConnectionClosed:
+            pass
+
+    @classmethod
+    async def open(cls, target: Target, options: WsOptions) -> WsProtocolConnection:
+        ws = await open_ws(target, replace_max_size(options))
+        return cls(ws, f"{target.host}:{target.port}")
+
+    @property
+    def socket(self) -> socket.socket:
+        sock: socket.socket = self.ws.transport.get_extra_info("socket")
+        return sock
+
+    def local_address(self) -> str:
+        host, port = self.ws.local_address[:2]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+    def send(self, *messages: dict[str, Any]) -> None:
+        for message in messages:
+            self._outbox.put_nowait(encode(message).decode("utf-8").rstrip("\n"))
+
+    async def recv(self) -> dict[str, Any]:
+        try:
+            message = await self.ws.recv()
+        except ConnectionClosed as exc:
+            raise ws_ended(exc) from None
+        raw = message.encode("utf-8") if isinstance(message, str) else message
+        try:
+            msg = decode(raw)
+        except ProtocolError as exc:
+            raise TargetError(f"{self.where} does not speak the natprobe protocol ({exc.message})") from None
+        if msg["op"] == "error":
+            code = str(msg.get("code", "error"))[:40]
+            text = str(msg.get("message", ""))[:200]
+            raise TargetError(f"{self.where} said {code}: {text}".rstrip(": "))
+        return msg
+
+    async def hello(self, token: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S) -> Welcome:
+        return await hello_exchange(self, token, timeout_s)
+
+    def ping(self) -> asyncio.Future[float]:
+        """Send a WebSocket ping; the future completes when its pong comes."""
+        return asyncio.ensure_future(self._ping())
+
+    async def _ping(self) -> float:
+        waiter = await self.ws.ping()
+        return await waiter
+
+    def abort(self) -> None:
+        self._writer.cancel()
+        self.ws.transport.abort()
+
+    async def close(self) -> None:
+        self._writer.cancel()
+        try:
+            async with asyncio.timeout(1.0):
+                await self.ws.close()
+        except (OSError, TimeoutError):
+            self.ws.transport.abort()
+
+
+def replace_max_size(options: WsOptions) -> WsOptions:
+    """Protocol sessions carry small messages only."""
+    return WsOptions(options.headers, options.subprotocol, options.cacert, options.insecure, MAX_LINE)
+
+
+def text_of(message: str | bytes) -> str:
+    return message if isinstance(message, str) else message.decode("utf-8", "replace")
+
+
+def is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False

@@ -1,0 +1,94 @@
+"""The natprobe protocol over WebSocket text messages, on any path.
+
+Each message is one protocol object (no newline). The session logic is the
+same :class:`~probe.net.server.Session` as for TCP. WebSocket pings are
+answered with pongs by the library; automatic server pings are off, since a
+server ping is traffic that would keep the path alive by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from probe.core.protocol import MAX_LINE
+from probe.net.server import ProbeServer, Session
+
+#: 1001 "going away" when the server shuts down, 1008 "policy violation" for
+#: a client that broke the protocol.
+CLOSE_SHUTDOWN = 1001
+CLOSE_VIOLATION = 1008
+
+
+class _WsSession:
+    """Adapts a Session's synchronous send/close to an async WebSocket."""
+
+    def __init__(self, server: ProbeServer, ws: ServerConnection) -> None:
+        self.ws = ws
+        self.outbox: asyncio.Queue[str | int] = asyncio.Queue()
+        peer = ws.remote_address or ("?", 0)
+        self.session = Session(server, (str(peer[0]), int(peer[1])), self._send, self._close)
+
+    def _send(self, data: bytes) -> None:
+        # Session speaks in lines; a WebSocket message carries one object.
+        self.outbox.put_nowait(data.decode("utf-8").rstrip("\n"))
+
+    def _close(self, code: str) -> None:
+        self.outbox.put_nowait(CLOSE_SHUTDOWN if code == "shutdown" else CLOSE_VIOLATION)
+
+    async def write(self) -> None:
+        """Send queued messages in order; a close code ends the connection."""
+        while True:
+            item = await self.outbox.get()
+            if isinstance(item, int):
+                await self.ws.close(item)
+                return
+            await self.ws.send(item)
+
+
+async def _handle(server: ProbeServer, ws: ServerConnection) -> None:
+    state = _WsSession(server, ws)
+    session = state.session
+    writer = asyncio.create_task(state.write())
+    refusal = server.admit(session)
+    if refusal is not None:
+        session.fail("busy", refusal)
+    timer = asyncio.get_running_loop().call_later(server.config.hello_timeout_s, _hello_timeout, session)
+    try:
+        async for message in ws:
+            session.on_message(message.encode("utf-8") if isinstance(message, str) else message)
+            if session.closed:
+                break
+        # Let queued messages (an error, a close code) go out.
+        await asyncio.wait({writer}, timeout=2.0)
+    except ConnectionClosed:
+        pass
+    finally:
+        timer.cancel()
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+            await writer
+        session.on_closed()
+
+
+def _hello_timeout(session: Session) -> None:
+    if not session.greeted:
+        session.fail("timeout", "no hello in time")
+
+
+async def listen_ws(server: ProbeServer, host: str, port: int) -> tuple[str, int]:
+    """Serve WebSocket clients on HOST:PORT (any path); return the bound address."""
+
+    async def handler(ws: ServerConnection) -> None:
+        await _handle(server, ws)
+
+    ws_server = await serve(
+        handler, host, port, ping_interval=None, max_size=MAX_LINE, compression=None, server_header=None
+    )
+    bound = next(iter(ws_server.sockets)).getsockname()
+    address = (str(bound[0]), int(bound[1]))
+    server.add_listener(ws_server, address)
+    return address
