@@ -115,7 +115,11 @@ class ConnView:
 
     id: int
     state: ConnState
+    #: When this side last sent on the connection (its idle period began).
     idle_since: float
+    #: When this side last received from the server. A proxy that times out on
+    #: upstream silence counts from here, a little before ``idle_since``.
+    rx_at: float | None = None
     probe_at: float | None = None
     server_idle_s: float | None = None
     test: IdleTest | None = None
@@ -153,12 +157,14 @@ class Planner:
         self.started_at = now
         return self._step(now)
 
-    def opened(self, conn: int, now: float) -> list[Action]:
-        """The connection said hello and has been idle since ``now``."""
+    def opened(self, conn: int, now: float, rx_at: float | None = None) -> list[Action]:
+        """The connection said hello and has been idle since ``now``; the
+        server's welcome came at ``rx_at``."""
         view = self.conns.get(conn)
         if view is not None and view.state is ConnState.OPENING:
             view.state = ConnState.IDLE
             view.idle_since = now
+            view.rx_at = now if rx_at is None else rx_at
         return self._step(now)
 
     def open_failed(self, conn: int, now: float) -> list[Action]:
@@ -184,7 +190,7 @@ class Planner:
         if view.state is ConnState.PROBING:
             self._record(view, idle, Outcome.SURVIVED, None, now, source="push")
             view.state = ConnState.IDLE
-            view.idle_since = now
+            view.idle_since = view.rx_at = now
             view.probe_at = view.server_idle_s = None
         elif view.state is ConnState.LINGER and view.test is not None:
             # Declared lost, yet it came: the path kept the flow after all.
@@ -193,13 +199,13 @@ class Planner:
             view.test.late = True
             view.test.idle_s = idle
             view.state = ConnState.IDLE
-            view.idle_since = now
+            view.idle_since = view.rx_at = now
             view.probe_at = view.server_idle_s = None
             view.test = None
         elif view.state is ConnState.IDLE:
             # An unasked push (the server's backstop): still a survived idle.
             self._record(view, idle, Outcome.SURVIVED, None, now, source="push")
-            view.idle_since = now
+            view.idle_since = view.rx_at = now
         return self._step(now)
 
     def ended(self, conn: int, mode: FailureMode, now: float) -> list[Action]:
@@ -208,10 +214,10 @@ class Planner:
         if view is None:
             return self._step(now)
         if view.state in (ConnState.IDLE, ConnState.PROBING):
-            idle = self._client_idle(view, now)
-            if view.state is ConnState.PROBING and view.server_idle_s is not None:
-                idle = min(idle, view.server_idle_s)
-            self._record(view, idle, Outcome.FAILED, mode, now, source="death")
+            # The connection ended at ``now`` (or was gone when probed): it
+            # had been idle this long at most, counted from the last data in.
+            end = view.probe_at if view.state is ConnState.PROBING and view.probe_at is not None else now
+            self._record(view, self._failed_idle(view, end), Outcome.FAILED, mode, now, source="death")
         elif view.state is ConnState.LINGER and view.test is not None:
             # A silent loss that later turned into a reset or close tells how.
             view.test.failure_mode = mode
@@ -239,6 +245,12 @@ class Planner:
         return len(self.conns)
 
     # Internals --------------------------------------------------------------
+
+    def _failed_idle(self, view: ConnView, end: float) -> float:
+        """The idle a failure is charged to: the longest measure available, so
+        that an upper bound is never understated."""
+        since = view.idle_since if view.rx_at is None else min(view.rx_at, view.idle_since)
+        return max(end - since, view.server_idle_s or 0.0)
 
     def _client_idle(self, view: ConnView, now: float) -> float:
         end = view.probe_at if view.probe_at is not None else now
@@ -299,9 +311,7 @@ class Planner:
             if view.state is ConnState.PROBING and view.probe_at is not None:
                 deadline = view.probe_at + cfg.grace_s
                 if now >= deadline:
-                    idle = view.server_idle_s
-                    if idle is None:
-                        idle = self._client_idle(view, now)
+                    idle = self._failed_idle(view, view.probe_at)
                     view.test = self._record(view, idle, Outcome.FAILED, FailureMode.SILENT_DROP, now, "deadline")
                     view.state = ConnState.LINGER
                     view.linger_until = now + cfg.linger_s

@@ -241,11 +241,12 @@ class DiscoverRun:
         except TargetError as exc:
             self._open_failed(cid, exc)
             return
+        welcomed = self.clock()
         self._open_failures = 0
         self._sessions[cid] = welcome.session
         rounds = 0
         conn.send({"op": "push_after", "id": f"b{cid}.{rounds}", "idle_s": self._backstop_s})
-        self._post(partial(planner.opened, cid, self.clock()))
+        self._post(partial(planner.opened, cid, self.clock(), welcomed))
         while True:
             try:
                 msg = await conn.recv()

@@ -1,0 +1,110 @@
+"""WebSocket through a real nginx reverse proxy with a short proxy_read_timeout.
+
+nginx closes a proxied WebSocket when the upstream sends nothing for
+proxy_read_timeout (here 2 s, scaled): discover must bracket it with failure
+mode "closed"; heartbeats the server answers keep the session open; without
+them the session ends "closed" at about that age. wss uses a private CA.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from probe.net.server import ProbeServer
+from probe.net.ws_server import listen_ws
+from tests.conftest import Proc, port_of, run_cli, scaled, start_process
+from tests.proxies.tools import NGINX, OPENSSL, Certs, free_port, make_certs, nginx, ws_proxy_block
+
+pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)")
+
+READ_TIMEOUT = scaled(2.0)
+
+
+@pytest.fixture
+def ws_server() -> Iterator[Proc]:
+    proc = start_process("server", "--ws", "127.0.0.1:0", ready="listening on")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def proxied(ws_server: Proc, tmp_path: Path) -> Iterator[int]:
+    port = free_port()
+    with nginx(ws_proxy_block(port, port_of(ws_server.ready_line), READ_TIMEOUT), tmp_path, port):
+        yield port
+
+
+def test_discover_brackets_proxy_read_timeout_as_closed(proxied: int) -> None:
+    proc = run_cli("discover", f"ws://127.0.0.1:{proxied}/probe", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["transport"] == "ws"
+    assert result["failure_mode"] == "closed"
+    # nginx arms its timer from a clock cached at the start of an event-loop
+    # iteration, so it can fire a few ms before 2 s of measured silence.
+    slack = 0.05
+    assert result["lower_s"] <= READ_TIMEOUT + slack and result["upper_s"] >= READ_TIMEOUT - slack
+    assert result["upper_s"] - result["lower_s"] <= 0.5 + 1e-3
+
+
+def test_hold_with_shorter_heartbeats_survives(proxied: int) -> None:
+    # Pings are answered by the upstream server with pongs: upstream data.
+    proc = run_cli(
+        "hold", f"ws://127.0.0.1:{proxied}/", "--heartbeat", str(READ_TIMEOUT / 4), "--duration",
+        str(READ_TIMEOUT * 2), "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["ended"] == "duration" and result["heartbeat"]["missed"] == 0
+    assert result["heartbeat"]["answered"] >= 6
+
+
+def test_hold_without_heartbeats_is_closed_at_the_timeout(proxied: int) -> None:
+    proc = run_cli("hold", f"ws://127.0.0.1:{proxied}/", "--duration", str(READ_TIMEOUT * 3), "--json")
+    assert proc.returncode == 1, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["ended"] == "closed"
+    assert result["alive_s"] == pytest.approx(READ_TIMEOUT, abs=scaled(0.5))
+    assert result["close_code"] is not None
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="openssl is not installed")
+def test_wss_through_nginx_with_a_private_ca(ws_server: Proc, tmp_path: Path) -> None:
+    certs: Certs = make_certs(tmp_path)
+    port = free_port()
+    block = ws_proxy_block(port, port_of(ws_server.ready_line), 30, tls=certs)
+    with nginx(block, tmp_path, port):
+        target = f"wss://localhost:{port}/"
+        good = run_cli("check", target, "--idle", "300ms", "--cacert", str(certs.ca), "--json")
+        assert good.returncode == 0, good.stderr
+        assert json.loads(good.stdout)["passed"] is True
+        bad = run_cli("check", target, "--idle", "300ms", "--json")
+    assert bad.returncode == 3
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1 and "certificate verification failed" in lines[0]
+    assert bad.stdout == ""
+
+
+def test_in_process_ws_server_answers_beats() -> None:
+    async def body() -> None:
+        server = ProbeServer()
+        host, port = await listen_ws(server, "127.0.0.1", 0)
+        from websockets.asyncio.client import connect
+
+        async with connect(f"ws://{host}:{port}/any/path", ping_interval=None, proxy=None) as ws:
+            await ws.send('{"op":"hello","v":1}')
+            assert json.loads(await ws.recv())["op"] == "welcome"
+            await ws.send('{"op":"beat","id":"7"}')
+            assert json.loads(await ws.recv()) == {"op": "beat_ack", "id": "7"}
+            await ws.send('{"op":"nope"}')
+            assert json.loads(await ws.recv())["code"] == "unknown_op"
+            await asyncio.wait_for(ws.wait_closed(), 5)
+            assert ws.close_code == 1008
+        await server.shutdown()
+
+    asyncio.run(body())
