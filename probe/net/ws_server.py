@@ -15,7 +15,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from probe.core.protocol import MAX_LINE
-from probe.net.server import ProbeServer, Session
+from probe.net.server import ProbeServer, Session, ack_now
 
 #: 1001 "going away" when the server shuts down, 1008 "policy violation" for
 #: a client that broke the protocol.
@@ -58,7 +58,9 @@ async def _handle(server: ProbeServer, ws: ServerConnection) -> None:
         session.fail("busy", refusal)
     timer = asyncio.get_running_loop().call_later(server.config.hello_timeout_s, _hello_timeout, session)
     try:
+        sock = ws.transport.get_extra_info("socket")
         async for message in ws:
+            ack_now(sock)
             session.on_message(message.encode("utf-8") if isinstance(message, str) else message)
             if session.closed:
                 break

@@ -20,7 +20,10 @@ from probe.net.ws_server import listen_ws
 from tests.conftest import Proc, port_of, run_cli, scaled, start_process
 from tests.proxies.tools import NGINX, OPENSSL, Certs, free_port, make_certs, nginx, ws_proxy_block
 
-pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)")
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)"),
+]
 
 READ_TIMEOUT = scaled(2.0)
 

@@ -129,3 +129,38 @@ def make_certs(workdir: Path) -> Certs:
     run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
         "-days", "2", "-extfile", "ext.cnf", "-out", "server.pem")  # fmt: skip
     return Certs(workdir / "ca.pem", workdir / "server.pem", workdir / "server.key")
+
+
+@contextmanager
+def haproxy_tcp(listen_port: int, upstream_port: int, timeout_s: float, workdir: Path) -> Iterator[None]:
+    """HAProxy in TCP mode with the same client and server inactivity timeout."""
+    assert HAPROXY is not None
+    millis = round(timeout_s * 1000)
+    conf = workdir / "haproxy.cfg"
+    conf.write_text(
+        f"""
+global
+    maxconn 1000
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client {millis}ms
+    timeout server {millis}ms
+frontend natprobe
+    bind 127.0.0.1:{listen_port}
+    default_backend upstream
+backend upstream
+    server natprobe 127.0.0.1:{upstream_port}
+"""
+    )
+    proc = subprocess.Popen([HAPROXY, "-db", "-f", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_listening(listen_port, proc)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()

@@ -1,0 +1,98 @@
+"""The kernel NAT lab as fixtures. Tests here are marked ``lab``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from probe.lab.netns import NatLab, nat_lab, unavailable_reason
+
+_REASON = unavailable_reason()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/lab/" in str(item.fspath).replace("\\", "/"):
+            item.add_marker(pytest.mark.lab)
+            if _REASON is not None:
+                item.add_marker(pytest.mark.skip(reason=_REASON))
+
+
+@dataclass
+class LabProc:
+    proc: subprocess.Popen[str]
+    ready_line: str
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.communicate(timeout=10)
+
+
+class Lab:
+    """A NAT lab plus helpers to run natprobe on either side of it."""
+
+    def __init__(self, lab: NatLab) -> None:
+        self.nat = lab
+        self._procs: list[LabProc] = []
+
+    def start(self, ns: str, argv: list[str], ready: str, stream: str = "stderr") -> LabProc:
+        proc = subprocess.Popen(
+            self.nat.exec_args(ns, argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        pipe = proc.stderr if stream == "stderr" else proc.stdout
+        assert pipe is not None
+        line = pipe.readline()  # the process's own ready signal
+        if ready not in line:
+            proc.kill()
+            out, err = proc.communicate()
+            raise AssertionError(f"not ready: {line!r} {out!r} {err!r}")
+        started = LabProc(proc, line.strip())
+        self._procs.append(started)
+        return started
+
+    def natprobe_server(self, *listen: str) -> LabProc:
+        return self.start(self.nat.server, [sys.executable, "-m", "probe", "server", *listen], ready="listening on")
+
+    def client(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.nat.exec_args(self.nat.client, [sys.executable, "-m", "probe", *args]),
+            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def client_json(self, *args: str, expect_rc: int | None = 0) -> dict[str, Any]:
+        proc = self.client(*args, "--json")
+        if expect_rc is not None:
+            assert proc.returncode == expect_rc, proc.stderr
+        result: dict[str, Any] = json.loads(proc.stdout)
+        return result
+
+    def close(self) -> None:
+        for proc in self._procs:
+            proc.stop()
+
+
+@pytest.fixture
+def make_lab() -> Iterator[Callable[..., Any]]:
+    """make_lab(timeout_s, loose=False) as a context manager."""
+    labs: list[Lab] = []
+
+    @contextmanager
+    def factory(timeout_s: int, loose: bool = False) -> Iterator[Lab]:
+        with nat_lab(timeout_s, loose=loose) as nat:
+            lab = Lab(nat)
+            labs.append(lab)
+            try:
+                yield lab
+            finally:
+                lab.close()
+
+    yield factory
