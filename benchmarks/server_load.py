@@ -118,7 +118,7 @@ class _Client(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buf += data
         while b"\n" in self.buf:
-            line, self.buf = self.buf.split(b"\n", 1)
+            _line, self.buf = self.buf.split(b"\n", 1)
             now = time.monotonic()
             if not self.greeted.done():
                 self.greeted.set_result(now)
@@ -156,9 +156,7 @@ def run_client(port: int, sessions: int, result_queue: Any, phase: Any) -> None:
                 greeted.append(g)
                 done.append(d)
                 source = SOURCES[n % len(SOURCES)]
-                opening.append(
-                    loop.create_connection(lambda c=client: c, "127.0.0.1", port, local_addr=(source, 0))
-                )
+                opening.append(loop.create_connection(lambda c=client: c, "127.0.0.1", port, local_addr=(source, 0)))
             await asyncio.gather(*opening)
         await asyncio.gather(*greeted)
         accept_s = time.monotonic() - started

@@ -11,6 +11,7 @@ import typer
 
 from probe.core.durations import DurationError, parse_duration
 from probe.core.heartbeat import HeartbeatConfig
+from probe.core.text import printable
 from probe.errors import ExitCode, NatprobeError, UsageError
 from probe.net.sockopts import KeepaliveSettings
 from probe.net.ws_client import WsOptions, parse_header
@@ -21,7 +22,7 @@ T = TypeVar("T")
 def fail(message: str, code: int) -> NoReturn:
     # One line, no traceback: scripts grep it, people read it.
     first = message.strip().splitlines()[0] if message.strip() else "error"
-    sys.stderr.write(f"natprobe: {first}\n")
+    sys.stderr.write(f"natprobe: {printable(first, 500)}\n")
     sys.stderr.flush()
     raise typer.Exit(code)
 

@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 
 from probe.cli.common import duration, fail, run
-from probe.cli.discover import _progress
 from probe.errors import ExitCode
 from probe.lab.emulator import MODES
+from probe.render import stream
 from probe.render.console import make_console, render_discover
 from probe.render.jsonout import dump
 from probe.run.demo import run_demo
@@ -27,15 +27,22 @@ def command(
     nat_timeout: Annotated[str, typer.Option("--nat-timeout", help="The emulated NAT's idle timeout.")] = "10s",
     mode: Annotated[str, typer.Option("--mode", help="How the emulated NAT forgets: drop | reset | close")] = "drop",
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    ndjson: Annotated[
+        bool, typer.Option("--ndjson", help="Stream one JSON event per line; the result is the last line.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
 ) -> None:
     """Start a server and an emulated NAT on loopback, discover the NAT's timeout, compare with the truth."""
     if mode not in MODES:
         fail(f"--mode must be one of {', '.join(MODES)}, not {mode!r}", ExitCode.USAGE)
     timeout = duration(nat_timeout, "--nat-timeout") or 0.0
-    progress = None if quiet or json_out else _progress
-    result = run(run_demo(timeout, mode, observer=progress))
-    if json_out:
+    if json_out and ndjson:
+        fail("--json and --ndjson cannot be combined", ExitCode.USAGE)
+    observer = stream.ndjson if ndjson else (None if quiet or json_out else stream.progress)
+    result = run(run_demo(timeout, mode, observer=observer))
+    if ndjson:
+        stream.ndjson({"event": "result", **result}, final=True)
+    elif json_out:
         dump(result)
     else:
         render_discover(result, make_console(), truth_s=timeout)

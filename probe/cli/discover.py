@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -12,6 +11,7 @@ from probe.cli.options import CaCert, Header, Insecure, Subprotocol
 from probe.core.planner import PlannerConfig
 from probe.core.targets import parse_target
 from probe.errors import ExitCode, UsageError
+from probe.render import stream
 from probe.render.console import make_console, render_discover
 from probe.render.jsonout import dump
 from probe.run.discover import DiscoverOptions, DiscoverRun
@@ -48,6 +48,9 @@ def command(
         str | None, typer.Option("--token", envvar="NATPROBE_TOKEN", help="Server's shared secret.")
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    ndjson: Annotated[
+        bool, typer.Option("--ndjson", help="Stream one JSON event per line; the result is the last line.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
     header: Header = None,
     subprotocol: Subprotocol = None,
@@ -66,7 +69,9 @@ def command(
         expect_min_s=duration(expect_min, "--expect-min"),
         max_conns=parallel - 1,  # one is the control connection
     )
-    progress = None if quiet or json_out else _progress
+    if json_out and ndjson:
+        fail("--json and --ndjson cannot be combined", ExitCode.USAGE)
+    observer = stream.ndjson if ndjson else (None if quiet or json_out else stream.progress)
     options = DiscoverOptions(
         parsed,
         config,
@@ -74,9 +79,11 @@ def command(
         grace_s=duration(grace, "--grace"),
         ws=ws_options(header, subprotocol, cacert, insecure),
     )
-    runner = DiscoverRun(options, observer=progress)
+    runner = DiscoverRun(options, observer=observer)
     result = run(runner.run()).to_json()
-    if json_out:
+    if ndjson:
+        stream.ndjson({"event": "result", **result}, final=True)
+    elif json_out:
         dump(result)
     else:
         render_discover(result, make_console())
@@ -84,14 +91,6 @@ def command(
         raise typer.Exit(ExitCode.INTERRUPTED)
     if config.expect_min_s is not None and result["upper_s"] is not None and result["upper_s"] < config.expect_min_s:
         raise typer.Exit(ExitCode.FAILED)
-
-
-def _progress(event: dict[str, Any]) -> None:
-    if event["event"] == "test":
-        mark = "survived" if event["outcome"] == "survived" else f"failed ({event['failure_mode']})"
-        sys.stderr.write(f"  [{event['t']:8.1f}s] idle {event['idle_s']:9.2f}s {mark}\n")
-    elif event["event"] == "start":
-        sys.stderr.write(f"discovering {event['target']} (rtt {event['rtt_s'] * 1000:.1f} ms)\n")
 
 
 command.__doc__ = (command.__doc__ or "") + EXAMPLES

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from probe.core.evidence import FailureMode
 from probe.core.protocol import MAX_LINE, VERSION, ProtocolError, decode, encode
+from probe.core.text import printable
 from probe.errors import TargetError
 from probe.net.sockopts import KeepaliveSettings, apply_keepalive
 
@@ -127,9 +128,7 @@ class ProtocolConnection:
         except ProtocolError as exc:
             raise TargetError(f"{self.where} does not speak the natprobe protocol ({exc.message})") from None
         if msg["op"] == "error":
-            code = str(msg.get("code", "error"))[:40]
-            text = str(msg.get("message", ""))[:200]
-            raise TargetError(f"{self.where} said {code}: {text}".rstrip(": "))
+            raise server_error(self.where, msg)
         return msg
 
     async def hello(self, token: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S) -> Welcome:
@@ -183,14 +182,21 @@ async def hello_exchange(conn: MessageConnection, token: str | None, timeout_s: 
     except ConnectionEnded as exc:
         raise TargetError(f"{conn.where} ended the connection during hello ({exc})") from None
     if msg.get("op") != "welcome" or not isinstance(msg.get("observed"), str):
-        raise TargetError(f"{conn.where} answered hello with {str(msg.get('op'))[:40]!r}, not welcome")
+        raise TargetError(f"{conn.where} answered hello with {printable(msg.get('op'), 40)!r}, not welcome")
     return Welcome(
-        observed=msg["observed"][:80],
-        server=str(msg.get("server", ""))[:80],
+        observed=printable(msg["observed"], 80),
+        server=printable(msg.get("server", ""), 80),
         session=str(msg.get("session", ""))[:128],
         local=conn.local_address(),
         raw=msg,
     )
+
+
+def server_error(where: str, msg: dict[str, Any]) -> TargetError:
+    """The server's error message as a one-line TargetError, made printable."""
+    code = printable(msg.get("code", "error"), 40)
+    text = printable(msg.get("message", ""), 200)
+    return TargetError(f"{where} said {code}: {text}".rstrip(": "))
 
 
 def split_addr(text: str) -> tuple[str, int] | None:

@@ -21,8 +21,16 @@ from websockets.typing import Subprotocol
 from probe.core.evidence import FailureMode
 from probe.core.protocol import MAX_LINE, ProtocolError, decode, encode
 from probe.core.targets import Target
+from probe.core.text import printable
 from probe.errors import TargetError, UsageError
-from probe.net.client import CONNECT_TIMEOUT_S, ConnectionEnded, Welcome, describe_connect_error, hello_exchange
+from probe.net.client import (
+    CONNECT_TIMEOUT_S,
+    ConnectionEnded,
+    Welcome,
+    describe_connect_error,
+    hello_exchange,
+    server_error,
+)
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,7 @@ def describe_ws_error(exc: BaseException, where: str) -> str:
     if isinstance(exc, InvalidURI):
         return f"invalid WebSocket URI for {where}"
     if isinstance(exc, InvalidHandshake):
-        return f"WebSocket handshake with {where} failed: {exc}"
+        return f"WebSocket handshake with {where} failed: {printable(exc)}"
     return describe_connect_error(exc, where)
 
 
@@ -103,11 +111,12 @@ def ws_ended(exc: ConnectionClosed) -> ConnectionEnded:
     if isinstance(cause, ConnectionResetError):
         ended = ConnectionEnded(FailureMode.RESET, "reset")
     elif exc.rcvd is not None:
-        ended = ConnectionEnded(FailureMode.CLOSED, f"close frame {exc.rcvd.code} {exc.rcvd.reason!r}".strip())
+        reason = printable(exc.rcvd.reason, 123)
+        ended = ConnectionEnded(FailureMode.CLOSED, f"close frame {exc.rcvd.code} {reason!r}")
     else:
         ended = ConnectionEnded(FailureMode.CLOSED, "TCP connection closed without a close frame (1006)")
     ended.close_code = exc.rcvd.code if exc.rcvd is not None else 1006
-    ended.close_reason = exc.rcvd.reason if exc.rcvd is not None else ""
+    ended.close_reason = printable(exc.rcvd.reason, 123) if exc.rcvd is not None else ""
     return ended
 
 
@@ -130,8 +139,10 @@ class WsProtocolConnection:
             pass
 
     @classmethod
-    async def open(cls, target: Target, options: WsOptions) -> WsProtocolConnection:
-        ws = await open_ws(target, replace_max_size(options))
+    async def open(
+        cls, target: Target, options: WsOptions, timeout_s: float = CONNECT_TIMEOUT_S
+    ) -> WsProtocolConnection:
+        ws = await open_ws(target, replace_max_size(options), timeout_s)
         return cls(ws, f"{target.host}:{target.port}")
 
     @property
@@ -158,9 +169,7 @@ class WsProtocolConnection:
         except ProtocolError as exc:
             raise TargetError(f"{self.where} does not speak the natprobe protocol ({exc.message})") from None
         if msg["op"] == "error":
-            code = str(msg.get("code", "error"))[:40]
-            text = str(msg.get("message", ""))[:200]
-            raise TargetError(f"{self.where} said {code}: {text}".rstrip(": "))
+            raise server_error(self.where, msg)
         return msg
 
     async def hello(self, token: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S) -> Welcome:

@@ -31,6 +31,7 @@ class CheckOptions:
     token: str | None = None
     ws: WsOptions | None = None
     heartbeat: HeartbeatConfig | None = None
+    timeout_s: float = 10.0
 
 
 @dataclass
@@ -119,11 +120,11 @@ async def run_check(options: CheckOptions, clock: Callable[[], float] = time.mon
     target = options.target
     started = clock()
     keepalive = options.keepalive if options.keepalive.enabled else None
-    conn = await open_protocol(target, options.ws, keepalive=keepalive)
+    conn = await open_protocol(target, options.ws, keepalive=keepalive, timeout_s=options.timeout_s)
     close_info: dict[str, Any] | None = None
     beat: Heartbeat | None = None
     try:
-        welcome = await conn.hello(options.token)
+        welcome = await conn.hello(options.token, options.timeout_s)
         in_force = read_keepalive(conn.socket)
         conn.send({"op": "push_after", "id": "check", "idle_s": options.idle_s})
         sent = clock()

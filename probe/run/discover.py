@@ -39,6 +39,8 @@ class DiscoverOptions:
     #: None: derive from the measured round-trip time.
     grace_s: float | None = None
     ws: WsOptions | None = None
+    #: Bound on connecting and on the server's answer to hello.
+    timeout_s: float = 10.0
 
 
 class DiscoverRun:
@@ -72,12 +74,12 @@ class DiscoverRun:
 
     async def run(self) -> DiscoverResult:
         target = self.options.target
-        control = await open_protocol(target, self.options.ws)
+        control = await open_protocol(target, self.options.ws, timeout_s=self.options.timeout_s)
         helpers: list[asyncio.Task[None]] = []
         loop = asyncio.get_running_loop()
         installed: list[signal.Signals] = []
         try:
-            welcome = await control.hello(self.options.token)
+            welcome = await control.hello(self.options.token, self.options.timeout_s)
             self.server_name = welcome.server
             self.nat = nat_facts(welcome.local, welcome.observed)
             server_max = welcome.raw.get("max_idle_s")
@@ -138,7 +140,7 @@ class DiscoverRun:
             sent = self.clock()
             control.send({"op": "ping", "id": f"rtt{n}"})
             try:
-                async with asyncio.timeout(5.0):
+                async with asyncio.timeout(self.options.timeout_s):
                     msg = await control.recv()
             except TimeoutError:
                 raise TargetError(f"{control.where} stopped answering pings") from None
@@ -231,13 +233,13 @@ class DiscoverRun:
         target = self.options.target
         planner = self.planner
         try:
-            conn = await open_protocol(target, self.options.ws)
+            conn = await open_protocol(target, self.options.ws, timeout_s=self.options.timeout_s)
         except TargetError as exc:
             self._open_failed(cid, exc)
             return
         self._conns[cid] = conn
         try:
-            welcome = await conn.hello(self.options.token)
+            welcome = await conn.hello(self.options.token, self.options.timeout_s)
         except TargetError as exc:
             self._open_failed(cid, exc)
             return

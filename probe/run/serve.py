@@ -35,6 +35,12 @@ async def serve(
     limit = raise_open_files_limit()
     server = ProbeServer(config)
     listening: list[str] = []
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # Handlers stay installed through the shutdown, so a second signal does
+    # not kill the process halfway through telling its sessions.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     try:
         for host, port in tcp:
             try:
@@ -50,16 +56,9 @@ async def serve(
             listening.append(f"ws {format_addr(*bound)}")
         # Each session holds one descriptor; keep some for listeners and logs.
         capacity = config.max_sessions if limit is None else min(config.max_sessions, max(0, limit - 32))
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        # Handlers first: a supervisor may signal as soon as it reads the line.
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
         announce(f"natprobe server listening on {', '.join(listening)} (up to {capacity} sessions)")
-        try:
-            await stop.wait()
-        finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signum)
+        await stop.wait()
     finally:
         await server.shutdown()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)

@@ -1,0 +1,222 @@
+"""The server against hostile input, floods and shutdown; property-based fuzzing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import socket
+import ssl
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from probe.core.protocol import LineBuffer, ProtocolError, decode, validate_client
+from probe.net.server import ProbeServer, ServerConfig, _RateLimitedLog
+from tests.net.test_server import Client, run_with_server
+
+
+def _tls_client_hello() -> bytes:
+    """The real first flight of a TLS client that mistook the port."""
+    context = ssl.create_default_context()
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname="natprobe.test")
+    with contextlib.suppress(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()
+
+
+TLS_CLIENT_HELLO = _tls_client_hello()
+HOSTILE = {
+    "binary garbage": (b"\x00\x01\x02\xff\xfe\xfd\n", "bad_utf8"),
+    "invalid utf-8": (b'{"op":"hello","v":1,"x":"\xc3\x28"}\n', "bad_utf8"),
+    "invalid json": (b'{"op":"hello",\n', "bad_json"),
+    "not an object": (b'"hello"\n', "bad_message"),
+    "deep nesting": (b"[" * 2000 + b"]" * 2000 + b"\n", "bad_json"),
+    "unknown op": (b'{"op":"teleport"}\n', "unknown_op"),
+    "wrong version": (b'{"op":"hello","v":0}\n', "bad_version"),
+    "push_after before hello": (b'{"op":"push_after","id":"a","idle_s":1}\n', "bad_state"),
+    "http request": (b"GET / HTTP/1.1\r\nHost: example\r\n\r\n", "bad_json"),
+    "tls client hello": (TLS_CLIENT_HELLO + b"\n", "bad_utf8|bad_json"),
+    "huge line": (b"x" * 5000, "too_long"),
+}
+AFTER_HELLO = {
+    "negative idle": ({"op": "push_after", "id": "a", "idle_s": -1}, "bad_idle"),
+    "huge idle": ({"op": "push_after", "id": "a", "idle_s": 1e300}, "bad_idle"),
+    "string idle": ({"op": "push_after", "id": "a", "idle_s": "10"}, "bad_idle"),
+    "id of the wrong type": ({"op": "push_after", "id": ["a"], "idle_s": 1}, "bad_id"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_input_gets_an_error_and_a_close(name: str) -> None:
+    payload, code = HOSTILE[name]
+
+    async def body(server: ProbeServer, port: int) -> None:
+        client = await Client.connect(port)
+        client.send(payload)
+        reply = await client.recv()
+        assert reply["op"] == "error" and reply["code"] in code.split("|")
+        assert await client.closed()
+        assert not server.live
+
+    run_with_server(body)
+
+
+@pytest.mark.parametrize("name", sorted(AFTER_HELLO))
+def test_hostile_fields_after_hello(name: str) -> None:
+    message, code = AFTER_HELLO[name]
+
+    async def body(server: ProbeServer, port: int) -> None:
+        client = await Client.connect(port)
+        await client.hello()
+        client.send(message)
+        assert (await client.recv())["code"] == code
+        assert await client.closed()
+
+    run_with_server(body)
+
+
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity"])
+def test_non_finite_idle_literals_are_rejected(literal: bytes) -> None:
+    async def body(server: ProbeServer, port: int) -> None:
+        client = await Client.connect(port)
+        await client.hello()
+        client.send(b'{"op":"push_after","id":"a","idle_s":' + literal + b"}\n")
+        assert (await client.recv())["code"] == "bad_json"
+
+    run_with_server(body)
+
+
+def test_a_ten_megabyte_line_is_cut_off_early() -> None:
+    async def body(server: ProbeServer, port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        chunk = b"y" * 65536
+        sent = 0
+        cut = False
+        try:
+            # The server answers once 4 KiB arrived and closes; it never
+            # buffers the 10 MB.
+            while sent < 10 * 1024 * 1024:
+                writer.write(chunk)
+                await writer.drain()
+                sent += len(chunk)
+        except ConnectionError:
+            cut = True
+        try:
+            reply = await asyncio.wait_for(reader.read(4096), 5)
+            # The error may be lost to the reset that unread data causes.
+            assert cut or json.loads(reply.splitlines()[0])["code"] == "too_long"
+        except ConnectionError:
+            cut = True
+        writer.transport.abort()
+        assert cut, "the server read all 10 MB of one line"
+        assert not server.live
+
+    run_with_server(body)
+
+
+def test_rejection_log_is_rate_limited_on_a_simulated_clock() -> None:
+    now = [0.0]
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("natprobe.server")
+    logger.addHandler(handler)
+    try:
+        limiter = _RateLimitedLog(5.0, lambda: now[0])
+        for _ in range(1000):  # a flood within one instant
+            limiter.warn("rejected x")
+        assert len(records) == 5
+        now[0] = 1.0  # one second later: five more allowed, the first says how many were dropped
+        limiter.warn("rejected y")
+        assert len(records) == 6 and "995 similar lines suppressed" in records[-1]
+    finally:
+        logger.removeHandler(handler)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600))
+def test_parser_fuzz_only_raises_protocol_errors(data: bytes) -> None:
+    buf = LineBuffer()
+    try:
+        for line in buf.feed(data + b"\n"):
+            validate_client(decode(line), 7800)
+    except ProtocolError:
+        pass
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["op", "v", "id", "idle_s", "session", "token"]), json_values, max_size=5))
+def test_structured_fuzz_only_raises_protocol_errors(message: dict[str, Any]) -> None:
+    try:
+        validated = validate_client(decode(json.dumps(message)), 7800)
+    except ProtocolError:
+        return
+    idle = getattr(validated, "idle_s", 0.0)
+    assert math.isfinite(idle) and 0 <= idle <= 7800
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.binary(min_size=1, max_size=300), min_size=1, max_size=4))
+def test_live_server_survives_fuzzed_streams(chunks: list[bytes]) -> None:
+    async def body(server: ProbeServer, port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for chunk in chunks:
+            writer.write(chunk)
+        writer.write(b"\n")
+        await writer.drain()
+        # Whatever it was, the server answers within its limits or keeps
+        # waiting for more; it never crashes and still serves others.
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            await asyncio.wait_for(reader.read(8192), 0.3)
+        writer.transport.abort()
+        fresh = await Client.connect(port)
+        assert (await fresh.hello())["op"] == "welcome"
+
+    run_with_server(body, hello_timeout_s=1.0)
+
+
+def test_server_process_tells_sessions_on_sigterm_and_exits_0() -> None:
+    from tests.conftest import port_of, start_process
+
+    server = start_process("server", "--tcp", "127.0.0.1:0", ready="listening on")
+    with socket.create_connection(("127.0.0.1", port_of(server.ready_line)), timeout=5) as sock:
+        sock.sendall(b'{"op":"hello","v":1}\n')
+        stream = sock.makefile("rb")
+        assert json.loads(stream.readline())["op"] == "welcome"
+        server.proc.terminate()
+        assert json.loads(stream.readline())["code"] == "shutdown"
+        assert stream.readline() == b""  # then closed
+    assert server.proc.wait(timeout=5) == 0
+    server.stop()
+
+
+def test_websocket_sessions_get_close_1001_on_shutdown() -> None:
+    from websockets.asyncio.client import connect
+
+    from probe.net.ws_server import listen_ws
+
+    async def body() -> None:
+        server = ProbeServer(ServerConfig())
+        host, port = await listen_ws(server, "127.0.0.1", 0)
+        async with connect(f"ws://{host}:{port}/", ping_interval=None, proxy=None) as ws:
+            await ws.send('{"op":"hello","v":1}')
+            await ws.recv()
+            await server.shutdown()
+            assert json.loads(await ws.recv())["code"] == "shutdown"
+            await asyncio.wait_for(ws.wait_closed(), 5)
+            assert ws.close_code == 1001
+
+    asyncio.run(body())
