@@ -12,6 +12,7 @@ from probe.lab.emulator import MODES
 from probe.render import stream
 from probe.render.console import make_console, render_discover
 from probe.render.jsonout import dump
+from probe.render.live import run_with_live
 from probe.run.demo import run_demo
 
 EXAMPLES = """
@@ -38,14 +39,17 @@ def command(
     timeout = duration(nat_timeout, "--nat-timeout") or 0.0
     if json_out and ndjson:
         fail("--json and --ndjson cannot be combined", ExitCode.USAGE)
-    observer = stream.ndjson if ndjson else (None if quiet or json_out else stream.progress)
-    result = run(run_demo(timeout, mode, observer=observer))
+    console = make_console()
+    live = not (json_out or ndjson or quiet) and console.is_terminal
+    observer = stream.ndjson if ndjson else (None if quiet or json_out or live else stream.progress)
+    drive = (lambda runner: run_with_live(runner, console)) if live else None
+    result = run(run_demo(timeout, mode, observer=observer, drive=drive))
     if ndjson:
         stream.ndjson({"event": "result", **result}, final=True)
     elif json_out:
         dump(result)
     else:
-        render_discover(result, make_console(), truth_s=timeout)
+        render_discover(result, console, truth_s=timeout)
     if result["interrupted"]:
         raise typer.Exit(ExitCode.INTERRUPTED)
 

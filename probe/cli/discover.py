@@ -14,6 +14,7 @@ from probe.errors import ExitCode, UsageError
 from probe.render import stream
 from probe.render.console import make_console, render_discover
 from probe.render.jsonout import dump
+from probe.render.live import run_with_live
 from probe.run.discover import DiscoverOptions, DiscoverRun
 
 EXAMPLES = """
@@ -71,7 +72,9 @@ def command(
     )
     if json_out and ndjson:
         fail("--json and --ndjson cannot be combined", ExitCode.USAGE)
-    observer = stream.ndjson if ndjson else (None if quiet or json_out else stream.progress)
+    console = make_console()
+    live = not (json_out or ndjson or quiet) and console.is_terminal
+    observer = stream.ndjson if ndjson else (None if quiet or json_out or live else stream.progress)
     options = DiscoverOptions(
         parsed,
         config,
@@ -80,13 +83,13 @@ def command(
         ws=ws_options(header, subprotocol, cacert, insecure),
     )
     runner = DiscoverRun(options, observer=observer)
-    result = run(runner.run()).to_json()
+    result = run(run_with_live(runner, console) if live else runner.run()).to_json()
     if ndjson:
         stream.ndjson({"event": "result", **result}, final=True)
     elif json_out:
         dump(result)
     else:
-        render_discover(result, make_console())
+        render_discover(result, console)
     if result["interrupted"]:
         raise typer.Exit(ExitCode.INTERRUPTED)
     if config.expect_min_s is not None and result["upper_s"] is not None and result["upper_s"] < config.expect_min_s:

@@ -98,6 +98,8 @@ Action = Open | Probe | Close | Finish
 
 
 _EPS = 1e-6
+#: Refine probes start this fraction of the target width above what survived.
+_FLOOR = 0.25
 _MIN_WAIT_S = 1e-3
 
 
@@ -149,6 +151,8 @@ class Planner:
     _next_id: int = 0
     _wakeup: float | None = None
     _inconsistent_until: float | None = None
+    #: The connection the next scout will probe, and when (for displays).
+    next_scout: tuple[int, float] | None = None
     _last_open: float = -math.inf
 
     # Inputs -----------------------------------------------------------------
@@ -414,8 +418,10 @@ class Planner:
             # search still moves geometrically rather than creeping.
             due = oldest.idle_since + max(lower * cfg.wall_factor, lower + cfg.resolution_floor_s / 2)
         if now >= due:
+            self.next_scout = None
             self._probe(oldest, now, actions, wakeups, scout=True)
         else:
+            self.next_scout = (oldest.id, due)
             wakeups.append(due)
 
     def _refine(
@@ -445,12 +451,17 @@ class Planner:
         actions: list[Action],
         wakeups: list[float],
     ) -> None:
-        """Probe a spread of idle connections whose ages lie in (lower, upper)."""
+        """Probe a spread of idle connections whose ages lie in (lower, upper).
+
+        Chosen from the youngest up, at least ``step`` apart: a timeout just
+        above ``lower`` (the likelier case right after a scout step) is then
+        closed in this round; the oldest candidate is added if the gap it
+        leaves below ``upper`` is wider than the target.
+        """
         width = self.target_width(bracket)
         step = 0.45 * width
-        floor = lower + step
-        chosen: list[ConnView] = []
-        last = upper
+        floor = lower + _FLOOR * width
+        eligible: list[ConnView] = []
         for view in self._idle_conns():
             age = view.age(now)
             if age >= upper:
@@ -459,9 +470,16 @@ class Planner:
             if age < floor - _EPS:
                 wakeups.append(view.idle_since + floor)
                 break
-            if last - age >= step or not chosen:
+            eligible.append(view)
+        chosen: list[ConnView] = []
+        last = -math.inf
+        for view in reversed(eligible):
+            age = view.age(now)
+            if age - last >= step:
                 chosen.append(view)
                 last = age
+        if eligible and eligible[0] not in chosen and upper - last > width:
+            chosen.append(eligible[0])
         for view in chosen:
             self._probe(view, now, actions, wakeups)
 

@@ -22,3 +22,43 @@ def recommended_interval(bracket: Bracket) -> float | None:
     # Whole seconds where they matter little (the kernel's keepalive options
     # take whole seconds); always rounded down, never past the margin.
     return float(int(interval)) if interval >= 10 else int(interval * 10) / 10
+
+
+def recommendations(bracket: Bracket, failure_mode: str | None) -> dict[str, object] | None:
+    """Settings to copy, derived from the bracket. None if nothing survived."""
+    interval = recommended_interval(bracket)
+    if interval is None:
+        return None
+    idle = max(1, int(interval))
+    # Probes only matter once one goes unanswered: keep them short so a dead
+    # peer is noticed within about twice the idle time.
+    probe_interval = max(1, min(75, idle // 4 or 1))
+    probes = 3
+    rec: dict[str, object] = {
+        "interval_s": interval,
+        "linux_sysctl": {
+            "net.ipv4.tcp_keepalive_time": idle,
+            "net.ipv4.tcp_keepalive_intvl": probe_interval,
+            "net.ipv4.tcp_keepalive_probes": probes,
+        },
+        "socket_options": {
+            "SO_KEEPALIVE": 1,
+            "TCP_KEEPIDLE": idle,
+            "TCP_KEEPINTVL": probe_interval,
+            "TCP_KEEPCNT": probes,
+        },
+        "websocket_ping_interval_s": interval,
+        "proxy": None,
+    }
+    if failure_mode == "closed":
+        rec["proxy"] = (
+            "flows were closed, as proxies and L7 load balancers do: raise their idle timeout above your "
+            "heartbeat (nginx proxy_read_timeout / proxy_send_timeout, HAProxy timeout client/server/tunnel, "
+            "AWS ALB idle_timeout.timeout_seconds), or send heartbeats the server answers"
+        )
+    elif failure_mode == "reset":
+        rec["proxy"] = (
+            "flows were reset: a load balancer or firewall configured to reset idle flows "
+            "(e.g. Azure LB with TCP reset); raise its idle timeout or keep heartbeats below it"
+        )
+    return rec

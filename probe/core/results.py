@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probe.core.evidence import Bracket, IdleTest
-from probe.core.recommend import recommended_interval
+from probe.core.recommend import recommendations, recommended_interval
 
 
 def _r(value: float | None, digits: int = 3) -> float | None:
@@ -56,5 +56,6 @@ class DiscoverResult:
             "nat": self.nat,
             "connections": self.connections,
             "recommended_keepalive_s": recommended_interval(b),
+            "recommendations": recommendations(b, b.failure_mode.value if b.failure_mode else None),
             "probes": [t.to_json() for t in sorted(self.tests, key=lambda t: t.result_at)],
         }

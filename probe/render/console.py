@@ -19,7 +19,7 @@ def make_console(stream: TextIO | None = None, width: int | None = None) -> Cons
         width=width,
         no_color=bool(os.environ.get("NO_COLOR")) or None,
         highlight=False,
-        soft_wrap=False,
+        soft_wrap=True,
     )
 
 
@@ -73,9 +73,9 @@ def render_discover(result: dict[str, Any], console: Console, truth_s: float | N
         f"  Took {_dur(result['wall_s'])} with {len(result['probes'])} tests on "
         f"{result['connections'].get('opened', '?')} connections ({result['reason']})"
     )
-    rec = result.get("recommended_keepalive_s")
-    if rec is not None:
-        console.print(f"  [bold]Recommended[/bold]: keepalive or heartbeat every {_dur(rec)} or less")
+    for line in timeline(result.get("probes") or [], lower, upper):
+        console.print("  " + escape(line))
+    render_recommendations(result.get("recommendations"), console)
     if result.get("interrupted"):
         console.print("  [yellow]Interrupted[/yellow]: the bracket above is what was measured so far.")
 
@@ -88,6 +88,60 @@ def _heartbeat_line(beat: dict[str, Any]) -> str:
             f"p95 {_dur(beat['rtt_p95_s'])}, max {_dur(beat['rtt_max_s'])}"
         )
     return line
+
+
+TIMELINE_WIDTH = 50
+
+
+def _axis(tests: list[tuple[float, bool]], lo: float, hi: float, width: int) -> str:
+    cells = [" "] * width
+    span = max(hi - lo, 1e-9)
+    for idle, survived in tests:
+        if not lo <= idle <= hi:
+            continue
+        col = min(width - 1, int((idle - lo) / span * (width - 1) + 0.5))
+        # A failure wins a shared cell: it is the rarer, more telling mark.
+        cells[col] = "x" if not survived or cells[col] == "x" else "+"
+    return "".join(cells)
+
+
+def timeline(probes: list[dict[str, Any]], lower: float | None, upper: float | None) -> list[str]:
+    """Each test on an axis of idle seconds: + survived, x failed; then a zoom on the bracket."""
+    tests = [(float(p["idle_s"]), p["outcome"] == "survived") for p in probes]
+    if not tests:
+        return []
+    hi = max(idle for idle, _ in tests)
+    rows = [
+        "Timeline (idle time; + survived, x failed)",
+        f"{'0s':>8} |{_axis(tests, 0.0, hi, TIMELINE_WIDTH)}| {_dur(hi)}",
+    ]
+    if lower is not None and upper is not None:
+        margin = max(upper - lower, 0.1)
+        lo, top = max(0.0, lower - 2 * margin), upper + 2 * margin
+        rows.append(f"{_dur(lo):>8} |{_axis(tests, lo, top, TIMELINE_WIDTH)}| {_dur(top)}  (zoom on the bracket)")
+    return rows
+
+
+def render_recommendations(rec: dict[str, Any] | None, console: Console) -> None:
+    if not rec:
+        return
+    interval = rec["interval_s"]
+    sysctl = rec["linux_sysctl"]
+    opts = rec["socket_options"]
+    console.print(f"  [bold]Recommended[/bold]: keep connections busy at least every {_dur(interval)}")
+    console.print("    Linux, system-wide TCP keepalive:")
+    for key, value in sysctl.items():
+        console.print(f"      sysctl -w {key}={value}")
+    console.print("    Python, per socket:")
+    console.print("      sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)")
+    for key in ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT"):
+        console.print(f"      sock.setsockopt(socket.IPPROTO_TCP, socket.{key}, {opts[key]})")
+    console.print(
+        f"    WebSocket: ping every {_dur(rec['websocket_ping_interval_s'])} "
+        f"(websockets: ping_interval={rec['websocket_ping_interval_s']:g})"
+    )
+    if rec.get("proxy"):
+        console.print(f"    Proxy: {escape(str(rec['proxy']))}")
 
 
 def render_check(result: dict[str, Any], console: Console) -> None:

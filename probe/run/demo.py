@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from probe.core.planner import PlannerConfig
+from probe.core.results import DiscoverResult
 from probe.core.targets import Target
 from probe.lab.emulator import Emulator
 from probe.net.server import ProbeServer
@@ -16,7 +17,9 @@ async def run_demo(
     nat_timeout_s: float,
     mode: str = "drop",
     observer: Callable[[dict[str, Any]], None] | None = None,
+    drive: Callable[[DiscoverRun], Awaitable[DiscoverResult]] | None = None,
 ) -> dict[str, Any]:
+    """``drive`` runs the discovery (the CLI passes one with a live view)."""
     server = ProbeServer()
     emulator: Emulator | None = None
     try:
@@ -24,7 +27,7 @@ async def run_demo(
         emulator = Emulator(upstream, nat_timeout_s, mode)
         host, port = await emulator.listen("127.0.0.1", 0)
         runner = DiscoverRun(DiscoverOptions(Target("tcp", host, port), PlannerConfig()), observer=observer)
-        result = (await runner.run()).to_json()
+        result = (await (drive(runner) if drive is not None else runner.run())).to_json()
     finally:
         if emulator is not None:
             await emulator.close()
