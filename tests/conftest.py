@@ -60,6 +60,12 @@ def port_of(ready_line: str) -> int:
     return int(match.group(1))
 
 
+@pytest.fixture(autouse=True)
+def _private_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Results saved by commands under test go to a temporary state directory."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+
+
 @pytest.fixture
 def server_proc() -> Iterator[Proc]:
     proc = start_process("server", "--tcp", "127.0.0.1:0", ready="listening on")

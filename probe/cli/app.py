@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from probe import __version__
-from probe.cli import check, demo, discover, emulate, hold, server
+from probe.cli import check, demo, discover, emulate, history, hold, local, server
 
 app = typer.Typer(
     name="natprobe",
@@ -40,6 +40,8 @@ app.command("check")(check.command)
 app.command("hold")(hold.command)
 app.command("emulate")(emulate.command)
 app.command("demo")(demo.command)
+app.command("local")(local.command)
+app.command("history")(history.command)
 
 
 def main() -> None:

@@ -19,13 +19,15 @@ from probe.cli.options import (
     KeepaliveCount,
     KeepaliveIdle,
     KeepaliveInterval,
+    NoSave,
     Subprotocol,
     Token,
 )
 from probe.core.targets import parse_target
 from probe.errors import ExitCode, UsageError
-from probe.render.console import make_console, render_check
+from probe.render.console import make_console, render_check, render_history_note
 from probe.render.jsonout import dump
+from probe.run import history
 from probe.run.check import CheckOptions, run_check
 
 EXAMPLES = """
@@ -56,6 +58,7 @@ def command(
     grace: Annotated[str, typer.Option("--grace", help="How late the push may be.")] = "1s",
     token: Token = None,
     json_out: JsonOut = False,
+    no_save: NoSave = False,
 ) -> None:
     """Check that one connection idle for --idle still receives the server's push. Exit 0 if so, 1 if not.
 
@@ -78,10 +81,14 @@ def command(
         heartbeat=beat,
     )
     result = run(run_check(options)).to_json()
+    if not no_save:
+        result["history"] = history.record("check", result)
     if json_out:
         dump(result)
     else:
-        render_check(result, make_console())
+        console = make_console()
+        render_check(result, console)
+        render_history_note(result.get("history"), console)
     raise typer.Exit(ExitCode.OK if result["passed"] else ExitCode.FAILED)
 
 

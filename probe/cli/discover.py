@@ -7,14 +7,15 @@ from typing import Annotated
 import typer
 
 from probe.cli.common import duration, fail, run, ws_options
-from probe.cli.options import CaCert, Header, Insecure, Subprotocol
+from probe.cli.options import CaCert, Header, Insecure, NoSave, Subprotocol
 from probe.core.planner import PlannerConfig
 from probe.core.targets import parse_target
 from probe.errors import ExitCode, UsageError
 from probe.render import stream
-from probe.render.console import make_console, render_discover
+from probe.render.console import make_console, render_discover, render_history_note
 from probe.render.jsonout import dump
 from probe.render.live import run_with_live
+from probe.run import history
 from probe.run.discover import DiscoverOptions, DiscoverRun
 
 EXAMPLES = """
@@ -57,6 +58,7 @@ def command(
     subprotocol: Subprotocol = None,
     cacert: CaCert = None,
     insecure: Insecure = False,
+    no_save: NoSave = False,
 ) -> None:
     """Find how long an idle connection survives on the path to a natprobe server."""
     try:
@@ -84,12 +86,15 @@ def command(
     )
     runner = DiscoverRun(options, observer=observer)
     result = run(run_with_live(runner, console) if live else runner.run()).to_json()
+    if not no_save and not result["interrupted"]:
+        result["history"] = history.record("discover", result)
     if ndjson:
         stream.ndjson({"event": "result", **result}, final=True)
     elif json_out:
         dump(result)
     else:
         render_discover(result, console)
+        render_history_note(result.get("history"), console)
     if result["interrupted"]:
         raise typer.Exit(ExitCode.INTERRUPTED)
     if config.expect_min_s is not None and result["upper_s"] is not None and result["upper_s"] < config.expect_min_s:

@@ -24,4 +24,5 @@ KeepaliveIdle = Annotated[str | None, typer.Option("--keepalive-idle", help="TCP
 KeepaliveInterval = Annotated[str | None, typer.Option("--keepalive-interval", help="TCP keepalive probe interval.")]
 KeepaliveCount = Annotated[int | None, typer.Option("--keepalive-count", help="TCP keepalive probes before giving up.")]
 Token = Annotated[str | None, typer.Option("--token", envvar="NATPROBE_TOKEN", help="Server's shared secret.")]
+NoSave = Annotated[bool, typer.Option("--no-save", help="Do not save the result to the history.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]

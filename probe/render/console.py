@@ -194,3 +194,62 @@ def render_hold(result: dict[str, Any], console: Console) -> None:
             table.add_column(key)
         table.add_row(*(str(info.get(key, "-")) for key in keys))
         console.print(table)
+
+
+def render_local(facts: dict[str, Any], console: Console) -> None:
+    console.print("[bold]natprobe local[/bold]")
+    default = facts.get("default_route_interface")
+    for iface in facts["interfaces"]:
+        marks = [] if iface["up"] else ["down"]
+        if iface["name"] == default:
+            marks.append("default route")
+        suffix = f" ({', '.join(marks)})" if marks else ""
+        addrs = ", ".join(f"{a['address']} [{a['scope']}]" for a in iface["addresses"]) or "no IP addresses"
+        console.print(f"  {escape(iface['name'])}{suffix}: {escape(addrs)}")
+    if facts["private_only"]:
+        console.print("  Only private addresses: this host is likely behind NAT.")
+    ka = facts["keepalive_defaults"]
+    if ka.get("idle_s") is not None:
+        console.print(
+            f"  Kernel keepalive defaults: first probe after {_dur(ka['idle_s'])} idle, "
+            f"then every {_dur(ka['interval_s'])}, give up after {ka['count']} probes"
+        )
+    supported = [name for name, ok in facts["supported_options"].items() if ok]
+    console.print(f"  Socket options available: {', '.join(supported) or 'none'}")
+    sockets = facts.get("own_sockets") or []
+    if sockets:
+        console.print(f"  natprobe's own sockets: {len(sockets)}")
+
+
+def _summary_line(kind: str, entry: dict[str, Any]) -> str:
+    if kind == "check":
+        verdict = "passed" if entry.get("passed") else f"failed ({entry.get('failure_mode')})"
+        return f"idle {_dur(entry.get('idle_s'))} {verdict}"
+    return f"[{_dur(entry.get('lower_s'))}, {_dur(entry.get('upper_s'))}] {entry.get('failure_mode') or ''}".rstrip()
+
+
+def render_history(groups: list[dict[str, Any]], file: str, console: Console) -> None:
+    if not groups:
+        console.print(f"No saved results yet ({escape(file)}).")
+        return
+    for group in groups:
+        path = group["path"]
+        where = f"{path['target']} via {path.get('interface') or '?'} as {path.get('observed_ip') or '?'}"
+        flag = "  [yellow]CHANGED[/yellow]" if group["changed"] else ""
+        console.print(f"[bold]{escape(group['kind'])}[/bold] {escape(where)}{flag}")
+        for entry in group["entries"][-5:]:
+            console.print(f"  {escape(str(entry.get('at')))}  {escape(_summary_line(group['kind'], entry))}")
+
+
+def render_history_note(info: dict[str, Any] | None, console: Console) -> None:
+    """One line after a result: how it compares with the previous on this path."""
+    if not info or info.get("previous") is None:
+        return
+    prev = info["previous"]
+    if info.get("changed"):
+        console.print(
+            f"  [yellow]Changed[/yellow] since {escape(str(prev.get('at')))}: it was "
+            f"{escape(_summary_line('discover' if 'lower_s' in prev else 'check', prev))}"
+        )
+    else:
+        console.print(f"  Same as the previous result on this path ({escape(str(prev.get('at')))}).")

@@ -1,0 +1,110 @@
+"""Local system facts for ``natprobe local``: interfaces, routes, keepalive defaults."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from probe.net.sockopts import supported_options
+
+_KEEPALIVE_FILES = {
+    "idle_s": "tcp_keepalive_time",
+    "interval_s": "tcp_keepalive_intvl",
+    "count": "tcp_keepalive_probes",
+}
+
+
+def keepalive_defaults(proc_dir: Path = Path("/proc/sys/net/ipv4")) -> dict[str, int | None]:
+    """The kernel's keepalive defaults (Linux); None where the OS does not say."""
+    result: dict[str, int | None] = {}
+    for key, name in _KEEPALIVE_FILES.items():
+        try:
+            result[key] = int((proc_dir / name).read_text().strip())
+        except (OSError, ValueError):
+            result[key] = None
+    return result
+
+
+def default_route_interface(route_file: Path = Path("/proc/net/route")) -> str | None:
+    """The interface of the IPv4 default route (Linux), or None."""
+    try:
+        lines = route_file.read_text().splitlines()[1:]
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 2 and fields[1] == "00000000":
+            return fields[0]
+    return None
+
+
+def _scope(address: str) -> str:
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"
+    if ip.is_global:
+        return "public"
+    return "private"
+
+
+def interfaces() -> list[dict[str, Any]]:
+    stats = psutil.net_if_stats()
+    result = []
+    for name, addrs in sorted(psutil.net_if_addrs().items()):
+        addresses = []
+        for addr in addrs:
+            if addr.family not in (socket.AF_INET, socket.AF_INET6):
+                continue
+            addresses.append(
+                {
+                    "address": addr.address,
+                    "family": "ipv4" if addr.family == socket.AF_INET else "ipv6",
+                    "netmask": addr.netmask,
+                    "scope": _scope(addr.address),
+                }
+            )
+        stat = stats.get(name)
+        result.append({"name": name, "up": bool(stat and stat.isup), "addresses": addresses})
+    return result
+
+
+def own_sockets() -> list[dict[str, Any]]:
+    """This process's own inet sockets (natprobe's, when it runs inside a long probe)."""
+    try:
+        conns = psutil.Process(os.getpid()).net_connections(kind="inet")
+    except (psutil.Error, OSError):
+        return []
+    return [
+        {
+            "local": f"{c.laddr.ip}:{c.laddr.port}" if c.laddr else None,
+            "remote": f"{c.raddr.ip}:{c.raddr.port}" if c.raddr else None,
+            "status": c.status,
+        }
+        for c in conns
+    ]
+
+
+def local_facts() -> dict[str, Any]:
+    ifaces = interfaces()
+    scopes = [a["scope"] for i in ifaces if i["up"] for a in i["addresses"]]
+    routable = [s for s in scopes if s in ("private", "public")]
+    private_only = bool(routable) and "public" not in routable
+    return {
+        "schema": "natprobe.local/1",
+        "platform": sys.platform,
+        "interfaces": ifaces,
+        "default_route_interface": default_route_interface(),
+        "private_only": private_only,
+        "likely_behind_nat": private_only,
+        "keepalive_defaults": keepalive_defaults(),
+        "supported_options": supported_options(),
+        "own_sockets": own_sockets(),
+    }

@@ -1,0 +1,113 @@
+"""What an operator sees, rendered to a fixed-width console with colour off."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from rich.console import Console
+
+from probe.core.evidence import Bracket, Evidence, FailureMode, IdleTest, Outcome
+from probe.core.recommend import recommendations
+from probe.core.results import DiscoverResult
+from probe.core.text import printable
+from probe.render.console import render_discover, render_hold, render_local, timeline
+
+
+def _console() -> tuple[Console, io.StringIO]:
+    out = io.StringIO()
+    return Console(file=out, width=100, no_color=True, color_system=None, highlight=False, soft_wrap=True), out
+
+
+def _result() -> dict[str, Any]:
+    evidence = Evidence()
+    for idle, ok in [(1.9, True), (4.0, True), (6.2, False), (4.4, False), (4.9, False)]:
+        outcome = Outcome.SURVIVED if ok else Outcome.FAILED
+        evidence.add(IdleTest(0, idle, outcome, None if ok else FailureMode.SILENT_DROP, result_at=idle))
+    return DiscoverResult(
+        target="tcp://198.18.0.5:4040",
+        transport="tcp",
+        bracket=evidence.bracket(),
+        tests=evidence.tests,
+        wall_s=7.4,
+        nat={"local": "10.0.0.2:5000", "observed": "203.0.113.9:5000", "detected": True, "port_preserved": True},
+        max_idle_s=7800,
+        reason="resolved",
+        connections={"max_open": 57, "opened": 57},
+    ).to_json()
+
+
+EXPECTED = """\
+natprobe discover tcp://198.18.0.5:4040
+  Idle timeout between 4.0s (longest idle that survived) and 4.4s (shortest that failed)
+  Estimate: 4.2s  (bracket width 400ms)
+  Failure mode: silent_drop - flows were forgotten silently: a NAT or firewall dropping idle state
+  Address: local 10.0.0.2:5000, server saw 203.0.113.9:5000 (translated, port preserved)
+  Took 7.4s with 5 tests on 57 connections (resolved)
+  Timeline (idle time; + survived, x failed)
+        0s |               +                +  x   x         x| 6.2s
+      3.2s |                    +        x            x       | 5.2s  (zoom on the bracket)
+  Recommended: keep connections busy at least every 3.2s
+    Linux, system-wide TCP keepalive:
+      sysctl -w net.ipv4.tcp_keepalive_time=3
+      sysctl -w net.ipv4.tcp_keepalive_intvl=1
+      sysctl -w net.ipv4.tcp_keepalive_probes=3
+    Python, per socket:
+      sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+      sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 3)
+      sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
+      sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+    WebSocket: ping every 3.2s (websockets: ping_interval=3.2)
+"""
+
+
+def test_discover_summary_text() -> None:
+    console, out = _console()
+    render_discover(_result(), console)
+    assert out.getvalue() == EXPECTED
+
+
+def test_timeline_marks_failures_and_survivals_on_the_axis() -> None:
+    rows = timeline([{"idle_s": 0.0, "outcome": "survived"}, {"idle_s": 10.0, "outcome": "failed"}], None, None)
+    assert rows[1] == "      0s |+" + " " * 48 + "x| 10.0s"
+
+
+def test_proxy_failures_recommend_the_proxy_setting() -> None:
+    b = Bracket(55.0, 60.0, True, 55.0, 60.0, FailureMode.CLOSED, 60.0)
+    rec = recommendations(b, "closed")
+    assert rec is not None and "proxy_read_timeout" in str(rec["proxy"])
+    assert rec["linux_sysctl"] == {  # type: ignore[comparison-overlap]
+        "net.ipv4.tcp_keepalive_time": 44, "net.ipv4.tcp_keepalive_intvl": 11, "net.ipv4.tcp_keepalive_probes": 3,
+    }  # fmt: skip
+
+
+def test_remote_text_cannot_reach_the_terminal_raw() -> None:
+    hostile = "bye\x1b[2J\x1b]0;owned\x07"
+    result = {
+        "target": "ws://x/", "alive_s": 1.0, "ended": "closed", "detail": printable(hostile), "lasted": False,
+        "close_code": 4000, "close_reason": printable(hostile), "heartbeat": None, "sessions": [], "note": None,
+    }  # fmt: skip
+    console, out = _console()
+    render_hold(result, console)
+    assert "\x1b" not in out.getvalue() and "\x07" not in out.getvalue()
+    assert "bye\\x1b[2J" in out.getvalue()
+
+
+def test_local_summary_mentions_nat_and_keepalive_defaults() -> None:
+    facts = {
+        "interfaces": [
+            {"name": "eth0", "up": True, "addresses": [{"address": "10.1.2.3", "scope": "private"}]},
+            {"name": "lo", "up": True, "addresses": [{"address": "127.0.0.1", "scope": "loopback"}]},
+        ],
+        "default_route_interface": "eth0",
+        "private_only": True,
+        "keepalive_defaults": {"idle_s": 7200, "interval_s": 75, "count": 9},
+        "supported_options": {"keepalive_idle": True, "tcp_info": False},
+        "own_sockets": [],
+    }
+    console, out = _console()
+    render_local(facts, console)
+    text = out.getvalue()
+    assert "eth0 (default route): 10.1.2.3 [private]" in text
+    assert "likely behind NAT" in text
+    assert "first probe after 2h 00m idle, then every 1m 15.0s, give up after 9 probes" in text
