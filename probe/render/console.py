@@ -216,9 +216,10 @@ def render_local(facts: dict[str, Any], console: Console) -> None:
         )
     supported = [name for name, ok in facts["supported_options"].items() if ok]
     console.print(f"  Socket options available: {', '.join(supported) or 'none'}")
-    sockets = facts.get("own_sockets") or []
-    if sockets:
-        console.print(f"  natprobe's own sockets: {len(sockets)}")
+    for proc in facts.get("natprobe_sockets") or []:
+        if proc["sockets"]:
+            states = ", ".join(f"{n} {state}" for state, n in sorted(proc["states"].items()))
+            console.print(f"  natprobe pid {proc['pid']}: {proc['sockets']} sockets ({escape(states)})")
 
 
 def _summary_line(kind: str, entry: dict[str, Any]) -> str:

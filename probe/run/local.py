@@ -76,20 +76,29 @@ def interfaces() -> list[dict[str, Any]]:
     return result
 
 
-def own_sockets() -> list[dict[str, Any]]:
-    """This process's own inet sockets (natprobe's, when it runs inside a long probe)."""
-    try:
-        conns = psutil.Process(os.getpid()).net_connections(kind="inet")
-    except (psutil.Error, OSError):
-        return []
-    return [
-        {
-            "local": f"{c.laddr.ip}:{c.laddr.port}" if c.laddr else None,
-            "remote": f"{c.raddr.ip}:{c.raddr.port}" if c.raddr else None,
-            "status": c.status,
-        }
-        for c in conns
-    ]
+def _is_natprobe(cmdline: list[str]) -> bool:
+    joined = " ".join(cmdline)
+    return "natprobe" in joined or " -m probe" in f" {joined}"
+
+
+def natprobe_sockets() -> list[dict[str, Any]]:
+    """Open inet sockets of natprobe processes on this host (a long probe
+    running in another terminal, a server), this one included."""
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            cmdline = proc.info.get("cmdline") or []
+            if proc.pid != os.getpid() and not _is_natprobe(cmdline):
+                continue
+            conns = proc.net_connections(kind="inet")
+        except (psutil.Error, OSError):
+            continue
+        if proc.pid != os.getpid() or conns:
+            states: dict[str, int] = {}
+            for conn in conns:
+                states[conn.status] = states.get(conn.status, 0) + 1
+            found.append({"pid": proc.pid, "command": " ".join(cmdline)[:120], "sockets": len(conns), "states": states})
+    return found
 
 
 def local_facts() -> dict[str, Any]:
@@ -106,5 +115,5 @@ def local_facts() -> dict[str, Any]:
         "likely_behind_nat": private_only,
         "keepalive_defaults": keepalive_defaults(),
         "supported_options": supported_options(),
-        "own_sockets": own_sockets(),
+        "natprobe_sockets": natprobe_sockets(),
     }

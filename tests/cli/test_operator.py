@@ -31,6 +31,13 @@ def test_local_json_shape_and_kernel_defaults() -> None:
     assert all({"name", "addresses"} <= set(i) for i in facts["interfaces"])
 
 
+def test_local_lists_the_sockets_of_a_running_natprobe(server_proc: Proc) -> None:
+    facts = json.loads(run_cli("local", "--json").stdout)
+    server_pid = server_proc.proc.pid
+    entry = next(p for p in facts["natprobe_sockets"] if p["pid"] == server_pid)
+    assert entry["sockets"] >= 1 and entry["states"].get("LISTEN", 0) >= 1
+
+
 def test_history_compares_a_new_result_with_the_previous_on_the_same_path(tmp_path: Path) -> None:
     file = tmp_path / "h.jsonl"
     base = {

@@ -63,3 +63,18 @@ def test_tcp_info_reads_counters_of_a_live_connection() -> None:
     assert info is not None
     assert info["state"] == 1  # TCP_ESTABLISHED
     assert info["total_retrans"] == 0
+
+
+def test_connect_errors_name_their_cause() -> None:
+    import errno
+
+    from probe.net.client import describe_connect_error
+
+    where = "probe.example:4040"
+    assert describe_connect_error(socket.gaierror(-2, "Name or service not known"), where) == (
+        "cannot resolve probe.example:4040: Name or service not known"
+    )
+    assert describe_connect_error(ConnectionRefusedError(), where) == "connection to probe.example:4040 refused"
+    unreachable = OSError(errno.ENETUNREACH, "Network is unreachable")
+    assert describe_connect_error(unreachable, where) == "probe.example:4040 is unreachable: Network is unreachable"
+    assert describe_connect_error(TimeoutError(), where) == "connection to probe.example:4040 timed out"

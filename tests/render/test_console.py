@@ -103,7 +103,7 @@ def test_local_summary_mentions_nat_and_keepalive_defaults() -> None:
         "private_only": True,
         "keepalive_defaults": {"idle_s": 7200, "interval_s": 75, "count": 9},
         "supported_options": {"keepalive_idle": True, "tcp_info": False},
-        "own_sockets": [],
+        "natprobe_sockets": [{"pid": 42, "command": "natprobe discover", "sockets": 3, "states": {"ESTABLISHED": 3}}],
     }
     console, out = _console()
     render_local(facts, console)
@@ -111,3 +111,4 @@ def test_local_summary_mentions_nat_and_keepalive_defaults() -> None:
     assert "eth0 (default route): 10.1.2.3 [private]" in text
     assert "likely behind NAT" in text
     assert "first probe after 2h 00m idle, then every 1m 15.0s, give up after 9 probes" in text
+    assert "natprobe pid 42: 3 sockets (3 ESTABLISHED)" in text
