@@ -117,19 +117,13 @@ class ProtocolConnection:
         """The next message; raises ConnectionEnded or TargetError."""
         try:
             line = await self.reader.readuntil(b"\n")
-        except asyncio.IncompleteReadError as exc:
-            raise classify_end(exc if not exc.partial else None) from None
+        except asyncio.IncompleteReadError:
+            raise classify_end(None) from None
         except asyncio.LimitOverrunError:
             raise TargetError(f"{self.where} sent a line longer than {MAX_LINE} bytes") from None
         except OSError as exc:
             raise classify_end(exc) from None
-        try:
-            msg = decode(line.rstrip(b"\r\n"))
-        except ProtocolError as exc:
-            raise TargetError(f"{self.where} does not speak the natprobe protocol ({exc.message})") from None
-        if msg["op"] == "error":
-            raise server_error(self.where, msg)
-        return msg
+        return parse_reply(self.where, line.rstrip(b"\r\n"))
 
     async def hello(self, token: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S) -> Welcome:
         return await hello_exchange(self, token, timeout_s)
@@ -190,6 +184,17 @@ async def hello_exchange(conn: MessageConnection, token: str | None, timeout_s: 
         local=conn.local_address(),
         raw=msg,
     )
+
+
+def parse_reply(where: str, raw: bytes) -> dict[str, Any]:
+    """A server message, or a TargetError for garbage and for ``error`` replies."""
+    try:
+        msg = decode(raw)
+    except ProtocolError as exc:
+        raise TargetError(f"{where} does not speak the natprobe protocol ({exc.message})") from None
+    if msg["op"] == "error":
+        raise server_error(where, msg)
+    return msg
 
 
 def server_error(where: str, msg: dict[str, Any]) -> TargetError:

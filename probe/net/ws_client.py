@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.typing import Subprotocol
 
 from probe.core.evidence import FailureMode
-from probe.core.protocol import MAX_LINE, ProtocolError, decode, encode
+from probe.core.protocol import MAX_LINE, encode
 from probe.core.targets import Target
 from probe.core.text import printable
 from probe.errors import TargetError, UsageError
@@ -29,7 +29,7 @@ from probe.net.client import (
     Welcome,
     describe_connect_error,
     hello_exchange,
-    server_error,
+    parse_reply,
 )
 
 
@@ -163,14 +163,7 @@ class WsProtocolConnection:
             message = await self.ws.recv()
         except ConnectionClosed as exc:
             raise ws_ended(exc) from None
-        raw = message.encode("utf-8") if isinstance(message, str) else message
-        try:
-            msg = decode(raw)
-        except ProtocolError as exc:
-            raise TargetError(f"{self.where} does not speak the natprobe protocol ({exc.message})") from None
-        if msg["op"] == "error":
-            raise server_error(self.where, msg)
-        return msg
+        return parse_reply(self.where, message.encode("utf-8") if isinstance(message, str) else message)
 
     async def hello(self, token: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S) -> Welcome:
         return await hello_exchange(self, token, timeout_s)

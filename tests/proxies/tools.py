@@ -68,11 +68,14 @@ http {{
 }}
 """
     )
-    proc = subprocess.Popen(
-        [NGINX, "-p", str(workdir), "-c", str(conf), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    with foreground([NGINX, "-p", str(workdir), "-c", str(conf), "-g", "daemon off;"], port):
+        yield
+
+
+@contextmanager
+def foreground(argv: list[str], port: int) -> Iterator[None]:
+    """Run a proxy in the foreground until the block ends; ready once it accepts."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_listening(port, proc)
         yield
@@ -153,14 +156,5 @@ backend upstream
     server natprobe 127.0.0.1:{upstream_port}
 """
     )
-    proc = subprocess.Popen([HAPROXY, "-db", "-f", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_listening(listen_port, proc)
+    with foreground([HAPROXY, "-db", "-f", str(conf)], listen_port):
         yield
-    finally:
-        proc.terminate()
-        try:
-            proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()

@@ -124,18 +124,24 @@ def test_token_from_the_environment() -> None:
     assert right.returncode == 0, right.stderr
 
 
-def test_sigterm_prints_the_partial_json_and_exits_130(server_proc: Proc) -> None:
-    port = port_of(server_proc.ready_line)
+def _ndjson_until_first_test(server: Proc) -> tuple[subprocess.Popen[str], list[dict[str, object]]]:
+    """Start discover --ndjson and read its events up to the first test result."""
+    port = port_of(server.ready_line)
     proc = subprocess.Popen(
         natprobe_cmd("discover", f"tcp://127.0.0.1:{port}", "--ndjson"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert proc.stdout is not None
-    lines = []
-    for line in proc.stdout:  # bounded: the run waits for the signal
-        lines.append(json.loads(line))
-        if lines[-1]["event"] == "test":
+    seen = []
+    for line in proc.stdout:  # bounded: the first test comes about 2 s in
+        seen.append(json.loads(line))
+        if seen[-1]["event"] == "test":
             break
+    return proc, seen
+
+
+def test_sigterm_prints_the_partial_json_and_exits_130(server_proc: Proc) -> None:
+    proc, _ = _ndjson_until_first_test(server_proc)
     proc.send_signal(signal.SIGTERM)
     rest, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err
@@ -145,17 +151,7 @@ def test_sigterm_prints_the_partial_json_and_exits_130(server_proc: Proc) -> Non
 
 
 def test_a_killed_ndjson_run_leaves_what_it_learned(server_proc: Proc) -> None:
-    port = port_of(server_proc.ready_line)
-    proc = subprocess.Popen(
-        natprobe_cmd("discover", f"tcp://127.0.0.1:{port}", "--ndjson"),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    seen = []
-    for line in proc.stdout:
-        seen.append(json.loads(line))
-        if seen[-1]["event"] == "test":
-            break
+    proc, seen = _ndjson_until_first_test(server_proc)
     proc.kill()
     rest, _ = proc.communicate(timeout=10)
     events = seen + [json.loads(line) for line in rest.splitlines() if line]
