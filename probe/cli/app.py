@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from probe import __version__
-from probe.cli import check, demo, discover, emulate, history, hold, local, server
+from probe.cli import check, demo, discover, emulate, history, hold, lab, local, server
 
 app = typer.Typer(
     name="natprobe",
@@ -42,6 +42,7 @@ app.command("emulate")(emulate.command)
 app.command("demo")(demo.command)
 app.command("local")(local.command)
 app.command("history")(history.command)
+app.command("lab")(lab.command)
 
 
 def main() -> None:

@@ -84,9 +84,21 @@ def supported_options() -> dict[str, bool]:
     return result
 
 
+def _windows_keepalive_vals(sock: socket.socket, settings: KeepaliveSettings) -> None:
+    """Windows before 10 1709: SIO_KEEPALIVE_VALS sets idle and interval; the
+    probe count is fixed at 10 and cannot be chosen."""
+    if settings.count is not None:
+        raise UnsupportedOption("this Windows fixes the keepalive probe count at 10; drop --keepalive-count")
+    idle_ms = _whole_seconds("--keepalive-idle", settings.idle_s or 7200) * 1000
+    interval_ms = _whole_seconds("--keepalive-interval", settings.interval_s or 1) * 1000
+    sock.ioctl(socket.SIO_KEEPALIVE_VALS, (1, idle_ms, interval_ms))  # type: ignore[attr-defined]
+
+
 def apply_keepalive(sock: socket.socket, settings: KeepaliveSettings) -> None:
     """Set the options on ``sock``; raise UnsupportedOption for a missing one."""
-    if settings.enabled:
+    if settings.enabled and sys.platform == "win32" and not hasattr(socket, "TCP_KEEPIDLE"):
+        _windows_keepalive_vals(sock, settings)
+    elif settings.enabled:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         if settings.idle_s is not None:
             level, opt = idle_option()

@@ -94,3 +94,23 @@ def test_mid_stream_pickup_fools_client_probes_but_not_server_pushes(make_lab: C
     assert "come from this side" in human.stdout and human.returncode == 0
     assert truth["lower_s"] <= 2.0 <= truth["upper_s"] and truth["failure_mode"] == "silent_drop"
     assert truth["evidence"] == "server_push"
+
+
+def test_lab_command_builds_the_namespaces_and_removes_them_on_sigint() -> None:
+    import signal
+    import subprocess
+
+    from tests.conftest import natprobe_cmd
+
+    proc = subprocess.Popen(
+        natprobe_cmd("lab", "--nat-timeout", "5"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    client_ns = first.split()[2].rstrip(":")
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert client_ns in listed
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert client_ns not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout

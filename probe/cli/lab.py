@@ -1,0 +1,67 @@
+"""``natprobe lab``: a real kernel NAT on this machine to test applications against."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from typing import Annotated
+
+import typer
+
+from probe.cli.common import duration, fail
+from probe.errors import ExitCode
+from probe.lab.netns import (
+    CLIENT_IP,
+    ROUTER_INSIDE_IP,
+    ROUTER_OUTSIDE_IP,
+    SERVER_IP,
+    LabUnavailable,
+    nat_lab,
+    unavailable_reason,
+)
+
+EXAMPLES = """
+Examples:
+
+  sudo natprobe lab --nat-timeout 30s
+
+  sudo natprobe lab --nat-timeout 2m --loose   # NAT re-creates mappings for mid-stream packets
+
+Then, in other terminals, run your server and client inside the namespaces it prints,
+e.g. `ip netns exec <server-ns> myserver --listen 198.19.0.2:8080`.
+"""
+
+
+def command(
+    nat_timeout: Annotated[str, typer.Option("--nat-timeout", help="conntrack timeout for established TCP flows.")],
+    loose: Annotated[
+        bool, typer.Option("--loose", help="Let the NAT pick up mid-stream packets (nf_conntrack_tcp_loose=1).")
+    ] = False,
+) -> None:
+    """Build client, router and server network namespaces joined by a kernel NAT; remove them on Ctrl-C."""
+    seconds = duration(nat_timeout, "--nat-timeout") or 0.0
+    if seconds < 1 or seconds != int(seconds):
+        fail("--nat-timeout must be whole seconds, at least 1 (conntrack counts seconds)", ExitCode.USAGE)
+    reason = unavailable_reason()
+    if reason is not None:
+        fail(reason, ExitCode.UNREACHABLE)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        with nat_lab(int(seconds), loose=loose) as lab:
+            sys.stdout.write(
+                f"client namespace {lab.client}: {CLIENT_IP} (default route via {ROUTER_INSIDE_IP})\n"
+                f"router namespace {lab.router}: {ROUTER_INSIDE_IP} | {ROUTER_OUTSIDE_IP}, masquerade, "
+                f"TCP established timeout {int(seconds)}s, mid-stream pickup {'on' if loose else 'off'}\n"
+                f"server namespace {lab.server}: {SERVER_IP}\n"
+                f"run programs with: ip netns exec NAMESPACE COMMAND; Ctrl-C removes the lab\n"
+            )
+            sys.stdout.flush()
+            stop.wait()
+    except LabUnavailable as exc:
+        fail(str(exc), ExitCode.UNREACHABLE)
+
+
+command.__doc__ = (command.__doc__ or "") + EXAMPLES
