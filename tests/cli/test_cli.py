@@ -91,7 +91,7 @@ def test_check_json_shape_and_exit_0(server_proc: Proc) -> None:
     result = json.loads(proc.stdout)
     assert result["schema"] == "natprobe.check/1"
     assert result["passed"] is True and result["failure_mode"] is None
-    assert result["push_idle_s"] == pytest.approx(0.3, abs=0.1)
+    assert 0.3 <= result["push_idle_s"] < 0.8
 
 
 def test_check_fails_with_exit_1_through_an_emulated_nat(server_proc: Proc) -> None:

@@ -90,7 +90,9 @@ def test_push_comes_after_the_idle_period_and_rounds_repeat() -> None:
             client.send({"op": "push_after", "id": f"r{n}", "idle_s": 0.3})
             push = await client.recv()
             waited = time.monotonic() - sent
-            assert push == {"op": "push", "id": f"r{n}", "idle_s": pytest.approx(0.3, abs=0.05)}
+            assert push["op"] == "push" and push["id"] == f"r{n}"
+            # Never early; late only by the event loop's lag on a busy machine.
+            assert 0.3 <= push["idle_s"] < 0.8
             assert 0.29 <= waited < 1.0
             client.send({"op": "ack", "id": f"r{n}"})
 

@@ -95,7 +95,7 @@ def test_hold_reports_close_code_and_spots_a_lifetime_cap() -> None:
     assert result["ended"] == "closed" and result["lasted"] is False
     assert (result["close_code"], result["close_reason"]) == (4000, "bye")
     assert all(s["heartbeat"]["missed"] == 0 and s["heartbeat"]["answered"] >= 2 for s in result["sessions"])
-    assert result["lifetime_cap_s"] == pytest.approx(scaled(0.8), abs=0.2)
+    assert scaled(0.75) <= result["lifetime_cap_s"] < scaled(1.5)
     assert "lifetime cap" in result["note"]
 
 
@@ -126,7 +126,8 @@ def test_unanswered_heartbeat_ends_the_session() -> None:
     result = _hold(mute, duration_s=10.0, heartbeat=HeartbeatConfig(0.2, kind="message", timeout_s=0.3))
     assert result["ended"] == "heartbeat_timeout"
     assert result["heartbeat"]["missed"] >= 1
-    assert result["alive_s"] == pytest.approx(0.5, abs=0.2)
+    # Timeline: first heartbeat at 0.2 s, unanswered after 0.3 s more.
+    assert 0.45 <= result["alive_s"] < 1.2
 
 
 @pytest.fixture
