@@ -156,3 +156,24 @@ def test_interrupt_prints_the_partial_result_and_exits_130(server_proc: Proc) ->
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err
     assert "Interrupted" in out and "No idle timeout up to" in out
+
+
+def test_expect_min_exits_1_as_soon_as_the_path_is_proven_shorter(server_proc: Proc) -> None:
+    upstream = port_of(server_proc.ready_line)
+    emu = start_process(
+        "emulate", "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{upstream}",
+        "--idle-timeout", str(scaled(1.0)), ready="listening on",
+    )  # fmt: skip
+    try:
+        target = f"tcp://127.0.0.1:{port_of(emu.ready_line)}"
+        short = run_cli("discover", target, "--expect-min", "30s", "--json")
+        budget = run_cli("discover", target, "--budget", "1.5s", "--json")
+    finally:
+        emu.stop()
+    assert short.returncode == 1, short.stderr
+    result = json.loads(short.stdout)
+    assert result["reason"] == "expect_min" and result["upper_s"] < 30
+    assert budget.returncode == 0, budget.stderr
+    # The first scout is due at about 1.9 s: the 1.5 s budget ends the run first.
+    stopped = json.loads(budget.stdout)
+    assert stopped["reason"] == "budget" and stopped["upper_s"] is None and 1.4 <= stopped["wall_s"] < 3.0
