@@ -241,6 +241,8 @@ class DiscoverRun:
         try:
             welcome = await conn.hello(self.options.token, self.options.timeout_s)
         except TargetError as exc:
+            self._conns.pop(cid, None)
+            conn.abort()
             self._open_failed(cid, exc)
             return
         welcomed = self.clock()
@@ -291,8 +293,11 @@ class DiscoverRun:
                 if msg.get("sent") and idle is not None:
                     self._post(partial(planner.pushed, cid, idle, self.clock()))
                 else:
-                    # The server no longer has that session: it ended there.
-                    self._post(partial(planner.ended, cid, FailureMode.CLOSED, self.clock()))
+                    # The server lost that session (a middlebox reset its
+                    # side, say) while this side heard nothing: from here the
+                    # flow died silently. Close our end too.
+                    self._close(cid)
+                    self._post(partial(planner.ended, cid, FailureMode.SILENT_DROP, self.clock()))
         except ConnectionEnded as exc:
             self._fail(TargetError(f"lost the control connection to {control.where} ({exc})"))
         except TargetError as exc:
