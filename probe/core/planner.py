@@ -181,7 +181,8 @@ class Planner:
         if view is not None:
             view.server_idle_s = server_idle_s
             if view.test is not None:
-                view.test.idle_s = server_idle_s
+                # Already declared lost: charge the longer of the two measures.
+                view.test.idle_s = max(view.test.idle_s, server_idle_s)
         return self._step(now)
 
     def arrived(self, conn: int, server_idle_s: float | None, now: float) -> list[Action]:
@@ -244,9 +245,6 @@ class Planner:
             return cfg.resolution_s
         scale = bracket.longest_survived or 0.0
         return max(cfg.resolution_frac * scale, cfg.resolution_floor_s)
-
-    def open_count(self) -> int:
-        return len(self.conns)
 
     # Internals --------------------------------------------------------------
 
