@@ -51,14 +51,16 @@ def _raise_nofile() -> None:
 
 def run_natprobe_server(port_queue: Any, sessions: int) -> None:
     from probe.net.server import ProbeServer, ServerConfig
+    from probe.run.serve import keep_gc_cheap
 
     _raise_nofile()
 
     async def main() -> None:
+        # As `natprobe server` runs it, GC policy included.
         server = ProbeServer(ServerConfig(max_sessions=sessions + 100, max_per_ip=sessions))
         _, port = await server.listen_tcp("127.0.0.1", 0)
         port_queue.put(port)
-        await asyncio.Event().wait()
+        await keep_gc_cheap()
 
     asyncio.run(main())
 

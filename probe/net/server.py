@@ -96,10 +96,15 @@ class _RateLimitedLog:
         log.warning(message)
 
 
+def _discard(_: Any) -> None:
+    pass
+
+
 class Session:
     """Protocol state of one client connection, independent of its transport."""
 
     __slots__ = (
+        "__weakref__",
         "_close",
         "_push_id",
         "_push_timer",
@@ -146,6 +151,11 @@ class Session:
         self.closed = True
         self._cancel_push()
         self.server._forget(self)
+
+    def detach(self) -> None:
+        """Drop the references to the transport adapter."""
+        self._send = _discard
+        self._close = _discard
 
     # Protocol.
 
@@ -318,6 +328,12 @@ class _TcpSession(asyncio.Protocol):
             self._timer = None
         if self.session is not None:
             self.session.on_closed()
+            # Break the session <-> adapter cycle so reference counting frees
+            # both at once; the cyclic GC then never has to (see run/serve.py).
+            self.session.detach()
+            self.session = None
+        self.transport = None
+        self._sock = None
 
 
 class Listener(Protocol):

@@ -220,3 +220,32 @@ def test_websocket_sessions_get_close_1001_on_shutdown() -> None:
             assert ws.close_code == 1001
 
     asyncio.run(body())
+
+
+def test_closed_sessions_are_freed_by_reference_counting_alone() -> None:
+    # The server freezes long-lived objects out of the cyclic GC's reach
+    # (probe/run/serve.py), so a closed session must not need the GC.
+    import gc
+    import weakref
+
+    refs: list[weakref.ref[Any]] = []
+
+    async def body(server: ProbeServer, port: int) -> None:
+        clients = [await Client.connect(port) for _ in range(50)]
+        for client in clients:
+            await client.hello()
+        refs.extend(weakref.ref(s) for s in server.live)
+        assert len(refs) == 50
+        await Client.close_all()
+        for _ in range(20):  # until the server has seen every close
+            if not server.live:
+                break
+            await asyncio.sleep(0.05)
+        assert not server.live
+
+    gc.disable()
+    try:
+        run_with_server(body)
+        assert all(ref() is None for ref in refs)
+    finally:
+        gc.enable()
