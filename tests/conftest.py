@@ -60,6 +60,15 @@ def port_of(ready_line: str) -> int:
     return int(match.group(1))
 
 
+def start_emulator(server: Proc, idle_timeout_s: float) -> Proc:
+    """``natprobe emulate`` in front of a server process, forgetting flows idle that long."""
+    upstream = port_of(server.ready_line)
+    return start_process(
+        "emulate", "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{upstream}",
+        "--idle-timeout", str(idle_timeout_s), ready="listening on",
+    )  # fmt: skip
+
+
 @pytest.fixture(autouse=True)
 def _private_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Results saved by commands under test go to a temporary state directory."""

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import Proc, natprobe_cmd, port_of, run_cli, scaled, start_process
+from tests.conftest import Proc, natprobe_cmd, port_of, run_cli, scaled, start_emulator, start_process
 
 
 def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
@@ -95,11 +95,7 @@ def test_check_json_shape_and_exit_0(server_proc: Proc) -> None:
 
 
 def test_check_fails_with_exit_1_through_an_emulated_nat(server_proc: Proc) -> None:
-    upstream = port_of(server_proc.ready_line)
-    emu = start_process(
-        "emulate", "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{upstream}",
-        "--idle-timeout", str(scaled(0.5)), ready="listening on",
-    )  # fmt: skip
+    emu = start_emulator(server_proc, scaled(0.5))
     try:
         port = port_of(emu.ready_line)
         proc = run_cli("check", f"tcp://127.0.0.1:{port}", "--idle", str(scaled(1.2)), "--grace", "0.5", "--json")
@@ -159,11 +155,7 @@ def test_interrupt_prints_the_partial_result_and_exits_130(server_proc: Proc) ->
 
 
 def test_expect_min_exits_1_as_soon_as_the_path_is_proven_shorter(server_proc: Proc) -> None:
-    upstream = port_of(server_proc.ready_line)
-    emu = start_process(
-        "emulate", "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{upstream}",
-        "--idle-timeout", str(scaled(1.0)), ready="listening on",
-    )  # fmt: skip
+    emu = start_emulator(server_proc, scaled(1.0))
     try:
         target = f"tcp://127.0.0.1:{port_of(emu.ready_line)}"
         short = run_cli("discover", target, "--expect-min", "30s", "--json")
