@@ -76,7 +76,3 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         fail(exc.message, exc.exit_code)
     except KeyboardInterrupt:
         fail("interrupted", ExitCode.INTERRUPTED)
-
-
-def usage(message: str) -> NoReturn:
-    raise UsageError(message)

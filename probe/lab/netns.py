@@ -76,9 +76,6 @@ class NatLab:
     def set_loose(self, loose: bool) -> None:
         _run("sysctl", "-qw", f"net.netfilter.nf_conntrack_tcp_loose={int(loose)}", ns=self.router)
 
-    def conntrack_count(self) -> int:
-        return int(_run("cat", "/proc/sys/net/netfilter/nf_conntrack_count", ns=self.router).strip() or 0)
-
 
 _RULES = """
 table ip natprobe_lab {

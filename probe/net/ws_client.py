@@ -8,7 +8,6 @@ hiding exactly what natprobe measures. The only pings are the ones asked for.
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import ssl
 from dataclasses import dataclass, field
@@ -192,14 +191,3 @@ class WsProtocolConnection:
 def replace_max_size(options: WsOptions) -> WsOptions:
     """Protocol sessions carry small messages only."""
     return WsOptions(options.headers, options.subprotocol, options.cacert, options.insecure, MAX_LINE)
-
-
-def text_of(message: str | bytes) -> str:
-    return message if isinstance(message, str) else message.decode("utf-8", "replace")
-
-
-def is_json_object(text: str) -> bool:
-    try:
-        return isinstance(json.loads(text), dict)
-    except ValueError:
-        return False
