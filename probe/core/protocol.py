@@ -80,12 +80,17 @@ def _id(msg: dict[str, Any], field: str = "id") -> str:
     return value
 
 
-def _number(msg: dict[str, Any], field: str) -> float:
-    value = msg.get(field)
-    # bool is an int subclass; true is not a duration.
+def json_number(value: Any) -> float | None:
+    """A JSON number as float, or None; bool is an int subclass but not a number here."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _number(msg: dict[str, Any], field: str) -> float:
+    number = json_number(msg.get(field))
+    if number is None:
         raise ProtocolError("bad_idle", f"'{field}' must be a number")
-    number = float(value)
     if not math.isfinite(number) or number < 0:
         raise ProtocolError("bad_idle", f"'{field}' must be a finite number >= 0")
     return number

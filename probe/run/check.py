@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probe.core.heartbeat import Heartbeat, HeartbeatConfig
+from probe.core.protocol import json_number
 from probe.core.targets import Target
 from probe.errors import TargetError, UsageError
 from probe.net.client import ConnectionEnded, MessageConnection, nat_facts
@@ -158,8 +159,7 @@ async def run_check(options: CheckOptions, clock: Callable[[], float] = time.mon
                 break
             op = msg.get("op")
             if op == "push":
-                idle = msg.get("idle_s")
-                push_idle = float(idle) if isinstance(idle, (int, float)) and not isinstance(idle, bool) else None
+                push_idle = json_number(msg.get("idle_s"))
                 passed = True
                 break
             if op == "beat_ack" and beat is not None:

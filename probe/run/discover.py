@@ -14,6 +14,7 @@ from typing import Any
 
 from probe.core.evidence import FailureMode
 from probe.core.planner import Action, Close, Finish, Open, Planner, PlannerConfig, Probe
+from probe.core.protocol import json_number
 from probe.core.results import DiscoverResult
 from probe.core.targets import Target
 from probe.errors import TargetError
@@ -82,9 +83,9 @@ class DiscoverRun:
             welcome = await control.hello(self.options.token, self.options.timeout_s)
             self.server_name = welcome.server
             self.nat = nat_facts(welcome.local, welcome.observed)
-            server_max = welcome.raw.get("max_idle_s")
-            if isinstance(server_max, (int, float)) and not isinstance(server_max, bool):
-                self._backstop_s = min(self._backstop_s, float(server_max))
+            server_max = json_number(welcome.raw.get("max_idle_s"))
+            if server_max is not None:
+                self._backstop_s = min(self._backstop_s, server_max)
             self.rtt_s = await self._measure_rtt(control)
             self._configure_timing(self.rtt_s)
             self._emit("start", target=str(target), rtt_s=round(self.rtt_s, 5), nat=self.nat)
@@ -269,7 +270,7 @@ class DiscoverRun:
                 {"op": "ack", "id": str(msg.get("id", ""))[:128]},
                 {"op": "push_after", "id": f"b{cid}.{rounds}", "idle_s": self._backstop_s},
             )
-            self._post(partial(planner.arrived, cid, _number(msg.get("idle_s")), self.clock()))
+            self._post(partial(planner.arrived, cid, json_number(msg.get("idle_s")), self.clock()))
 
     def _open_failed(self, cid: int, exc: TargetError) -> None:
         self._open_failures += 1
@@ -289,7 +290,7 @@ class DiscoverRun:
                 if not ident.startswith("p") or not ident[1:].isdigit():
                     continue
                 cid = int(ident[1:])
-                idle = _number(msg.get("idle_s"))
+                idle = json_number(msg.get("idle_s"))
                 if msg.get("sent") and idle is not None:
                     self._post(partial(planner.pushed, cid, idle, self.clock()))
                 else:
@@ -333,10 +334,3 @@ class DiscoverRun:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-
-
-def _number(value: Any) -> float | None:
-    """A JSON number from the server, or None (bool is not a number here)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
