@@ -151,9 +151,9 @@ class Session:
         self.closed = True
         self._cancel_push()
         self.server._forget(self)
-
-    def detach(self) -> None:
-        """Drop the references to the transport adapter."""
+        # Drop the references to the transport adapter: that breaks the
+        # session <-> adapter cycle, so reference counting frees both at once
+        # and the cyclic GC never has to (see run/serve.py).
         self._send = _discard
         self._close = _discard
 
@@ -328,9 +328,6 @@ class _TcpSession(asyncio.Protocol):
             self._timer = None
         if self.session is not None:
             self.session.on_closed()
-            # Break the session <-> adapter cycle so reference counting frees
-            # both at once; the cyclic GC then never has to (see run/serve.py).
-            self.session.detach()
             self.session = None
         self.transport = None
         self._sock = None

@@ -74,7 +74,6 @@ async def _handle(server: ProbeServer, ws: ServerConnection) -> None:
         with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
             await writer
         session.on_closed()
-        session.detach()  # no cycle left for the GC (see run/serve.py)
 
 
 def _hello_timeout(session: Session) -> None:
