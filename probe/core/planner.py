@@ -192,25 +192,22 @@ class Planner:
         if view is None:
             return self._step(now)
         idle = server_idle_s if server_idle_s is not None else self._client_idle(view, now)
-        if view.state is ConnState.PROBING:
-            self._record(view, idle, Outcome.SURVIVED, None, now, source="push")
-            view.state = ConnState.IDLE
-            view.idle_since = view.rx_at = now
-            view.probe_at = view.server_idle_s = None
-        elif view.state is ConnState.LINGER and view.test is not None:
+        if view.state is ConnState.LINGER and view.test is not None:
             # Declared lost, yet it came: the path kept the flow after all.
             view.test.outcome = Outcome.SURVIVED
             view.test.failure_mode = None
             view.test.late = True
             view.test.idle_s = idle
-            view.state = ConnState.IDLE
-            view.idle_since = view.rx_at = now
-            view.probe_at = view.server_idle_s = None
-            view.test = None
-        elif view.state is ConnState.IDLE:
-            # An unasked push (the server's backstop): still a survived idle.
+        elif view.state in (ConnState.PROBING, ConnState.IDLE):
+            # IDLE: an unasked push (the server's backstop), still a survived idle.
             self._record(view, idle, Outcome.SURVIVED, None, now, source="push")
-            view.idle_since = view.rx_at = now
+        else:
+            return self._step(now)
+        # The runner answered at once: a new idle period starts now.
+        view.state = ConnState.IDLE
+        view.idle_since = view.rx_at = now
+        view.probe_at = view.server_idle_s = None
+        view.test = None
         return self._step(now)
 
     def ended(self, conn: int, mode: FailureMode, now: float) -> list[Action]:
