@@ -37,6 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil
 
+from probe.core.heartbeat import percentile
+
 SOURCES = [f"127.0.0.{n}" for n in range(2, 12)]
 
 
@@ -180,10 +182,6 @@ def run_client(port: int, sessions: int, result_queue: Any, phase: Any) -> None:
     asyncio.run(main())
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    return values[max(0, min(len(values) - 1, int(fraction * len(values)) - 1))] if values else float("nan")
-
-
 def measure(name: str, target: Any, sessions: int) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     ports: Any = ctx.Queue()
@@ -215,7 +213,7 @@ def measure(name: str, target: Any, sessions: int) -> dict[str, Any]:
         "accept_s": round(accept["accept_s"], 2),
         "accept_per_s": round(sessions / accept["accept_s"]),
         "late_p50_ms": round(statistics.median(late) * 1000, 1) if late else None,
-        "late_p99_ms": round(percentile(late, 0.99) * 1000, 1),
+        "late_p99_ms": round(percentile(late, 0.99) * 1000, 1) if late else None,
         "late_max_ms": round(late[-1] * 1000, 1) if late else None,
         "lost": pushes["lost"],
     }

@@ -16,17 +16,13 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from probe.core.durations import format_duration
+from probe.core.durations import format_duration as fmt
 from probe.core.planner import ConnState
 from probe.core.text import printable
 from probe.run.discover import DiscoverRun
 
 REFRESH_S = 0.25
 MAX_ROWS = 12
-
-
-def _dur(value: float | None) -> str:
-    return format_duration(value) if value is not None else "-"
 
 
 def snapshot(run: DiscoverRun, now: float) -> Group:
@@ -43,12 +39,12 @@ def snapshot(run: DiscoverRun, now: float) -> Group:
     upper = bracket.upper
     if upper is None:
         expected = started + cfg.wall_factor * (bracket.longest_survived or 0.0) + cfg.wall_slack_s + cfg.grace_s
-        bracket_text = f"survived up to {_dur(lower)}, no failure yet"
-        eta = f"answer no sooner than {_dur(max(0.0, expected - now))} from now (if the timeout is just above)"
+        bracket_text = f"survived up to {fmt(lower)}, no failure yet"
+        eta = f"answer no sooner than {fmt(max(0.0, expected - now))} from now (if the timeout is just above)"
     else:
-        bracket_text = f"between {_dur(lower)} and {_dur(upper)} (width {_dur(bracket.width)})"
-        eta = f"refining; about {_dur(cfg.grace_s)} more"
-    lines.append(Text(f"Elapsed {_dur(elapsed)}   Bracket: {bracket_text}"))
+        bracket_text = f"between {fmt(lower)} and {fmt(upper)} (width {fmt(bracket.width)})"
+        eta = f"refining; about {fmt(cfg.grace_s)} more"
+    lines.append(Text(f"Elapsed {fmt(elapsed)}   Bracket: {bracket_text}"))
     lines.append(Text(f"Expected: {eta}"))
     table = Table(box=None, pad_edge=False, show_edge=False)
     for column in ("conn", "state", "idle age", "idle target"):
@@ -58,18 +54,18 @@ def snapshot(run: DiscoverRun, now: float) -> Group:
     for view in conns[:MAX_ROWS]:
         age = view.age(now) if view.state is not ConnState.OPENING else None
         if view.state is ConnState.PROBING and view.probe_at is not None:
-            target = _dur(view.probe_at - view.idle_since)
+            target = fmt(view.probe_at - view.idle_since)
         elif scout is not None and scout[0] == view.id:
-            target = _dur(scout[1] - view.idle_since) + " (next)"
+            target = fmt(scout[1] - view.idle_since) + " (next)"
         else:
             target = "-"
-        table.add_row(str(view.id), view.state.value, _dur(age), target)
+        table.add_row(str(view.id), view.state.value, fmt(age), target)
     lines.append(table)
     if len(conns) > MAX_ROWS:
         lines.append(Text(f"... and {len(conns) - MAX_ROWS} younger connections"))
     recent = planner.evidence.tests[-4:]
     if recent:
-        marks = ", ".join(f"{_dur(t.idle_s)} {'ok' if t.outcome.value == 'survived' else 'FAIL'}" for t in recent)
+        marks = ", ".join(f"{fmt(t.idle_s)} {'ok' if t.outcome.value == 'survived' else 'FAIL'}" for t in recent)
         lines.append(Text(f"Recent tests: {marks}"))
     return Group(*lines)
 
