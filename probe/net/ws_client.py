@@ -167,11 +167,8 @@ class WsProtocolConnection:
     async def hello(self, token: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S) -> Welcome:
         return await hello_exchange(self, token, timeout_s)
 
-    def ping(self) -> asyncio.Future[float]:
-        """Send a WebSocket ping; the future completes when its pong comes."""
-        return asyncio.ensure_future(self._ping())
-
-    async def _ping(self) -> float:
+    async def ping(self) -> float:
+        """Send a WebSocket ping; return its round-trip time when the pong comes."""
         waiter = await self.ws.ping()
         return await waiter
 

@@ -16,11 +16,12 @@ from typing import Any
 from probe.core.heartbeat import Heartbeat, HeartbeatConfig
 from probe.core.protocol import json_number
 from probe.core.targets import Target
-from probe.errors import TargetError, UsageError
-from probe.net.client import ConnectionEnded, MessageConnection, nat_facts
+from probe.errors import TargetError
+from probe.net.client import ConnectionEnded, nat_facts
 from probe.net.connect import open_protocol
 from probe.net.sockopts import KeepaliveSettings, read_keepalive, tcp_info
 from probe.net.ws_client import WsOptions, WsProtocolConnection
+from probe.run.heartbeats import HeartbeatSender
 
 
 @dataclass(frozen=True)
@@ -93,30 +94,6 @@ def heartbeat_json(config: HeartbeatConfig, beat: Heartbeat) -> dict[str, Any]:
     }
 
 
-class HeartbeatSender:
-    """Sends heartbeats of either kind on a connection and feeds answers back."""
-
-    def __init__(self, conn: MessageConnection, beat: Heartbeat, clock: Callable[[], float]) -> None:
-        self.conn = conn
-        self.beat = beat
-        self.clock = clock
-
-    def send(self) -> None:
-        now = self.clock()
-        number = self.beat.send(now)
-        if self.beat.config.kind == "message":
-            self.conn.send({"op": "beat", "id": str(number)})
-            return
-        if not isinstance(self.conn, WsProtocolConnection):
-            raise UsageError("--heartbeat-kind ping needs a ws:// or wss:// target")
-        waiter = self.conn.ping()
-        waiter.add_done_callback(lambda fut: self._pong(fut, number))
-
-    def _pong(self, fut: asyncio.Future[Any], number: int) -> None:
-        if not fut.cancelled() and fut.exception() is None:
-            self.beat.answered(self.clock(), number)
-
-
 async def run_check(options: CheckOptions, clock: Callable[[], float] = time.monotonic) -> CheckResult:
     target = options.target
     started = clock()
@@ -133,7 +110,12 @@ async def run_check(options: CheckOptions, clock: Callable[[], float] = time.mon
         sender = None
         if options.heartbeat is not None:
             beat = Heartbeat(options.heartbeat, started=sent)
-            sender = HeartbeatSender(conn, beat, clock)
+
+            async def send_beat(number: int) -> None:
+                conn.send({"op": "beat", "id": str(number)})
+
+            ping = conn.ping if isinstance(conn, WsProtocolConnection) else None
+            sender = HeartbeatSender(beat, clock, send_beat, ping)
         passed, mode, push_idle = False, None, None
         while True:
             wake = deadline if beat is None else min(deadline, beat.next_wakeup())
@@ -150,7 +132,7 @@ async def run_check(options: CheckOptions, clock: Callable[[], float] = time.mon
                         mode = "heartbeat_timeout"
                         break
                     if now >= beat.due():
-                        sender.send()
+                        await sender.send()
                 continue
             except ConnectionEnded as exc:
                 mode = "timeout" if exc.timed_out else exc.mode.value
@@ -166,6 +148,8 @@ async def run_check(options: CheckOptions, clock: Callable[[], float] = time.mon
                 ident = str(msg.get("id", ""))
                 beat.answered(clock(), int(ident) if ident.isdigit() else None)
         alive = clock() - sent
+        if sender is not None:
+            sender.cancel()
         if passed:
             conn.send({"op": "ack", "id": "check"})
         info = tcp_info(conn.socket)

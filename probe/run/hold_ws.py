@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from probe.core.heartbeat import Heartbeat, HeartbeatConfig
 from probe.core.targets import Target
 from probe.net.ws_client import WsOptions, open_ws, ws_ended
+from probe.run.heartbeats import HeartbeatSender
 
 #: Sessions that die within this fraction of each other's age, with their
 #: heartbeats answered, look like a lifetime cap rather than an idle timeout.
@@ -111,16 +111,15 @@ async def _one_session(options: WsHoldOptions, clock: Callable[[], float]) -> Ws
     beat = Heartbeat(options.heartbeat, started=started) if options.heartbeat is not None else None
     received = 0
     ended, detail, code, reason = "duration", f"lasted {options.duration_s:g}s", None, None
-    pings: set[asyncio.Future[float]] = set()
-
-    def on_pong(fut: asyncio.Future[float], number: int) -> None:
-        pings.discard(fut)
-        if beat is not None and not fut.cancelled() and fut.exception() is None:
-            beat.answered(clock(), number)
 
     async def ping() -> float:
         waiter = await ws.ping()
         return await waiter
+
+    async def send_beat(number: int) -> None:
+        await ws.send(options.heartbeat_message)
+
+    sender = HeartbeatSender(beat, clock, send_beat, ping) if beat is not None else None
 
     try:
         while True:
@@ -133,19 +132,13 @@ async def _one_session(options: WsHoldOptions, clock: Callable[[], float]) -> Ws
                     await ws.recv()
             except TimeoutError:
                 now = clock()
-                if beat is None or now >= deadline:
+                if beat is None or sender is None or now >= deadline:
                     continue
                 if beat.timed_out(now):
                     ended, detail = "heartbeat_timeout", "a heartbeat went unanswered"
                     break
                 if now >= beat.due():
-                    number = beat.send(now)
-                    if beat.config.kind == "ping":
-                        fut: asyncio.Future[float] = asyncio.ensure_future(ping())
-                        pings.add(fut)
-                        fut.add_done_callback(functools.partial(on_pong, number=number))
-                    else:
-                        await ws.send(options.heartbeat_message)
+                    await sender.send()
                 continue
             except ConnectionClosed as exc:
                 end = ws_ended(exc)
@@ -161,8 +154,8 @@ async def _one_session(options: WsHoldOptions, clock: Callable[[], float]) -> Ws
                     beat.traffic(clock())
         alive = clock() - started
     finally:
-        for pending in pings:
-            pending.cancel()
+        if sender is not None:
+            sender.cancel()
         ws.transport.abort()
     return WsSession(
         alive_s=min(alive, options.duration_s) if ended == "duration" else alive,
