@@ -38,6 +38,15 @@ def command(
     loose: Annotated[
         bool, typer.Option("--loose", help="Let the NAT pick up mid-stream packets (nf_conntrack_tcp_loose=1).")
     ] = False,
+    random_ports: Annotated[
+        bool, typer.Option("--random-ports", help="Masquerade fully-random: a re-created flow gets a new port.")
+    ] = False,
+    silent_router: Annotated[
+        bool,
+        typer.Option(
+            "--silent-router", help="Drop server packets for forgotten flows instead of answering them with RST."
+        ),
+    ] = False,
 ) -> None:
     """Build client, router and server network namespaces joined by a kernel NAT; remove them on Ctrl-C."""
     seconds = duration(nat_timeout, "--nat-timeout") or 0.0
@@ -50,11 +59,13 @@ def command(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        with nat_lab(int(seconds), loose=loose) as lab:
+        with nat_lab(int(seconds), loose=loose, random_ports=random_ports, router_rst=not silent_router) as lab:
             sys.stdout.write(
                 f"client namespace {lab.client}: {CLIENT_IP} (default route via {ROUTER_INSIDE_IP})\n"
                 f"router namespace {lab.router}: {ROUTER_INSIDE_IP} | {ROUTER_OUTSIDE_IP}, masquerade, "
-                f"TCP established timeout {int(seconds)}s, mid-stream pickup {'on' if loose else 'off'}\n"
+                f"TCP established timeout {int(seconds)}s, mid-stream pickup {'on' if loose else 'off'}, "
+                f"{'random' if random_ports else 'preserved'} ports, forgotten flows "
+                f"{'dropped silently' if silent_router else 'answered with RST'}\n"
                 f"server namespace {lab.server}: {SERVER_IP}\n"
                 f"run programs with: ip netns exec NAMESPACE COMMAND; Ctrl-C removes the lab\n"
             )

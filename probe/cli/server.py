@@ -36,6 +36,12 @@ def command(
     max_idle: Annotated[str, typer.Option("--max-idle", help="Longest idle_s a client may ask for.")] = "2h10m",
     max_sessions: Annotated[int, typer.Option("--max-sessions", min=1, help="Sessions open at once.")] = 10_000,
     max_per_ip: Annotated[int, typer.Option("--max-per-ip", min=1, help="Sessions from one address.")] = 64,
+    user_timeout: Annotated[
+        str,
+        typer.Option(
+            "--user-timeout", help="Free a session whose pushed data stays unacknowledged this long (TCP_USER_TIMEOUT)."
+        ),
+    ] = "30s",
 ) -> None:
     """Run the cooperating server: it pushes to clients after the idle periods they ask for."""
     if not tcp and not ws:
@@ -47,7 +53,13 @@ def command(
         fail(exc.message, ExitCode.USAGE)
     idle = duration(max_idle, "--max-idle") or 0.0
     logging.basicConfig(level=logging.WARNING, format="natprobe server: %(message)s", stream=sys.stderr)
-    config = ServerConfig(max_idle_s=idle, token=token or None, max_sessions=max_sessions, max_per_ip=max_per_ip)
+    config = ServerConfig(
+        max_idle_s=idle,
+        token=token or None,
+        max_sessions=max_sessions,
+        max_per_ip=max_per_ip,
+        user_timeout_s=duration(user_timeout, "--user-timeout"),
+    )
 
     def announce(line: str) -> None:
         sys.stderr.write(line + "\n")

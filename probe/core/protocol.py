@@ -16,8 +16,8 @@ MAX_LINE = 4096
 MAX_ID_LEN = 128
 
 #: Ops a client may send, and ops a server may send.
-CLIENT_OPS = frozenset({"hello", "push_after", "push_now", "ack", "ping", "beat"})
-SERVER_OPS = frozenset({"welcome", "push", "pushed", "pong", "beat_ack", "error"})
+CLIENT_OPS = frozenset({"hello", "push_after", "push_now", "ack", "ping", "beat", "release"})
+SERVER_OPS = frozenset({"welcome", "push", "pushed", "pong", "beat_ack", "push_unacked", "error"})
 
 
 class ProtocolError(ValueError):
@@ -100,6 +100,9 @@ def _number(msg: dict[str, Any], field: str) -> float:
 class Hello:
     version: int
     token: str | None
+    #: The session id of the control connection whose run this connection
+    #: joins; the server ends the run's connections when that one ends.
+    run: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,14 @@ class Beat:
     id: str
 
 
-ClientMessage = Hello | PushAfter | PushNow | Ack | Ping | Beat
+@dataclass(frozen=True)
+class Release:
+    """The run is done with one of its test connections: free it now."""
+
+    session: str
+
+
+ClientMessage = Hello | PushAfter | PushNow | Ack | Ping | Beat | Release
 
 
 def validate_client(msg: dict[str, Any], max_idle_s: float) -> ClientMessage:
@@ -144,7 +154,10 @@ def validate_client(msg: dict[str, Any], max_idle_s: float) -> ClientMessage:
         token = msg.get("token")
         if token is not None and not isinstance(token, str):
             raise ProtocolError("bad_token", "'token' must be a string")
-        return Hello(VERSION, token)
+        run = msg.get("run")
+        if run is not None:
+            run = _id(msg, "run")
+        return Hello(VERSION, token, run)
     if op == "push_after":
         idle = _number(msg, "idle_s")
         if idle > max_idle_s:
@@ -159,6 +172,8 @@ def validate_client(msg: dict[str, Any], max_idle_s: float) -> ClientMessage:
         return Ping(ping_id if isinstance(ping_id, str) and len(ping_id) <= MAX_ID_LEN else None)
     if op == "beat":
         return Beat(_id(msg))
+    if op == "release":
+        return Release(_id(msg, "session"))
     raise ProtocolError("unknown_op", f"unknown op {op[:40]!r}")
 
 

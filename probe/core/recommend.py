@@ -10,29 +10,38 @@ MARGIN = 0.8
 
 
 def recommended_interval(bracket: Bracket) -> float | None:
-    """An interval (s) that keeps this path alive, or None if nothing survived."""
-    if bracket.lower is not None and bracket.lower > 0:
-        base = bracket.lower
-    elif bracket.upper is not None:
-        # Even the shortest test failed: stay well below it.
-        base = bracket.upper / 2
-    else:
+    """An interval (s) that keeps this path alive, or None without a failure.
+
+    Only a measured failure makes an interval: the longest idle that survived
+    a run which stopped early (budget, --max-idle, Ctrl-C) is no timeout, and
+    an interval derived from it would make every connection chatty for nothing.
+    """
+    if bracket.upper is None:
         return None
+    # When even the shortest test failed, stay well below it.
+    base = bracket.lower if bracket.lower is not None and bracket.lower > 0 else bracket.upper / 2
     interval = base * MARGIN
     # Whole seconds where they matter little (the kernel's keepalive options
     # take whole seconds); always rounded down, never past the margin.
     return float(int(interval)) if interval >= 10 else int(interval * 10) / 10
 
 
+def keepalive_probe_interval(idle_s: int) -> int:
+    """TCP_KEEPINTVL for a keepalive idle time.
+
+    Probes only matter once one goes unanswered: keep them short so a dead
+    peer is noticed within about twice the idle time.
+    """
+    return max(1, min(75, idle_s // 4 or 1))
+
+
 def recommendations(bracket: Bracket, failure_mode: str | None) -> dict[str, object] | None:
-    """Settings to copy, derived from the bracket. None if nothing survived."""
+    """Settings to copy, derived from the bracket. None without a measured failure."""
     interval = recommended_interval(bracket)
     if interval is None:
         return None
     idle = max(1, int(interval))
-    # Probes only matter once one goes unanswered: keep them short so a dead
-    # peer is noticed within about twice the idle time.
-    probe_interval = max(1, min(75, idle // 4 or 1))
+    probe_interval = keepalive_probe_interval(idle)
     probes = 3
     rec: dict[str, object] = {
         "interval_s": interval,

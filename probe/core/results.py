@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probe.core.evidence import Bracket, IdleTest
+from probe.core.plan import PlanInputs, make_plan
 from probe.core.recommend import recommendations, recommended_interval
 
 
@@ -29,6 +30,12 @@ class DiscoverResult:
     target_width_s: float | None = None
     grace_s: float | None = None
     rtt_s: float | None = None
+    after_expiry: dict[str, Any] | None = None
+    server_view: dict[str, Any] = field(default_factory=dict)
+    ip_version: int = 4
+    tls: bool = False
+    #: Seconds the whole run took, the after-expiry test included.
+    total_s: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         b = self.bracket
@@ -46,6 +53,7 @@ class DiscoverResult:
             "shortest_failed_s": _r(b.shortest_failed),
             "evidence": "server_push",
             "wall_s": _r(self.wall_s),
+            "total_s": _r(self.total_s if self.total_s is not None else self.wall_s),
             "reason": self.reason,
             "interrupted": self.interrupted,
             "max_idle_s": self.max_idle_s,
@@ -57,5 +65,8 @@ class DiscoverResult:
             "connections": self.connections,
             "recommended_keepalive_s": recommended_interval(b),
             "recommendations": recommendations(b, b.failure_mode.value if b.failure_mode else None),
+            "plan": make_plan(PlanInputs(b, self.rtt_s, self.ip_version, self.tls)),
+            "after_expiry": self.after_expiry,
+            "server_view": self.server_view,
             "probes": [t.to_json() for t in sorted(self.tests, key=lambda t: t.result_at)],
         }

@@ -5,7 +5,18 @@
 The router forwards and masquerades with nftables, with its own conntrack
 timeout for established TCP flows (the sysctl is per namespace) and a switch
 for mid-stream pickup (``nf_conntrack_tcp_loose``). With pickup off, packets of
-a forgotten flow are INVALID and dropped, as on a strict NAT. Addresses come
+a forgotten flow are INVALID and dropped, as on a strict NAT.
+
+Two more switches decide what happens after a flow is forgotten:
+
+* ``random_ports``: masquerade ``fully-random``, so a flow re-created by
+  mid-stream pickup gets a new public port (as a busy carrier NAT does) and
+  the server, not knowing it, answers with RST;
+* ``router_rst``: a server packet for a forgotten flow is addressed to the
+  router itself. With True the router's own TCP stack answers it with RST
+  (Linux's default); with False it is dropped silently, as a firewall's
+  input policy or a carrier NAT does, and the server retransmits into a
+  black hole. Addresses come
 from 198.18.0.0/15 (RFC 2544 benchmarking space) and exist only inside the
 namespaces, so no traffic can leave them.
 
@@ -65,6 +76,8 @@ class NatLab:
     server: str
     timeout_s: int
     loose: bool
+    random_ports: bool = False
+    router_rst: bool = True
 
     def exec_args(self, ns: str, argv: Sequence[str]) -> list[str]:
         """argv run inside namespace ``ns``."""
@@ -84,21 +97,47 @@ table ip natprobe_lab {
         # A strict NAT drops what conntrack cannot place (pickup off).
         ct state invalid drop
     }
+    chain input {
+        type filter hook input priority 0; policy accept;
+        %(input)s
+    }
     chain postrouting {
         type nat hook postrouting priority 100; policy accept;
-        ip saddr 198.18.0.0/24 oifname "rs" masquerade
+        ip saddr 198.18.0.0/24 oifname "rs" masquerade %(masquerade)s
     }
 }
 """
 
+# Unsolicited TCP from the outside (a push into a forgotten flow): conntrack
+# calls it new (pickup on) or invalid (pickup off); either way, no RST.
+_SILENT_INPUT = 'iifname "rs" meta l4proto tcp ct state new,invalid drop'
+
+
+def rules(random_ports: bool = False, router_rst: bool = True) -> str:
+    """The router's nftables ruleset for these switches."""
+    return _RULES % {
+        "input": "" if router_rst else _SILENT_INPUT,
+        "masquerade": "fully-random" if random_ports else "",
+    }
+
 
 @contextmanager
-def nat_lab(timeout_s: int, loose: bool = False) -> Iterator[NatLab]:
+def nat_lab(
+    timeout_s: int, loose: bool = False, random_ports: bool = False, router_rst: bool = True
+) -> Iterator[NatLab]:
     """Build the three namespaces; remove them on exit, whatever happened."""
     if timeout_s < 1:
         raise ValueError("conntrack timeouts are whole seconds >= 1")
     tag = f"np{os.getpid()}x{next(_counter)}"
-    lab = NatLab(client=f"{tag}c", router=f"{tag}r", server=f"{tag}s", timeout_s=timeout_s, loose=loose)
+    lab = NatLab(
+        client=f"{tag}c",
+        router=f"{tag}r",
+        server=f"{tag}s",
+        timeout_s=timeout_s,
+        loose=loose,
+        random_ports=random_ports,
+        router_rst=router_rst,
+    )
     created: list[str] = []
     try:
         for ns in (lab.client, lab.router, lab.server):
@@ -118,7 +157,7 @@ def nat_lab(timeout_s: int, loose: bool = False) -> Iterator[NatLab]:
             _run("ip", "link", "set", dev, "up", ns=ns)
         _run("ip", "route", "add", "default", "via", ROUTER_INSIDE_IP, ns=lab.client)
         _run("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=lab.router)
-        _run("nft", "-f", "-", ns=lab.router, input_text=_RULES)
+        _run("nft", "-f", "-", ns=lab.router, input_text=rules(random_ports, router_rst))
         lab.set_timeout(timeout_s)
         lab.set_loose(loose)
         yield lab

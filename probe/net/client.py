@@ -125,8 +125,10 @@ class ProtocolConnection:
             raise classify_end(exc) from None
         return parse_reply(self.where, line.rstrip(b"\r\n"))
 
-    async def hello(self, token: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S) -> Welcome:
-        return await hello_exchange(self, token, timeout_s)
+    async def hello(
+        self, token: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S, run: str | None = None
+    ) -> Welcome:
+        return await hello_exchange(self, token, timeout_s, run)
 
     def abort(self) -> None:
         transport = self.writer.transport
@@ -150,7 +152,9 @@ class MessageConnection(Protocol):
 
     async def recv(self) -> dict[str, Any]: ...
 
-    async def hello(self, token: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S) -> Welcome: ...
+    async def hello(
+        self, token: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S, run: str | None = None
+    ) -> Welcome: ...
 
     def local_address(self) -> str: ...
 
@@ -162,11 +166,15 @@ class MessageConnection(Protocol):
     async def close(self) -> None: ...
 
 
-async def hello_exchange(conn: MessageConnection, token: str | None, timeout_s: float) -> Welcome:
-    """Say hello and check the welcome."""
+async def hello_exchange(
+    conn: MessageConnection, token: str | None, timeout_s: float, run: str | None = None
+) -> Welcome:
+    """Say hello and check the welcome; ``run`` joins a control session's run."""
     hello: dict[str, Any] = {"op": "hello", "v": VERSION}
     if token is not None:
         hello["token"] = token
+    if run is not None:
+        hello["run"] = run
     conn.send(hello)
     try:
         async with asyncio.timeout(timeout_s):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hmac
 import logging
 import secrets
@@ -30,10 +31,12 @@ from probe.core.protocol import (
     ProtocolError,
     PushAfter,
     PushNow,
+    Release,
     decode,
     encode,
     validate_client,
 )
+from probe.net.sockopts import set_user_timeout, tcp_info
 
 log = logging.getLogger("natprobe.server")
 
@@ -50,6 +53,15 @@ class ServerConfig:
     max_rounds: int = 100_000
     #: At most this many rejected-client log lines per second.
     log_rate: float = 5.0
+    #: TCP_USER_TIMEOUT on every session: a push the client's TCP never
+    #: acknowledges frees its session after this long, instead of after the
+    #: ~15 minutes of retransmissions the kernel does by default. It sends
+    #: nothing on an idle connection (unlike keepalive, which would refresh
+    #: the very NAT state under test). None leaves the kernel default.
+    user_timeout_s: float | None = 30.0
+    #: How long after a push the server looks whether the client's TCP has
+    #: acknowledged it, and tells the run's control connection if not.
+    ack_check_s: float = 1.0
 
 
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
@@ -96,8 +108,14 @@ class _RateLimitedLog:
         log.warning(message)
 
 
-def _discard(_: Any) -> None:
+def _discard(*_: Any) -> None:
     pass
+
+
+#: Close codes after which the connection is aborted (RST) rather than closed:
+#: a test connection whose run ended is most likely behind a forgotten
+#: mapping, where a FIN would be retransmitted into a black hole for minutes.
+ABORT_CODES = frozenset({"run_ended", "released"})
 
 
 class Session:
@@ -108,14 +126,20 @@ class Session:
         "_close",
         "_push_id",
         "_push_timer",
+        "_report",
+        "_report_timer",
         "_send",
         "closed",
+        "end_reason",
         "greeted",
         "id",
         "last_activity",
+        "members",
+        "owner",
         "peer",
         "rounds",
         "server",
+        "sock",
     )
 
     def __init__(
@@ -123,7 +147,8 @@ class Session:
         server: ProbeServer,
         peer: tuple[str, int],
         send: Callable[[bytes], None],
-        close: Callable[[str], None],
+        close: Callable[[str, str], None],
+        sock: Any = None,
     ) -> None:
         self.server = server
         self.id = ""
@@ -135,7 +160,18 @@ class Session:
         self.rounds = 0
         self._push_id: str | None = None
         self._push_timer: asyncio.TimerHandle | None = None
+        #: The last push and who to tell if it goes unacknowledged.
+        self._report: tuple[str, Session] | None = None
+        self._report_timer: asyncio.TimerHandle | None = None
         self.closed = False
+        #: The socket under the session, for TCP_INFO (None where unknown).
+        self.sock = sock
+        #: How the transport ended: "reset", "timeout" or "closed".
+        self.end_reason = ""
+        #: The control session whose run this test connection belongs to.
+        self.owner: Session | None = None
+        #: For a control session: the test connections of its run.
+        self.members: set[Session] | None = None
 
     # Called by the transport adapter.
 
@@ -151,6 +187,15 @@ class Session:
         self.closed = True
         self._cancel_push()
         self.server._forget(self)
+        if self.owner is not None and self.owner.members is not None:
+            self.owner.members.discard(self)
+        self.owner = None
+        members, self.members = self.members, None
+        # The run is over, however its control connection ended: free its
+        # test connections now. Behind a forgotten mapping their own FIN or
+        # RST never arrives, and they would be held until --max-idle.
+        for member in list(members or ()):
+            member.fail("run_ended", "the run's control connection ended", logged=True)
         # Drop the references to the transport adapter: that breaks the
         # session <-> adapter cycle, so reference counting frees both at once
         # and the cyclic GC never has to (see run/serve.py).
@@ -167,6 +212,14 @@ class Session:
                 self.server.reject_log.warn(f"unauthorized client {format_addr(*self.peer)}")
                 self.fail("unauthorized", "missing or wrong token", logged=True)
                 return
+            if msg.run is not None:
+                owner = self.server.sessions.get(msg.run)
+                if owner is None or owner.closed or owner.owner is not None:
+                    raise ProtocolError("bad_run", "no such run: its control connection is gone")
+                self.owner = owner
+                if owner.members is None:
+                    owner.members = set()
+                owner.members.add(self)
             self.greeted = True
             self.id = secrets.token_urlsafe(12)
             self.server._register(self)
@@ -178,6 +231,8 @@ class Session:
                     "server": f"natprobe {__version__}",
                     "session": self.id,
                     "max_idle_s": self.server.config.max_idle_s,
+                    "limits": self.server.limits_for(self.peer[0]),
+                    "push_report_s": self.server.config.ack_check_s,
                 }
             )
             return
@@ -196,10 +251,17 @@ class Session:
         elif isinstance(msg, Ping):
             reply: dict[str, Any] = {"op": "pong"}
             if msg.id is not None:
-                reply["id"] = msg.id
+                # The address seen now: after a NAT re-created a forgotten
+                # mapping, the client compares it with the one in welcome.
+                reply.update(id=msg.id, observed=format_addr(*self.peer))
             self.send(reply)
         elif isinstance(msg, Beat):
             self.send({"op": "beat_ack", "id": msg.id})
+        elif isinstance(msg, Release):
+            member = self.server.sessions.get(msg.session)
+            # Only the run that owns a connection may end it.
+            if member is not None and member.owner is self:
+                member.fail("released", "the run released this connection", logged=True)
 
     def _count_round(self) -> None:
         self.rounds += 1
@@ -215,13 +277,50 @@ class Session:
         self._push_timer = None
         push_id, self._push_id = self._push_id, None
         if push_id is not None and not self.closed:
-            self.push(push_id)
+            self.push(push_id, self.owner)
 
-    def push(self, push_id: str) -> float:
-        """Send a push now; return the idle (s) it ended, as seen here."""
+    def push(self, push_id: str, reporter: Session | None) -> float:
+        """Send a push now; return the idle (s) it ended, as seen here.
+
+        ``reporter`` (the run's control session) is told if the client's TCP
+        has not acknowledged the push ``ack_check_s`` later.
+        """
         idle = self.server.clock() - self.last_activity
         self.send({"op": "push", "id": push_id, "idle_s": round(idle, 4)})
+        if reporter is not None:
+            self._check_acked()  # an earlier push still pending is judged now
+            self._report = (push_id, reporter)
+            self._report_timer = asyncio.get_running_loop().call_later(
+                self.server.config.ack_check_s, self._check_acked
+            )
         return idle
+
+    def _check_acked(self) -> None:
+        """Tell ``reporter`` when this session's push was never acknowledged.
+
+        From the server's side, a push into a forgotten flow either stays
+        unacknowledged (retransmitted into a black hole) or meets a reset from
+        the box that forgot it. Either is a witness, from the far end, of a
+        silent drop the client only infers from silence.
+        """
+        if self._report_timer is not None:
+            self._report_timer.cancel()
+            self._report_timer = None
+        pending, self._report = self._report, None
+        if pending is None or pending[1].closed:
+            return
+        push_id, reporter = pending
+        report: dict[str, Any] = {"op": "push_unacked", "id": push_id, "session": self.id}
+        if self.closed:
+            if self.end_reason not in ("reset", "timeout"):
+                return
+            report["ended"] = self.end_reason
+        else:
+            info = tcp_info(self.sock) if self.sock is not None else None
+            if info is None or info["unacked"] == 0:
+                return
+            report.update(unacked=info["unacked"], retransmits=info["total_retrans"])
+        reporter.send(report)
 
     def _push_now(self, msg: PushNow) -> None:
         target = self.server.sessions.get(msg.session)
@@ -231,7 +330,7 @@ class Session:
         else:
             target._cancel_push()
             target._push_id = None
-            reply.update(sent=True, idle_s=round(target.push(msg.id), 4))
+            reply.update(sent=True, idle_s=round(target.push(msg.id, target.owner or self), 4))
         self.send(reply)
 
     def send(self, msg: dict[str, Any]) -> None:
@@ -246,10 +345,14 @@ class Session:
             return
         if not logged:
             self.server.reject_log.warn(f"rejected {format_addr(*self.peer)}: {code}: {message}")
+        if code in ABORT_CODES:
+            # About to be dropped: judge a pending push while TCP_INFO can
+            # still tell, so the run's count of lost pushes stays whole.
+            self._check_acked()
         self.send({"op": "error", "code": code, "message": message})
         self.closed = True
         self._cancel_push()
-        self._close(code)
+        self._close(code, message)
 
 
 class _TcpSession(asyncio.Protocol):
@@ -269,8 +372,9 @@ class _TcpSession(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self._sock = transport.get_extra_info("socket")
+        set_user_timeout(self._sock, self.server.config.user_timeout_s)
         peer = transport.get_extra_info("peername") or ("?", 0)
-        session = Session(self.server, (str(peer[0]), int(peer[1])), transport.write, self._close)
+        session = Session(self.server, (str(peer[0]), int(peer[1])), transport.write, self._close, self._sock)
         self.session = session
         refusal = self.server.admit(session)
         if refusal is not None:
@@ -318,19 +422,32 @@ class _TcpSession(asyncio.Protocol):
     def eof_received(self) -> bool:
         return False
 
-    def _close(self, code: str = "") -> None:
+    def _close(self, code: str = "", message: str = "") -> None:
         if self.transport is not None:
-            self.transport.close()
+            if code in ABORT_CODES:
+                self.transport.abort()
+            else:
+                self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         if self.session is not None:
+            self.session.end_reason = end_reason(exc)
             self.session.on_closed()
             self.session = None
         self.transport = None
         self._sock = None
+
+
+def end_reason(exc: BaseException | None) -> str:
+    """How a transport ended, in the words of ``push_unacked`` reports."""
+    if isinstance(exc, ConnectionResetError):
+        return "reset"
+    if isinstance(exc, TimeoutError) or (isinstance(exc, OSError) and exc.errno == errno.ETIMEDOUT):
+        return "timeout"
+    return "closed"
 
 
 class Listener(Protocol):
@@ -368,6 +485,17 @@ class ProbeServer:
         self.live.add(session)
         self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
         return None
+
+    def limits_for(self, ip: str) -> dict[str, int]:
+        """The limits a client from ``ip`` is held to, and what is left of them,
+        so that a client can size its connection pool instead of failing."""
+        cfg = self.config
+        return {
+            "max_sessions": cfg.max_sessions,
+            "sessions_free": max(0, cfg.max_sessions - len(self.live)),
+            "max_per_ip": cfg.max_per_ip,
+            "per_ip_free": max(0, cfg.max_per_ip - self.per_ip.get(ip, 0)),
+        }
 
     def _register(self, session: Session) -> None:
         self.sessions[session.id] = session

@@ -120,6 +120,22 @@ def apply_keepalive(sock: socket.socket, settings: KeepaliveSettings) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, _option("TCP_USER_TIMEOUT"), millis)
 
 
+def set_user_timeout(sock: socket.socket | None, seconds: float | None) -> bool:
+    """Set TCP_USER_TIMEOUT where the OS has it; True if it was set.
+
+    For the server's own sockets, where a missing option only means the
+    kernel default stays in force (nothing is being measured with it).
+    """
+    option = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if sock is None or seconds is None or option is None:
+        return False
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, option, max(1, int(seconds * 1000)))
+    except OSError:
+        return False
+    return True
+
+
 def read_keepalive(sock: socket.socket) -> dict[str, Any]:
     """The keepalive settings in force on ``sock``, read back from the kernel."""
     result: dict[str, Any] = {"enabled": bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE))}

@@ -8,6 +8,7 @@ hiding exactly what natprobe measures. The only pings are the ones asked for.
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 import ssl
 from dataclasses import dataclass, field
@@ -109,6 +110,11 @@ def ws_ended(exc: ConnectionClosed) -> ConnectionEnded:
     cause = exc.__cause__
     if isinstance(cause, ConnectionResetError):
         ended = ConnectionEnded(FailureMode.RESET, "reset")
+    elif isinstance(cause, OSError) and cause.errno == errno.ETIMEDOUT:
+        # The kernel gave up on unacknowledged data (TCP_USER_TIMEOUT or
+        # keepalive): the path went silent, no close happened.
+        ended = ConnectionEnded(FailureMode.SILENT_DROP, "timed out")
+        ended.timed_out = True
     elif exc.rcvd is not None:
         reason = printable(exc.rcvd.reason, 123)
         ended = ConnectionEnded(FailureMode.CLOSED, f"close frame {exc.rcvd.code} {reason!r}")
@@ -164,8 +170,10 @@ class WsProtocolConnection:
             raise ws_ended(exc) from None
         return parse_reply(self.where, message.encode("utf-8") if isinstance(message, str) else message)
 
-    async def hello(self, token: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S) -> Welcome:
-        return await hello_exchange(self, token, timeout_s)
+    async def hello(
+        self, token: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S, run: str | None = None
+    ) -> Welcome:
+        return await hello_exchange(self, token, timeout_s, run)
 
     async def ping(self) -> float:
         """Send a WebSocket ping; return its round-trip time when the pong comes."""

@@ -15,7 +15,8 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from probe.core.protocol import MAX_LINE
-from probe.net.server import ProbeServer, Session, ack_now
+from probe.net.server import ABORT_CODES, ProbeServer, Session, ack_now, end_reason
+from probe.net.sockopts import set_user_timeout
 
 #: 1001 "going away" when the server shuts down, 1008 "policy violation" for
 #: a client that broke the protocol.
@@ -23,28 +24,51 @@ CLOSE_SHUTDOWN = 1001
 CLOSE_VIOLATION = 1008
 
 
+#: Close reasons are at most 123 bytes of UTF-8 (RFC 6455 5.5.1).
+_MAX_REASON = 123
+
+
+def close_reason(code: str, message: str) -> str:
+    """``code: message`` cut to what a close frame can carry."""
+    text = f"{code}: {message}" if message else code
+    data = text.encode("utf-8")[:_MAX_REASON]
+    return data.decode("utf-8", errors="ignore")
+
+
 class _WsSession:
     """Adapts a Session's synchronous send/close to an async WebSocket."""
 
     def __init__(self, server: ProbeServer, ws: ServerConnection) -> None:
         self.ws = ws
-        self.outbox: asyncio.Queue[str | int] = asyncio.Queue()
+        #: Messages to send, then a (close code, reason) pair, or None to abort.
+        self.outbox: asyncio.Queue[str | tuple[int, str] | None] = asyncio.Queue()
         peer = ws.remote_address or ("?", 0)
-        self.session = Session(server, (str(peer[0]), int(peer[1])), self._send, self._close)
+        sock = ws.transport.get_extra_info("socket")
+        set_user_timeout(sock, server.config.user_timeout_s)
+        self.session = Session(server, (str(peer[0]), int(peer[1])), self._send, self._close, sock)
 
     def _send(self, data: bytes) -> None:
         # Session speaks in lines; a WebSocket message carries one object.
         self.outbox.put_nowait(data.decode("utf-8").rstrip("\n"))
 
-    def _close(self, code: str) -> None:
-        self.outbox.put_nowait(CLOSE_SHUTDOWN if code == "shutdown" else CLOSE_VIOLATION)
+    def _close(self, code: str, message: str = "") -> None:
+        if code in ABORT_CODES:
+            # Behind a forgotten mapping a closing handshake would never
+            # finish: drop the connection at once.
+            self.ws.transport.abort()
+            self.outbox.put_nowait(None)
+            return
+        ws_code = CLOSE_SHUTDOWN if code == "shutdown" else CLOSE_VIOLATION
+        self.outbox.put_nowait((ws_code, close_reason(code, message)))
 
     async def write(self) -> None:
         """Send queued messages in order; a close code ends the connection."""
         while True:
             item = await self.outbox.get()
-            if isinstance(item, int):
-                await self.ws.close(item)
+            if item is None:
+                return
+            if isinstance(item, tuple):
+                await self.ws.close(*item)
                 return
             await self.ws.send(item)
 
@@ -66,8 +90,8 @@ async def _handle(server: ProbeServer, ws: ServerConnection) -> None:
                 break
         # Let queued messages (an error, a close code) go out.
         await asyncio.wait({writer}, timeout=2.0)
-    except ConnectionClosed:
-        pass
+    except ConnectionClosed as exc:
+        session.end_reason = end_reason(exc.__cause__)
     finally:
         timer.cancel()
         writer.cancel()

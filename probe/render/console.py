@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from probe.core.after_expiry import meaning
 from probe.core.durations import format_duration
 
 
@@ -75,7 +76,15 @@ def render_discover(result: dict[str, Any], console: Console, truth_s: float | N
     )
     for line in timeline(result.get("probes") or [], lower, upper):
         console.print("  " + escape(line))
+    render_after_expiry(result.get("after_expiry"), console)
+    unacked = (result.get("server_view") or {}).get("unacknowledged_pushes")
+    if unacked:
+        console.print(
+            f"  Server's view: {unacked} push{'es' if unacked != 1 else ''} never acknowledged by this side's TCP "
+            "(a second witness, from the far end, that the flows were dropped)"
+        )
     render_recommendations(result.get("recommendations"), console)
+    render_plan(result.get("plan"), console)
     if result.get("interrupted"):
         console.print("  [yellow]Interrupted[/yellow]: the bracket above is what was measured so far.")
 
@@ -122,6 +131,70 @@ def timeline(probes: list[dict[str, Any]], lower: float | None, upper: float | N
     return rows
 
 
+def render_after_expiry(after: dict[str, Any] | None, console: Console) -> None:
+    """What an application meets when it speaks on a forgotten flow."""
+    if not after:
+        return
+    cases = [("idle, nobody spoke", after)]
+    if after.get("after_lost_push"):
+        cases.append(("after a lost push", after["after_lost_push"]))
+    shown = [(label, case) for label, case in cases if case.get("outcome")]
+    if not shown:
+        return
+    console.print("  [bold]After the timeout[/bold], when the application sends again:")
+    for label, case in shown:
+        outcome = case["outcome"]
+        extra = ""
+        if case.get("late_push_delivered"):
+            extra = " The lost push arrived late, once the mapping was back."
+        elif outcome == "revived" and label == "after a lost push":
+            extra = " The lost push never arrived."
+        console.print(f"    {label}: [bold]{outcome}[/bold]: {escape(meaning(outcome))}.{extra}")
+
+
+def render_plan(plan: dict[str, Any] | None, console: Console) -> None:
+    """The keepalive plan: each design's cost per connection and time to notice a dead path."""
+    if not plan:
+        return
+    ka, hb, srv = plan["keepalive"], plan["heartbeat"], plan["server"]
+    if plan["purpose"] == "detect_only":
+        console.print("  [bold]Plan[/bold]: the path needs no keepalive; these only detect dead peers")
+    else:
+        console.print(f"  [bold]Plan[/bold]: keep each connection busy at least every {_dur(plan['interval_s'])}")
+    variant = f"IPv{plan['ip_version']}{', TLS' if plan['tls'] else ''}"
+    rows = [
+        ("design", "settings", "notices a dead path", "packets/day", f"bytes/day ({variant})"),
+        (
+            "kernel keepalive",
+            f"idle {ka['idle_s']}s, then every {ka['interval_s']}s x {ka['count']}",
+            f"after {_dur(ka['detect_s'])}",
+            f"{ka['packets_per_day']:,}",
+            f"{ka['bytes_per_day']:,}",
+        ),
+        (
+            f"heartbeat ({hb['mode']})",
+            f"every {_dur(hb['interval_s'])}, answer within {_dur(hb['timeout_s'])}",
+            f"after {_dur(hb['detect_s'])}",
+            f"{hb['packets_per_day']:,}",
+            f"{hb['bytes_per_day']:,}",
+        ),
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for row in rows:
+        cells = [row[i].ljust(widths[i]) if i < 3 else row[i].rjust(widths[i]) for i in range(5)]
+        console.print("    " + escape("  ".join(cells)))
+    console.print(
+        "    Heartbeats only when idle cost nothing on a connection that carries its own traffic "
+        f"(fixed ones: {hb['busy_connection_packets_per_day']['fixed']:,} packets/day regardless)."
+    )
+    held = srv["held_today"]
+    console.print(
+        f"    Server: set TCP_USER_TIMEOUT {_dur(srv['user_timeout_s'])} and drop sessions silent for "
+        f"{_dur(srv['idle_session_timeout_s'])}; with kernel defaults a session pushed into a dead path is held "
+        f"{_dur(held['pushed_s'])}, an idle one until something is written to it."
+    )
+
+
 def render_recommendations(rec: dict[str, Any] | None, console: Console) -> None:
     if not rec:
         return
@@ -151,6 +224,7 @@ def render_check(result: dict[str, Any], console: Console) -> None:
     )
     if not result["passed"]:
         console.print(f"  Ended after {_dur(result['alive_s'])}: {result['failure_mode']}")
+        render_after_expiry(result.get("after_expiry"), console)
     close = result.get("close")
     if close:
         console.print(f"  Close code {close['code']} {escape(str(close['reason']))}")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from probe.core.after_expiry import AfterObservation, classify
 from probe.core.heartbeat import Heartbeat, HeartbeatConfig
 from probe.core.protocol import json_number
 from probe.core.targets import Target
@@ -21,6 +22,7 @@ from probe.net.client import ConnectionEnded, nat_facts
 from probe.net.connect import open_protocol
 from probe.net.sockopts import KeepaliveSettings, read_keepalive, tcp_info
 from probe.net.ws_client import WsOptions, WsProtocolConnection
+from probe.run.after_expiry import lost_push_wait, speak_after_expiry
 from probe.run.heartbeats import HeartbeatSender
 
 
@@ -34,6 +36,9 @@ class CheckOptions:
     ws: WsOptions | None = None
     heartbeat: HeartbeatConfig | None = None
     timeout_s: float = 10.0
+    #: When the idle failed, speak once on the connection and report what
+    #: an application would meet.
+    after_expiry: bool = True
 
 
 @dataclass
@@ -49,6 +54,7 @@ class CheckResult:
     wall_s: float
     heartbeat: dict[str, Any] | None = None
     close: dict[str, Any] | None = None
+    after_lost_push: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         o = self.options
@@ -79,6 +85,16 @@ class CheckResult:
             "heartbeat": self.heartbeat,
             "close": self.close,
             "tcp_info": self.tcp_info,
+            # check has one connection: the one whose push was lost.
+            "after_expiry": None
+            if self.after_lost_push is None
+            else {
+                "outcome": None,
+                "port_changed": None,
+                "waited_s": None,
+                "detail": "not measured: check keeps no quiet connection",
+                "after_lost_push": self.after_lost_push,
+            },
             "nat": self.nat,
             "wall_s": round(self.wall_s, 3),
         }
@@ -153,6 +169,17 @@ async def run_check(options: CheckOptions, clock: Callable[[], float] = time.mon
         if passed:
             conn.send({"op": "ack", "id": "check"})
         info = tcp_info(conn.socket)
+        after: dict[str, Any] | None = None
+        if options.after_expiry and mode == "silent_drop":
+            # The push was due at idle_s and never came: the server's TCP may
+            # still be retransmitting it.
+            result = await speak_after_expiry(
+                conn, lost_push_wait(options.grace_s, options.grace_s), welcome.observed, clock
+            )
+            after = result.to_json(lost_push=True)
+        elif options.after_expiry and mode in ("reset", "closed"):
+            ended = AfterObservation(answered=False, ended=mode, waited_s=0.0, ended_before=True)
+            after = classify(ended).to_json(lost_push=True)
     except TargetError:
         conn.abort()
         raise
@@ -169,4 +196,5 @@ async def run_check(options: CheckOptions, clock: Callable[[], float] = time.mon
         wall_s=clock() - started,
         heartbeat=None if beat is None or options.heartbeat is None else heartbeat_json(options.heartbeat, beat),
         close=close_info,
+        after_lost_push=after,
     )

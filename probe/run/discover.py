@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
-from probe.core.evidence import FailureMode
+from probe.core.evidence import FailureMode, Outcome
 from probe.core.planner import Action, Close, Finish, Open, Planner, PlannerConfig, Probe
 from probe.core.protocol import json_number
 from probe.core.results import DiscoverResult
@@ -21,12 +21,16 @@ from probe.errors import TargetError
 from probe.net.client import ConnectionEnded, MessageConnection, nat_facts
 from probe.net.connect import open_protocol
 from probe.net.ws_client import WsOptions
+from probe.run.after_expiry import MAX_WAIT_S, lost_push_wait, speak_after_expiry
 
 Observer = Callable[[dict[str, Any]], None]
 #: An event for the planner: called with the time it happened.
 _Event = Callable[[], list[Action]]
 
 CONTROL_PING_S = 0.5
+#: How long the server waits before reporting an unacknowledged push, when
+#: its welcome does not say.
+DEFAULT_PUSH_REPORT_S = 1.0
 #: Opening this many test connections in a row failing means the server or
 #: path refuses us; stop instead of retrying forever.
 MAX_OPEN_FAILURES = 5
@@ -42,6 +46,8 @@ class DiscoverOptions:
     ws: WsOptions | None = None
     #: Bound on connecting and on the server's answer to hello.
     timeout_s: float = 10.0
+    #: Speak once on forgotten connections after the bracket is settled.
+    after_expiry: bool = True
 
 
 class DiscoverRun:
@@ -58,6 +64,8 @@ class DiscoverRun:
         self.observer = observer
         self.planner = Planner(options.planner)
         self.started: float | None = None
+        #: When the bracket was settled (the planner finished).
+        self.settled: float | None = None
         self.interrupted = False
         self.nat: dict[str, Any] = {}
         self.server_name: str | None = None
@@ -70,6 +78,21 @@ class DiscoverRun:
         self._open_failures = 0
         self._backstop_s = options.planner.max_idle_s
         self._reported = 0
+        self._control: MessageConnection | None = None
+        #: The control session's id: test connections join its run.
+        self._run: str | None = None
+        self._observed: dict[int, str] = {}
+        self._session_cid: dict[str, int] = {}
+        #: Server reports of pushes its TCP never saw acknowledged, by conn.
+        self._unacked: dict[int, dict[str, Any]] = {}
+        self._push_report_s = DEFAULT_PUSH_REPORT_S
+        #: A connection idle since the start on which nobody speaks, kept
+        #: aside for the after-expiry test: (conn, idle since, observed).
+        self._quiet: tuple[MessageConnection, float, str] | None = None
+        #: The latest connection whose push was lost, kept open: (cid, conn).
+        self._lost: tuple[int, MessageConnection] | None = None
+        self.after_expiry: dict[str, Any] | None = None
+        self.ip_version = 4
 
     # Public --------------------------------------------------------------
 
@@ -81,12 +104,20 @@ class DiscoverRun:
         installed: list[signal.Signals] = []
         try:
             welcome = await control.hello(self.options.token, self.options.timeout_s)
+            self._control = control
+            self._run = welcome.session
+            self.ip_version = 6 if welcome.local.startswith("[") else 4
             self.server_name = welcome.server
             self.nat = nat_facts(welcome.local, welcome.observed)
             server_max = json_number(welcome.raw.get("max_idle_s"))
             if server_max is not None:
                 self._backstop_s = min(self._backstop_s, server_max)
+            report_s = json_number(welcome.raw.get("push_report_s"))
+            if report_s is not None:
+                self._push_report_s = min(report_s, MAX_WAIT_S)
             self.rtt_s = await self._measure_rtt(control)
+            if self.options.after_expiry:
+                await self._open_quiet()
             self._configure_timing(self.rtt_s)
             self._emit("start", target=str(target), rtt_s=round(self.rtt_s, 5), nat=self.nat)
             for signum in (signal.SIGINT, signal.SIGTERM):
@@ -98,6 +129,8 @@ class DiscoverRun:
             helpers.append(asyncio.create_task(self._control_reader(control)))
             helpers.append(asyncio.create_task(self._control_pinger(control)))
             await self._loop(control)
+            if self.options.after_expiry and not self.interrupted:
+                await self._after_expiry()
         finally:
             for signum in installed:
                 loop.remove_signal_handler(signum)
@@ -121,7 +154,8 @@ class DiscoverRun:
             transport=self.options.target.transport,
             bracket=planner.bracket(),
             tests=list(planner.evidence.tests),
-            wall_s=now - started,
+            wall_s=(self.settled if self.settled is not None else now) - started,
+            total_s=now - started,
             nat=self.nat or nat_facts("", ""),
             max_idle_s=self.options.planner.max_idle_s,
             reason="interrupted" if self.interrupted else (planner.finished or "incomplete"),
@@ -131,6 +165,10 @@ class DiscoverRun:
             target_width_s=planner.target_width(planner.bracket()),
             grace_s=planner.config.grace_s,
             rtt_s=self.rtt_s,
+            after_expiry=self.after_expiry,
+            server_view={"unacknowledged_pushes": len(self._unacked)},
+            ip_version=self.ip_version,
+            tls=self.options.target.scheme == "wss",
         )
 
     # Timing ----------------------------------------------------------------
@@ -188,6 +226,7 @@ class DiscoverRun:
         while True:
             self._apply(actions, control)
             if planner.finished is not None:
+                self.settled = self.clock()
                 return
             wake = planner.next_wakeup()
             event: _Event | None
@@ -221,7 +260,10 @@ class DiscoverRun:
                         "probe", conn=action.conn, age_s=round(self.planner.conns[action.conn].age(self.clock()), 3)
                     )
             elif isinstance(action, Close):
-                self._close(action.conn)
+                if self._lost_push(action.conn):
+                    self._keep_lost(action.conn)
+                else:
+                    self._close(action.conn)
             elif isinstance(action, Finish):
                 self._emit("finish", reason=action.reason)
         for test in self.planner.evidence.tests[self._reported :]:
@@ -240,7 +282,7 @@ class DiscoverRun:
             return
         self._conns[cid] = conn
         try:
-            welcome = await conn.hello(self.options.token, self.options.timeout_s)
+            welcome = await conn.hello(self.options.token, self.options.timeout_s, run=self._run)
         except TargetError as exc:
             self._conns.pop(cid, None)
             conn.abort()
@@ -249,6 +291,8 @@ class DiscoverRun:
         welcomed = self.clock()
         self._open_failures = 0
         self._sessions[cid] = welcome.session
+        self._session_cid[welcome.session] = cid
+        self._observed[cid] = welcome.observed
         rounds = 0
         conn.send({"op": "push_after", "id": f"b{cid}.{rounds}", "idle_s": self._backstop_s})
         self._post(partial(planner.opened, cid, self.clock(), welcomed))
@@ -284,6 +328,9 @@ class DiscoverRun:
         try:
             while True:
                 msg = await control.recv()
+                if msg.get("op") == "push_unacked":
+                    self._note_unacked(msg)
+                    continue
                 if msg.get("op") != "pushed":
                     continue
                 ident = str(msg.get("id", ""))
@@ -315,22 +362,137 @@ class DiscoverRun:
                 self._fail(TargetError(f"lost the control connection to {control.where} ({exc})"))
                 return
 
-    def _close(self, cid: int) -> None:
+    def _close(self, cid: int, release: bool = True) -> None:
         task = self._tasks.pop(cid, None)
         if task is not None:
             task.cancel()
         conn = self._conns.pop(cid, None)
         if conn is not None:
             conn.abort()
-        self._sessions.pop(cid, None)
+        session = self._sessions.pop(cid, None)
+        if release and session is not None and self._control is not None:
+            # Our RST may die in the black hole that killed the flow: ask the
+            # server, over the busy control connection, to free its side now.
+            with contextlib.suppress(OSError, RuntimeError):
+                self._control.send({"op": "release", "session": session})
 
     async def _close_all(self) -> None:
         tasks = list(self._tasks.values())
         for cid in list(self._tasks):
-            self._close(cid)
+            # Closing the control connection ends the run: the server frees
+            # every test connection of it then.
+            self._close(cid, release=False)
         for conn in self._conns.values():
             conn.abort()
         self._conns.clear()
+        if self._quiet is not None:
+            self._quiet[0].abort()
+            self._quiet = None
+        if self._lost is not None:
+            self._lost[1].abort()
+            self._lost = None
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+    # After expiry --------------------------------------------------------------
+
+    def _note_unacked(self, msg: dict[str, Any]) -> None:
+        cid = self._session_cid.get(str(msg.get("session", "")))
+        if cid is not None:
+            self._unacked[cid] = msg
+
+    def _lost_push(self, cid: int) -> bool:
+        """Whether ``cid`` ends with a push declared lost and never late."""
+        tests = [t for t in self.planner.evidence.tests if t.conn == cid]
+        return bool(tests) and tests[-1].outcome is Outcome.FAILED and tests[-1].source == "deadline"
+
+    def _keep_lost(self, cid: int) -> None:
+        """Keep the newest lost-push connection open for the after-expiry test;
+        the one it replaces is closed."""
+        if not self.options.after_expiry or cid not in self._conns:
+            self._close(cid)
+            return
+        if self._lost is not None:
+            old = self._lost[0]
+            self._lost[1].abort()
+            self._lost = None
+            self._release(old)
+        task = self._tasks.pop(cid, None)
+        if task is not None:
+            # Its reader stops; what arrives from now on is read by the test.
+            task.cancel()
+        self._lost = (cid, self._conns.pop(cid))
+
+    def _release(self, cid: int) -> None:
+        session = self._sessions.pop(cid, None)
+        if session is not None and self._control is not None:
+            with contextlib.suppress(OSError, RuntimeError):
+                self._control.send({"op": "release", "session": session})
+
+    async def _open_quiet(self) -> None:
+        try:
+            conn = await open_protocol(self.options.target, self.options.ws, timeout_s=self.options.timeout_s)
+        except TargetError:
+            return
+        try:
+            welcome = await conn.hello(self.options.token, self.options.timeout_s, run=self._run)
+        except TargetError:
+            conn.abort()
+            return
+        self._quiet = (conn, self.clock(), welcome.observed)
+
+    async def _after_expiry(self) -> None:
+        """Once the bracket is settled, speak once on each kind of forgotten
+        connection; both tests run at once, in seconds."""
+        bracket = self.planner.bracket()
+        if bracket.upper is None:
+            return
+        grace = self.planner.config.grace_s
+        jobs: dict[str, asyncio.Task[Any]] = {}
+        if self._quiet is not None:
+            conn, since, observed = self._quiet
+            # Idle longer than the bracket, or the test proves nothing.
+            short = bracket.upper + grace - (self.clock() - since)
+            if short <= MAX_WAIT_S:
+                jobs["quiet"] = asyncio.create_task(self._quiet_test(conn, max(0.0, short), observed, grace))
+        if self._lost is not None:
+            cid, conn = self._lost
+            tests = [t for t in self.planner.evidence.tests if t.conn == cid]
+            asked = tests[-1].asked_at if tests and tests[-1].asked_at is not None else 0.0
+            since_push = self._elapsed() - asked
+            wait = lost_push_wait(grace, since_push)
+            jobs["lost"] = asyncio.create_task(speak_after_expiry(conn, wait, self._observed.get(cid), self.clock))
+        if not jobs:
+            return
+        await asyncio.gather(*jobs.values(), return_exceptions=True)
+        await self._await_reports()
+        results = {name: job.result() for name, job in jobs.items() if job.exception() is None}
+        quiet, lost = results.get("quiet"), results.get("lost")
+        data: dict[str, Any] = (
+            quiet.to_json()
+            if quiet is not None
+            else {"outcome": None, "port_changed": None, "waited_s": None, "detail": "not measured"}
+        )
+        data["after_lost_push"] = lost.to_json(lost_push=True) if lost is not None else None
+        self.after_expiry = data
+        self._emit("after_expiry", **data)
+
+    async def _quiet_test(self, conn: MessageConnection, short: float, observed: str, grace: float) -> Any:
+        if short > 0:
+            await asyncio.sleep(short)
+        return await speak_after_expiry(conn, max(2 * grace, 1.0), observed, self.clock)
+
+    async def _await_reports(self) -> None:
+        """Give the server's reports on the last lost pushes time to arrive."""
+        lost = {
+            t.conn: t for t in self.planner.evidence.tests if t.source == "deadline" and t.outcome is Outcome.FAILED
+        }
+        if not lost:
+            return
+        last_asked = max((t.asked_at or 0.0) for t in lost.values())
+        until = last_asked + self._push_report_s + self.planner.config.grace_s
+        for _ in range(100):
+            if all(cid in self._unacked for cid in lost) or self._elapsed() >= until:
+                return
+            await asyncio.sleep(min(0.05, max(0.0, until - self._elapsed())))

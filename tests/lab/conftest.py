@@ -82,12 +82,14 @@ class Lab:
 
 @pytest.fixture
 def make_lab() -> Iterator[Callable[..., Any]]:
-    """make_lab(timeout_s, loose=False) as a context manager."""
+    """make_lab(timeout_s, loose=False, random_ports=False, router_rst=True) as a context manager."""
     labs: list[Lab] = []
 
     @contextmanager
-    def factory(timeout_s: int, loose: bool = False) -> Iterator[Lab]:
-        with nat_lab(timeout_s, loose=loose) as nat:
+    def factory(
+        timeout_s: int, loose: bool = False, random_ports: bool = False, router_rst: bool = True
+    ) -> Iterator[Lab]:
+        with nat_lab(timeout_s, loose=loose, random_ports=random_ports, router_rst=router_rst) as nat:
             lab = Lab(nat)
             labs.append(lab)
             try:

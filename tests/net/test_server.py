@@ -63,6 +63,19 @@ class Client:
         async with asyncio.timeout(wait_s):
             return await self.reader.read() == b""
 
+    async def rest(self, wait_s: float = 5.0) -> bytes:
+        """What arrives until the connection ends, by FIN or by RST (an aborted session)."""
+        data = b""
+        async with asyncio.timeout(wait_s):
+            while True:
+                try:
+                    chunk = await self.reader.read(4096)
+                except ConnectionResetError:
+                    return data
+                if not chunk:
+                    return data
+                data += chunk
+
     async def hello(self, **extra: Any) -> dict[str, Any]:
         self.send({"op": "hello", "v": 1, **extra})
         return await self.recv()
@@ -105,9 +118,10 @@ def test_push_now_from_a_control_connection_reports_the_idle_it_ended() -> None:
         session = (await idle.hello())["session"]
         idle.send({"op": "push_after", "id": "backstop", "idle_s": 60})
         control = await Client.connect(port)
-        await control.hello()
+        welcome = await control.hello()
         control.send({"op": "ping", "id": "x"})
-        assert await control.recv() == {"op": "pong", "id": "x"}
+        # A ping with an id is answered with the address seen now.
+        assert await control.recv() == {"op": "pong", "id": "x", "observed": welcome["observed"]}
         control.send({"op": "push_now", "id": "p1", "session": session})
         pushed = await control.recv()
         assert pushed["sent"] is True and pushed["session"] == session and pushed["idle_s"] >= 0
@@ -198,3 +212,82 @@ def test_shutdown_tells_sessions_why() -> None:
         await Client.close_all()
 
     asyncio.run(body())
+
+
+def test_a_runs_test_connections_are_freed_when_its_control_connection_ends() -> None:
+    async def body(server: ProbeServer, port: int) -> None:
+        control = await Client.connect(port)
+        run = (await control.hello())["session"]
+        members = [await Client.connect(port) for _ in range(3)]
+        for member in members:
+            member.send({"op": "hello", "v": 1, "run": run})
+            assert (await member.recv())["op"] == "welcome"
+        other = await Client.connect(port)
+        await other.hello()  # a session of no run: must survive
+        assert len(server.live) == 5
+        control.writer.transport.abort()
+        for member in members:
+            # The reason goes out first, then the connection is aborted.
+            assert json.loads(await member.rest())["code"] == "run_ended"
+        assert len(server.live) == 1 and not other.reader.at_eof()
+
+    run_with_server(body)
+
+
+def test_release_frees_only_a_connection_of_the_releasing_run() -> None:
+    async def body(server: ProbeServer, port: int) -> None:
+        control = await Client.connect(port)
+        run = (await control.hello())["session"]
+        member = await Client.connect(port)
+        member.send({"op": "hello", "v": 1, "run": run})
+        member_session = (await member.recv())["session"]
+        stranger = await Client.connect(port)
+        stranger_session = (await stranger.hello())["session"]
+        # Another run may not release what is not its own.
+        intruder = await Client.connect(port)
+        await intruder.hello()
+        intruder.send({"op": "release", "session": member_session})
+        control.send({"op": "release", "session": stranger_session})
+        control.send({"op": "ping", "id": "sync"})
+        intruder.send({"op": "ping", "id": "sync"})
+        assert (await control.recv())["op"] == "pong" and (await intruder.recv())["op"] == "pong"
+        assert len(server.live) == 4
+        control.send({"op": "release", "session": member_session})
+        assert json.loads(await member.rest())["code"] == "released"
+        assert len(server.live) == 3 and member_session not in server.sessions
+
+    run_with_server(body)
+
+
+def test_joining_an_unknown_run_is_refused() -> None:
+    async def body(server: ProbeServer, port: int) -> None:
+        client = await Client.connect(port)
+        client.send({"op": "hello", "v": 1, "run": "no-such-run"})
+        reply = await client.recv()
+        assert reply["op"] == "error" and reply["code"] == "bad_run"
+
+    run_with_server(body)
+
+
+def test_welcome_states_the_limits_and_what_is_left_of_them() -> None:
+    async def body(server: ProbeServer, port: int) -> None:
+        first = await Client.connect(port)
+        limits = (await first.hello())["limits"]
+        assert limits == {"max_sessions": 50, "sessions_free": 49, "max_per_ip": 5, "per_ip_free": 4}
+        second = await Client.connect(port)
+        limits = (await second.hello())["limits"]
+        assert limits["per_ip_free"] == 3 and limits["sessions_free"] == 48
+
+    run_with_server(body, max_sessions=50, max_per_ip=5)
+
+
+def test_sessions_get_the_configured_tcp_user_timeout() -> None:
+    import socket
+
+    async def body(server: ProbeServer, port: int) -> None:
+        client = await Client.connect(port)
+        await client.hello()
+        (session,) = server.live
+        assert session.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 7500
+
+    run_with_server(body, user_timeout_s=7.5)

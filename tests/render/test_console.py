@@ -34,6 +34,20 @@ def _result() -> dict[str, Any]:
         max_idle_s=7800,
         reason="resolved",
         connections={"max_open": 57, "opened": 57},
+        after_expiry={
+            "outcome": "revived",
+            "port_changed": False,
+            "waited_s": 0.01,
+            "detail": "answered",
+            "after_lost_push": {
+                "outcome": "revived",
+                "port_changed": False,
+                "waited_s": 0.7,
+                "detail": "answered",
+                "late_push_delivered": True,
+            },
+        },
+        server_view={"unacknowledged_pushes": 3},
     ).to_json()
 
 
@@ -47,6 +61,10 @@ natprobe discover tcp://198.18.0.5:4040
   Timeline (idle time; + survived, x failed)
         0s |               +                +  x   x         x| 6.2s
       3.2s |                    +        x            x       | 5.2s  (zoom on the bracket)
+  After the timeout, when the application sends again:
+    idle, nobody spoke: revived: the connection works again when your application next sends, but everything the server pushed during the gap was lost unless its TCP retransmits it in time.
+    after a lost push: revived: the connection works again when your application next sends, but everything the server pushed during the gap was lost unless its TCP retransmits it in time. The lost push arrived late, once the mapping was back.
+  Server's view: 3 pushes never acknowledged by this side's TCP (a second witness, from the far end, that the flows were dropped)
   Recommended: keep connections busy at least every 3.2s
     Linux, system-wide TCP keepalive:
       sysctl -w net.ipv4.tcp_keepalive_time=3
@@ -58,6 +76,12 @@ natprobe discover tcp://198.18.0.5:4040
       sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
       sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
     WebSocket: ping every 3.2s (websockets: ping_interval=3.2)
+  Plan: keep each connection busy at least every 3.2s
+    design            settings                        notices a dead path  packets/day  bytes/day (IPv4)
+    kernel keepalive  idle 3s, then every 1s x 3      after 6.0s                57,600         2,995,200
+    heartbeat (idle)  every 3.2s, answer within 5.0s  after 8.2s                81,000         4,644,000
+    Heartbeats only when idle cost nothing on a connection that carries its own traffic (fixed ones: 81,000 packets/day regardless).
+    Server: set TCP_USER_TIMEOUT 30.0s and drop sessions silent for 8.2s; with kernel defaults a session pushed into a dead path is held 15m 24.6s, an idle one until something is written to it.
 """
 
 

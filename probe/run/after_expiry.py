@@ -1,0 +1,87 @@
+"""Speak once on a forgotten connection, as an application would, and watch.
+
+The wait is bounded by a short TCP_USER_TIMEOUT on the socket and by an
+asyncio deadline, so a black hole costs seconds, not the ~15 minutes the
+kernel would otherwise retransmit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from probe.core.after_expiry import AfterObservation, AfterResult, classify
+from probe.errors import TargetError
+from probe.net.client import ConnectionEnded, MessageConnection
+from probe.net.sockopts import set_user_timeout
+
+AFTER_ID = "after"
+#: The longest the test waits on one connection, whatever the RTT.
+MAX_WAIT_S = 10.0
+
+
+def lost_push_wait(grace_s: float, since_push_s: float) -> float:
+    """How long to wait on a connection whose push was lost.
+
+    The server's TCP retransmits that push with exponential backoff, so its
+    next attempt comes at most about as long after the first send as has
+    already passed; it carries the push (and then the answer) through a
+    mapping the client's message re-created.
+    """
+    return min(MAX_WAIT_S, max(2 * grace_s, since_push_s + grace_s))
+
+
+async def speak_after_expiry(
+    conn: MessageConnection,
+    wait_s: float,
+    observed_before: str | None,
+    clock: Callable[[], float] = time.monotonic,
+) -> AfterResult:
+    """Send one ping on ``conn`` and classify what comes back within ``wait_s``."""
+    try:
+        sock = conn.socket
+    except (AttributeError, OSError):
+        sock = None
+    # The kernel gives up on our unacknowledged message by itself after this,
+    # which tells a black hole apart from a slow answer.
+    set_user_timeout(sock, wait_s)
+    started = clock()
+    deadline = started + wait_s
+    answered, ended, late_push, observed_after = False, None, False, None
+    try:
+        conn.send({"op": "ping", "id": AFTER_ID})
+    except (OSError, RuntimeError):
+        ended = "reset"
+    while ended is None and not answered:
+        try:
+            async with asyncio.timeout(max(0.0, deadline - clock())):
+                msg = await conn.recv()
+        except TimeoutError:
+            break
+        except ConnectionEnded as exc:
+            ended = "timeout" if exc.timed_out else exc.mode.value
+            break
+        except TargetError:
+            # The server said error and closed: a close all the same.
+            ended = "closed"
+            break
+        op = msg.get("op")
+        if op == "push":
+            late_push = True
+        elif op == "pong" and msg.get("id") == AFTER_ID:
+            answered = True
+            seen = msg.get("observed")
+            observed_after = seen if isinstance(seen, str) else None
+    if ended == "silent_drop":
+        ended = "timeout"
+    return classify(
+        AfterObservation(
+            answered=answered,
+            ended=ended,
+            waited_s=clock() - started,
+            observed_before=observed_before,
+            observed_after=observed_after,
+            late_push=late_push,
+        )
+    )

@@ -1,0 +1,55 @@
+"""Naming what an application meets on a forgotten flow."""
+
+from __future__ import annotations
+
+from probe.core.after_expiry import AfterObservation, AfterOutcome, classify, meaning
+
+
+def test_an_answer_means_the_mapping_was_revived_on_the_same_port() -> None:
+    result = classify(AfterObservation(True, None, 0.01, "1.2.3.4:5000", "1.2.3.4:5000"))
+    assert result.outcome is AfterOutcome.REVIVED and result.port_changed is False
+    assert result.to_json() == {
+        "outcome": "revived",
+        "port_changed": False,
+        "waited_s": 0.01,
+        "detail": "the message was answered: the path re-created the forgotten mapping",
+    }
+
+
+def test_an_answer_from_another_address_says_the_port_changed() -> None:
+    result = classify(AfterObservation(True, None, 0.5, "1.2.3.4:5000", "1.2.3.4:6000"))
+    assert result.port_changed is True
+    assert "now sees 1.2.3.4:6000, not 1.2.3.4:5000" in result.detail
+
+
+def test_without_both_addresses_the_port_change_is_unknown() -> None:
+    assert classify(AfterObservation(True, None, 0.5, None, "1.2.3.4:6000")).port_changed is None
+    assert classify(AfterObservation(True, None, 0.5, "1.2.3.4:5000", None)).port_changed is None
+
+
+def test_a_late_push_is_reported_only_for_the_lost_push_case() -> None:
+    result = classify(AfterObservation(True, None, 0.7, "a:1", "a:1", late_push=True))
+    assert result.late_push_delivered is True and "arrived late" in result.detail
+    assert result.to_json(lost_push=True)["late_push_delivered"] is True
+    assert "late_push_delivered" not in result.to_json()
+
+
+def test_reset_closed_and_silence_map_to_their_outcomes() -> None:
+    assert classify(AfterObservation(False, "reset", 0.0)).outcome is AfterOutcome.RESET
+    assert classify(AfterObservation(False, "closed", 0.0)).outcome is AfterOutcome.CLOSED
+    silent = classify(AfterObservation(False, "timeout", 2.0))
+    assert silent.outcome is AfterOutcome.BLACKHOLE and "within 2.0s" in silent.detail
+    assert classify(AfterObservation(False, None, 2.0)).outcome is AfterOutcome.BLACKHOLE
+    assert classify(AfterObservation(False, "reset", 0.0)).port_changed is None
+
+
+def test_a_reset_seen_before_speaking_says_so() -> None:
+    result = classify(AfterObservation(False, "reset", 0.0, ended_before=True))
+    assert result.detail == "the connection had already been reset while idle"
+
+
+def test_every_outcome_has_a_meaning_for_applications() -> None:
+    for outcome in AfterOutcome:
+        assert meaning(outcome.value)
+    assert "lost" in meaning("revived") and "15 minutes" in meaning("blackhole")
+    assert meaning("nonsense") == ""
