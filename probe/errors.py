@@ -32,6 +32,11 @@ class TargetError(NatprobeError):
 
     exit_code = ExitCode.UNREACHABLE
 
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        #: The server's error code, when the server said why (e.g. "busy").
+        self.code = code
+
 
 class UnsupportedOption(UsageError):
     """A socket option this OS does not have."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -9,8 +10,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
+
+from probe.schemas import load
 
 #: Every real-time constant in the tests scales from this factor, so a slow
 #: machine can stretch them: NATPROBE_TEST_TIME_SCALE=2 pytest
@@ -88,3 +93,26 @@ def run_cli(*args: str, timeout: float = 120.0, env: dict[str, str] | None = Non
     return subprocess.run(
         natprobe_cmd(*args), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, env=full_env
     )
+
+
+def validate_output(result: dict[str, Any]) -> dict[str, Any]:
+    """Check a command's JSON against the schema it names; return it.
+
+    Beyond the schema (which lets later versions add fields), every top-level
+    field must be one the schema describes: an output cannot grow fields the
+    documented contract does not have.
+    """
+    schema = load(result["schema"])
+    Draft202012Validator(schema).validate(result)
+    described = set(schema["properties"])
+    for branch in schema.get("oneOf", []):
+        described |= set(branch["properties"])
+    undocumented = set(result) - described
+    assert not undocumented, f"fields missing from the {result['schema']} schema: {sorted(undocumented)}"
+    return result
+
+
+def output_json(text: str) -> dict[str, Any]:
+    """Parse a command's --json output and validate it against its schema."""
+    result: dict[str, Any] = json.loads(text)
+    return validate_output(result)

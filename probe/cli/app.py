@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from probe import __version__
-from probe.cli import check, demo, discover, emulate, history, hold, lab, local, server
+from probe.cli import check, demo, discover, emulate, history, hold, lab, local, schema, server
 
 app = typer.Typer(
     name="natprobe",
@@ -34,15 +34,21 @@ def root(
     """natprobe finds a path's NAT or middlebox idle timeout and recommends keepalive settings."""
 
 
-app.command("server")(server.command)
-app.command("discover")(discover.command)
-app.command("check")(check.command)
-app.command("hold")(hold.command)
-app.command("emulate")(emulate.command)
-app.command("demo")(demo.command)
-app.command("local")(local.command)
-app.command("history")(history.command)
-app.command("lab")(lab.command)
+# Examples go in each command's epilog: shown by `natprobe CMD --help`, kept
+# out of the command list, which shows the docstring's first line only.
+for name, module in (
+    ("server", server),
+    ("discover", discover),
+    ("check", check),
+    ("hold", hold),
+    ("emulate", emulate),
+    ("demo", demo),
+    ("local", local),
+    ("history", history),
+    ("lab", lab),
+    ("schema", schema),
+):
+    app.command(name, epilog=module.EXAMPLES)(module.command)
 
 
 def main() -> None:

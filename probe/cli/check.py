@@ -42,7 +42,10 @@ Examples:
 
 
 def command(
-    target: Annotated[str, typer.Argument(help="tcp://HOST:PORT or ws(s)://HOST:PORT/PATH of a natprobe server.")],
+    target: Annotated[
+        str,
+        typer.Argument(help="tcp://HOST[:PORT] (port 4040 if none) or ws(s)://HOST[:PORT]/PATH of a natprobe server."),
+    ],
     idle: Annotated[str, typer.Option("--idle", help="How long the connection stays idle before the push.")],
     keepalive_idle: KeepaliveIdle = None,
     keepalive_interval: KeepaliveInterval = None,
@@ -90,6 +93,3 @@ def command(
         render_check(result, console)
         render_history_note(result.get("history"), console)
     raise typer.Exit(ExitCode.OK if result["passed"] else ExitCode.FAILED)
-
-
-command.__doc__ = (command.__doc__ or "") + EXAMPLES

@@ -52,6 +52,3 @@ def command(
         render_discover(result, console, truth_s=timeout)
     if result["interrupted"]:
         raise typer.Exit(ExitCode.INTERRUPTED)
-
-
-command.__doc__ = (command.__doc__ or "") + EXAMPLES

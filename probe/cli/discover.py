@@ -32,7 +32,10 @@ Examples:
 
 
 def command(
-    target: Annotated[str, typer.Argument(help="tcp://HOST:PORT or ws(s)://HOST:PORT/PATH of a natprobe server.")],
+    target: Annotated[
+        str,
+        typer.Argument(help="tcp://HOST[:PORT] (port 4040 if none) or ws(s)://HOST[:PORT]/PATH of a natprobe server."),
+    ],
     max_idle: Annotated[str, typer.Option("--max-idle", help="Longest idle to test.")] = "2h10m",
     resolution: Annotated[
         str | None, typer.Option("--resolution", help="Bracket width wanted (default: 2% of T, at least 0.5s).")
@@ -99,6 +102,3 @@ def command(
         raise typer.Exit(ExitCode.INTERRUPTED)
     if config.expect_min_s is not None and result["upper_s"] is not None and result["upper_s"] < config.expect_min_s:
         raise typer.Exit(ExitCode.FAILED)
-
-
-command.__doc__ = (command.__doc__ or "") + EXAMPLES

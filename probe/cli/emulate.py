@@ -64,6 +64,3 @@ async def _serve(listen: tuple[str, int], upstream: tuple[str, int], idle_timeou
         await stop.wait()
     finally:
         await emulator.close()
-
-
-command.__doc__ = (command.__doc__ or "") + EXAMPLES

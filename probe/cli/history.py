@@ -28,6 +28,3 @@ def command(
         dump({"schema": "natprobe.history/1", "file": str(state_file()), "paths": groups})
     else:
         render_history(groups, str(state_file()), make_console())
-
-
-command.__doc__ = (command.__doc__ or "") + EXAMPLES

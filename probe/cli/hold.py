@@ -102,6 +102,3 @@ def command(
     else:
         render_hold(result, make_console())
     raise typer.Exit(ExitCode.OK if result["lasted"] else ExitCode.FAILED)
-
-
-command.__doc__ = (command.__doc__ or "") + EXAMPLES

@@ -73,6 +73,3 @@ def command(
             stop.wait()
     except LabUnavailable as exc:
         fail(str(exc), ExitCode.UNREACHABLE)
-
-
-command.__doc__ = (command.__doc__ or "") + EXAMPLES

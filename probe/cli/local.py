@@ -28,6 +28,3 @@ def command(
         dump(facts)
     else:
         render_local(facts, make_console())
-
-
-command.__doc__ = (command.__doc__ or "") + EXAMPLES

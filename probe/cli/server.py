@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from probe.cli.common import duration, fail, run
-from probe.core.targets import parse_hostport
+from probe.core.targets import DEFAULT_TCP_PORT, DEFAULT_WS_PORT, parse_hostport
 from probe.errors import ExitCode, UsageError
 from probe.net.server import ServerConfig
 from probe.run.serve import serve
@@ -25,17 +25,19 @@ Examples:
 
 def command(
     tcp: Annotated[
-        list[str] | None, typer.Option("--tcp", help="Listen for TCP clients on HOST:PORT (repeatable).")
+        list[str] | None,
+        typer.Option("--tcp", help="Listen for TCP clients on HOST[:PORT] (port 4040 if none; repeatable)."),
     ] = None,
     ws: Annotated[
-        list[str] | None, typer.Option("--ws", help="Listen for WebSocket clients on HOST:PORT (repeatable).")
+        list[str] | None,
+        typer.Option("--ws", help="Listen for WebSocket clients on HOST[:PORT] (port 8080 if none; repeatable)."),
     ] = None,
     token: Annotated[
         str | None, typer.Option("--token", envvar="NATPROBE_TOKEN", help="Shared secret clients must send in hello.")
     ] = None,
     max_idle: Annotated[str, typer.Option("--max-idle", help="Longest idle_s a client may ask for.")] = "2h10m",
     max_sessions: Annotated[int, typer.Option("--max-sessions", min=1, help="Sessions open at once.")] = 10_000,
-    max_per_ip: Annotated[int, typer.Option("--max-per-ip", min=1, help="Sessions from one address.")] = 64,
+    max_per_ip: Annotated[int, typer.Option("--max-per-ip", min=1, help="Sessions from one address.")] = 256,
     user_timeout: Annotated[
         str,
         typer.Option(
@@ -47,8 +49,8 @@ def command(
     if not tcp and not ws:
         fail("give at least one --tcp HOST:PORT or --ws HOST:PORT", ExitCode.USAGE)
     try:
-        tcp_addrs = [parse_hostport(a, "--tcp address") for a in tcp or []]
-        ws_addrs = [parse_hostport(a, "--ws address") for a in ws or []]
+        tcp_addrs = [parse_hostport(a, "--tcp address", DEFAULT_TCP_PORT) for a in tcp or []]
+        ws_addrs = [parse_hostport(a, "--ws address", DEFAULT_WS_PORT) for a in ws or []]
     except UsageError as exc:
         fail(exc.message, ExitCode.USAGE)
     idle = duration(max_idle, "--max-idle") or 0.0
@@ -66,6 +68,3 @@ def command(
         sys.stderr.flush()
 
     run(serve(config, tcp_addrs, announce, ws=ws_addrs))
-
-
-command.__doc__ = (command.__doc__ or "") + EXAMPLES

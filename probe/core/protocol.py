@@ -177,6 +177,24 @@ def validate_client(msg: dict[str, Any], max_idle_s: float) -> ClientMessage:
     raise ProtocolError("unknown_op", f"unknown op {op[:40]!r}")
 
 
+#: Close reasons of a natprobe WebSocket server start with this.
+REASON_PREFIX = "natprobe "
+
+
+def server_close_reason(data: bytes) -> str | None:
+    """``code: message`` from a natprobe server's ``error`` line at the start
+    of ``data`` (what a plain TCP client received), or None if it is not one."""
+    line = data.split(b"\n", 1)[0]
+    try:
+        msg = decode(line)
+    except ProtocolError:
+        return None
+    if msg["op"] != "error" or not isinstance(msg.get("code"), str):
+        return None
+    message = msg.get("message")
+    return f"{msg['code']}: {message}" if isinstance(message, str) and message else msg["code"]
+
+
 class LineBuffer:
     """Splits a byte stream into lines, refusing any line over ``MAX_LINE``."""
 

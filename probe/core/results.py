@@ -26,7 +26,7 @@ class DiscoverResult:
     reason: str
     interrupted: bool = False
     server: str | None = None
-    connections: dict[str, int] = field(default_factory=dict)
+    connections: dict[str, Any] = field(default_factory=dict)
     target_width_s: float | None = None
     grace_s: float | None = None
     rtt_s: float | None = None

@@ -7,6 +7,11 @@ from urllib.parse import urlsplit
 
 from probe.errors import UsageError
 
+#: natprobe's ports when none is given: ``tcp://HOST`` and ``server --tcp HOST``
+#: mean 4040, ``server --ws HOST`` means 8080 (ws:// URLs keep HTTP's 80/443).
+DEFAULT_TCP_PORT = 4040
+DEFAULT_WS_PORT = 8080
+
 
 @dataclass(frozen=True)
 class Target:
@@ -26,15 +31,20 @@ class Target:
         return f"{self.scheme}://{host}:{self.port}{self.path}"
 
 
-def parse_hostport(text: str, what: str = "address") -> tuple[str, int]:
-    """``HOST:PORT`` or ``[V6]:PORT`` into (host, port)."""
+def parse_hostport(text: str, what: str = "address", default_port: int | None = None) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[V6]:PORT`` into (host, port); ``HOST`` or ``[V6]``
+    alone take ``default_port`` when there is one."""
     text = text.strip()
     if text.startswith("["):
         host, sep, rest = text[1:].partition("]")
+        if sep and not rest and default_port is not None:
+            rest = f":{default_port}"
         if not sep or not rest.startswith(":"):
             raise UsageError(f"invalid {what} {text!r}: expected [IPV6]:PORT")
         port_text = rest[1:]
     else:
+        if ":" not in text and default_port is not None:
+            text = f"{text}:{default_port}"
         host, sep, port_text = text.rpartition(":")
         if not sep or ":" in host:
             raise UsageError(f"invalid {what} {text!r}: expected HOST:PORT")
@@ -66,7 +76,7 @@ def parse_target(text: str, schemes: tuple[str, ...] = ("tcp", "ws", "wss"), def
     if given_port is not None:
         port = given_port
     elif scheme == "tcp":
-        raise UsageError(f"invalid target {text!r}: tcp:// needs a port")
+        port = DEFAULT_TCP_PORT
     else:
         port = 443 if scheme == "wss" else 80
     path = parts.path or "/"

@@ -209,7 +209,7 @@ def server_error(where: str, msg: dict[str, Any]) -> TargetError:
     """The server's error message as a one-line TargetError, made printable."""
     code = printable(msg.get("code", "error"), 40)
     text = printable(msg.get("message", ""), 200)
-    return TargetError(f"{where} said {code}: {text}".rstrip(": "))
+    return TargetError(f"{where} said {code}: {text}".rstrip(": "), code=code)
 
 
 def split_addr(text: str) -> tuple[str, int] | None:

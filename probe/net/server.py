@@ -49,7 +49,12 @@ class ServerConfig:
     #: A connection that sends part of a line and stops is closed after this.
     partial_line_timeout_s: float = 15.0
     max_sessions: int = 10_000
-    max_per_ip: int = 64
+    max_per_ip: int = 256
+    #: Connections that have sent nothing by the hello deadline (a ``hold``,
+    #: which measures a silent connection) are kept, silent, up to these
+    #: counts, inside the session limits above; others are closed.
+    max_parked_per_ip: int = 4
+    max_parked: int = 100
     max_rounds: int = 100_000
     #: At most this many rejected-client log lines per second.
     log_rate: float = 5.0
@@ -136,10 +141,12 @@ class Session:
         "last_activity",
         "members",
         "owner",
+        "parked",
         "peer",
         "rounds",
         "server",
         "sock",
+        "spoke",
     )
 
     def __init__(
@@ -172,6 +179,10 @@ class Session:
         self.owner: Session | None = None
         #: For a control session: the test connections of its run.
         self.members: set[Session] | None = None
+        #: Silent at the hello deadline and kept (see ``hello_overdue``).
+        self.parked = False
+        #: Sent a message other than ``beat``: a hold's heartbeats do not count.
+        self.spoke = False
 
     # Called by the transport adapter.
 
@@ -179,11 +190,43 @@ class Session:
         self.last_activity = self.server.clock()
         try:
             msg = validate_client(decode(raw), self.server.config.max_idle_s)
+            if not isinstance(msg, Beat):
+                self.spoke = True
             self._handle(msg)
         except ProtocolError as exc:
+            self.spoke = True
             self.fail(exc.code, exc.message)
 
+    def hello_overdue(self, pending: bool = False) -> None:
+        """The hello deadline passed without a hello.
+
+        A connection that has sent nothing, or only ``beat`` heartbeats, is
+        what ``natprobe hold`` makes: it measures how long a quiet connection
+        lives, so the server at the far end must not be what ends it. It is
+        kept (parked), silent, within small quotas and the usual session
+        limits, until it says anything else (then it has one more hello
+        deadline) or ``--max-idle`` passes. Anything else, or past the
+        quotas, is closed with the reason. ``pending``: half a line is waiting.
+        """
+        if self.greeted or self.closed or self.parked:
+            return
+        if not self.spoke and not pending and self.server.park(self):
+            self.parked = True
+            self._push_timer = asyncio.get_running_loop().call_later(
+                self.server.config.max_idle_s, self.fail, "max_idle", "held without a hello for the server's --max-idle"
+            )
+            return
+        self.fail("timeout", "no hello in time")
+
+    def unpark(self) -> None:
+        """A parked connection spoke: it is an ordinary newcomer again."""
+        if self.parked:
+            self.parked = False
+            self._cancel_push()
+            self.server.unpark(self)
+
     def on_closed(self) -> None:
+        self.unpark()
         self.closed = True
         self._cancel_push()
         self.server._forget(self)
@@ -220,6 +263,7 @@ class Session:
                 if owner.members is None:
                     owner.members = set()
                 owner.members.add(self)
+            self.unpark()  # a parked hold may still turn into a session
             self.greeted = True
             self.id = secrets.token_urlsafe(12)
             self.server._register(self)
@@ -235,6 +279,11 @@ class Session:
                     "push_report_s": self.server.config.ack_check_s,
                 }
             )
+            return
+        if not self.greeted and isinstance(msg, Beat):
+            # A hold with application heartbeats: answered, and no hello is
+            # needed for it (see hello_overdue).
+            self.send({"op": "beat_ack", "id": msg.id})
             return
         if not self.greeted:
             raise ProtocolError("bad_state", f"{type(msg).__name__.lower()} before hello")
@@ -384,8 +433,8 @@ class _TcpSession(asyncio.Protocol):
 
     def _hello_timeout(self) -> None:
         self._timer = None
-        if self.session is not None and not self.session.greeted:
-            self.session.fail("timeout", "no hello in time")
+        if self.session is not None:
+            self.session.hello_overdue(pending=bool(self.buffer.pending))
 
     def _partial_timeout(self) -> None:
         self._timer = None
@@ -406,6 +455,10 @@ class _TcpSession(asyncio.Protocol):
             session.on_message(line)
             if session.closed:
                 return
+        if session.parked and (session.spoke or self.buffer.pending):
+            # It said more than a heartbeat: one more hello deadline.
+            session.unpark()
+            self._timer = asyncio.get_running_loop().call_later(self.server.config.hello_timeout_s, self._hello_timeout)
         self._arm_partial_timer(session)
 
     def _arm_partial_timer(self, session: Session) -> None:
@@ -465,6 +518,8 @@ class ProbeServer:
         self.sessions: dict[str, Session] = {}
         self.live: set[Session] = set()
         self.per_ip: dict[str, int] = {}
+        self.parked_per_ip: dict[str, int] = {}
+        self.parked = 0
         self.reject_log = _RateLimitedLog(self.config.log_rate, clock)
         self._servers: list[Listener] = []
         self.addresses: list[tuple[str, int]] = []
@@ -496,6 +551,25 @@ class ProbeServer:
             "max_per_ip": cfg.max_per_ip,
             "per_ip_free": max(0, cfg.max_per_ip - self.per_ip.get(ip, 0)),
         }
+
+    def park(self, session: Session) -> bool:
+        """Count a parked connection; False when its quotas are full."""
+        ip = session.peer[0]
+        cfg = self.config
+        if self.parked >= cfg.max_parked or self.parked_per_ip.get(ip, 0) >= cfg.max_parked_per_ip:
+            return False
+        self.parked += 1
+        self.parked_per_ip[ip] = self.parked_per_ip.get(ip, 0) + 1
+        return True
+
+    def unpark(self, session: Session) -> None:
+        ip = session.peer[0]
+        self.parked -= 1
+        left = self.parked_per_ip.get(ip, 1) - 1
+        if left:
+            self.parked_per_ip[ip] = left
+        else:
+            self.parked_per_ip.pop(ip, None)
 
     def _register(self, session: Session) -> None:
         self.sessions[session.id] = session

@@ -20,6 +20,8 @@ from probe.net.sockopts import set_user_timeout
 
 #: 1001 "going away" when the server shuts down, 1008 "policy violation" for
 #: a client that broke the protocol.
+#: The handshake's Server header: tells a WebSocket client (hold) whom it talks to.
+SERVER_HEADER = "natprobe"
 CLOSE_SHUTDOWN = 1001
 CLOSE_VIOLATION = 1008
 
@@ -29,8 +31,9 @@ _MAX_REASON = 123
 
 
 def close_reason(code: str, message: str) -> str:
-    """``code: message`` cut to what a close frame can carry."""
-    text = f"{code}: {message}" if message else code
+    """``natprobe code: message`` cut to what a close frame can carry; the
+    prefix tells a client (``hold``) that the far end is a natprobe server."""
+    text = f"natprobe {code}: {message}" if message else f"natprobe {code}"
     data = text.encode("utf-8")[:_MAX_REASON]
     return data.decode("utf-8", errors="ignore")
 
@@ -80,7 +83,9 @@ async def _handle(server: ProbeServer, ws: ServerConnection) -> None:
     refusal = server.admit(session)
     if refusal is not None:
         session.fail("busy", refusal)
-    timer = asyncio.get_running_loop().call_later(server.config.hello_timeout_s, _hello_timeout, session)
+    # WebSocket pings are answered by the library and are not messages: a hold
+    # with ping heartbeats stays quiet here, and is parked at the deadline.
+    timer = asyncio.get_running_loop().call_later(server.config.hello_timeout_s, session.hello_overdue)
     try:
         sock = ws.transport.get_extra_info("socket")
         async for message in ws:
@@ -100,11 +105,6 @@ async def _handle(server: ProbeServer, ws: ServerConnection) -> None:
         session.on_closed()
 
 
-def _hello_timeout(session: Session) -> None:
-    if not session.greeted:
-        session.fail("timeout", "no hello in time")
-
-
 async def listen_ws(server: ProbeServer, host: str, port: int) -> tuple[str, int]:
     """Serve WebSocket clients on HOST:PORT (any path); return the bound address."""
 
@@ -112,7 +112,7 @@ async def listen_ws(server: ProbeServer, host: str, port: int) -> tuple[str, int
         await _handle(server, ws)
 
     ws_server = await serve(
-        handler, host, port, ping_interval=None, max_size=MAX_LINE, compression=None, server_header=None
+        handler, host, port, ping_interval=None, max_size=MAX_LINE, compression=None, server_header=SERVER_HEADER
     )
     bound = next(iter(ws_server.sockets)).getsockname()
     address = (str(bound[0]), int(bound[1]))

@@ -39,10 +39,18 @@ def render_discover(result: dict[str, Any], console: Console, truth_s: float | N
     lower, upper = result["lower_s"], result["upper_s"]
     target = escape(str(result["target"]))
     console.print(f"[bold]natprobe discover[/bold] {target}")
-    if upper is None:
+    longest = result["longest_survived_s"]
+    if upper is None and result["reason"] == "max_idle":
         console.print(
-            f"  No idle timeout up to {_dur(result['max_idle_s'])}: the longest idle tested, "
-            f"{_dur(result['longest_survived_s'])}, survived."
+            f"  No idle timeout up to {_dur(result['max_idle_s'])}: every idle tested survived, the longest "
+            f"{_dur(longest)}. No keepalive is needed against this path up to that idle."
+        )
+    elif upper is None and longest is None:
+        console.print(f"  Nothing was measured before the run stopped ({result['reason']}).")
+    elif upper is None:
+        console.print(
+            f"  No timeout seen before the run stopped ({result['reason']}): idles up to {_dur(longest)} "
+            "survived; nothing longer was measured, so the path's timeout is unknown beyond that."
         )
     else:
         console.print(
@@ -70,10 +78,17 @@ def render_discover(result: dict[str, Any], console: Console, truth_s: float | N
             f"  Address: local {escape(str(nat.get('local')))}, server saw {escape(str(nat.get('observed')))} "
             f"({'translated' if nat.get('detected') else 'no translation'}{extra})"
         )
+    tests = len(result["probes"])
+    conns = result["connections"]
     console.print(
-        f"  Took {_dur(result['wall_s'])} with {len(result['probes'])} tests on "
-        f"{result['connections'].get('opened', '?')} connections ({result['reason']})"
+        f"  Took {_dur(result['wall_s'])} with {tests} test{'' if tests == 1 else 's'} on "
+        f"{conns.get('opened', '?')} connections ({result['reason']})"
     )
+    if conns.get("limited_by_server"):
+        console.print(
+            f"  [yellow]The server allowed {conns['pool']} test connections from this address[/yellow] "
+            f"({conns['asked']} asked for; other sessions from here hold the rest): slower than usual."
+        )
     for line in timeline(result.get("probes") or [], lower, upper):
         console.print("  " + escape(line))
     render_after_expiry(result.get("after_expiry"), console)
@@ -84,7 +99,7 @@ def render_discover(result: dict[str, Any], console: Console, truth_s: float | N
             "(a second witness, from the far end, that the flows were dropped)"
         )
     render_recommendations(result.get("recommendations"), console)
-    render_plan(result.get("plan"), console)
+    render_plan(result.get("plan"), console, complete=result["reason"] == "max_idle")
     if result.get("interrupted"):
         console.print("  [yellow]Interrupted[/yellow]: the bracket above is what was measured so far.")
 
@@ -152,13 +167,18 @@ def render_after_expiry(after: dict[str, Any] | None, console: Console) -> None:
         console.print(f"    {label}: [bold]{outcome}[/bold]: {escape(meaning(outcome))}.{extra}")
 
 
-def render_plan(plan: dict[str, Any] | None, console: Console) -> None:
+def render_plan(plan: dict[str, Any] | None, console: Console, complete: bool = True) -> None:
     """The keepalive plan: each design's cost per connection and time to notice a dead path."""
     if not plan:
         return
     ka, hb, srv = plan["keepalive"], plan["heartbeat"], plan["server"]
-    if plan["purpose"] == "detect_only":
-        console.print("  [bold]Plan[/bold]: the path needs no keepalive; these only detect dead peers")
+    if plan["purpose"] == "detect_only" and complete:
+        console.print("  [bold]Plan[/bold]: the path needs no keepalive; these settings only detect dead peers")
+    elif plan["purpose"] == "detect_only":
+        console.print(
+            "  [bold]Plan[/bold]: no timeout was measured, so none of this keeps the path alive; "
+            "these settings only detect dead peers (a longer run would learn the timeout)"
+        )
     else:
         console.print(f"  [bold]Plan[/bold]: keep each connection busy at least every {_dur(plan['interval_s'])}")
     variant = f"IPv{plan['ip_version']}{', TLS' if plan['tls'] else ''}"
@@ -251,6 +271,8 @@ def render_hold(result: dict[str, Any], console: Console) -> None:
     )
     if result.get("close_code") is not None:
         console.print(f"  Close code {result['close_code']} {escape(str(result.get('close_reason') or ''))}")
+    if result.get("natprobe_server") and result["lasted"]:
+        console.print("  The far end is a natprobe server: it kept the silent connection open as long as the path did.")
     beat = result.get("heartbeat")
     if beat:
         console.print(f"  Heartbeats: {_heartbeat_line(beat)}")

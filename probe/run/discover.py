@@ -34,6 +34,8 @@ DEFAULT_PUSH_REPORT_S = 1.0
 #: Opening this many test connections in a row failing means the server or
 #: path refuses us; stop instead of retrying forever.
 MAX_OPEN_FAILURES = 5
+#: The fewest test connections the planner works with.
+MIN_POOL = 2
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,11 @@ class DiscoverRun:
         self._lost: tuple[int, MessageConnection] | None = None
         self.after_expiry: dict[str, Any] | None = None
         self.ip_version = 4
+        #: Test connections the planner may keep open: what was asked, less
+        #: what the server's per-address limit leaves (welcome's ``limits``).
+        self.pool = options.planner.max_conns
+        self.server_limits: dict[str, Any] | None = None
+        self.limited = False
 
     # Public --------------------------------------------------------------
 
@@ -115,8 +122,9 @@ class DiscoverRun:
             report_s = json_number(welcome.raw.get("push_report_s"))
             if report_s is not None:
                 self._push_report_s = min(report_s, MAX_WAIT_S)
+            quiet = self._size_pool(welcome.raw.get("limits"), control.where)
             self.rtt_s = await self._measure_rtt(control)
-            if self.options.after_expiry:
+            if quiet:
                 await self._open_quiet()
             self._configure_timing(self.rtt_s)
             self._emit("start", target=str(target), rtt_s=round(self.rtt_s, 5), nat=self.nat)
@@ -161,7 +169,14 @@ class DiscoverRun:
             reason="interrupted" if self.interrupted else (planner.finished or "incomplete"),
             interrupted=self.interrupted,
             server=self.server_name,
-            connections={"max_open": planner.stats.max_open + 1, "opened": planner.stats.opened + 1},
+            connections={
+                "max_open": planner.stats.max_open + 1,
+                "opened": planner.stats.opened + 1,
+                "asked": self.options.planner.max_conns,
+                "pool": self.pool,
+                "limited_by_server": self.limited,
+                "server_limits": self.server_limits,
+            },
             target_width_s=planner.target_width(planner.bracket()),
             grace_s=planner.config.grace_s,
             rtt_s=self.rtt_s,
@@ -196,7 +211,32 @@ class DiscoverRun:
         # RTO) plus an RTT; the grace covers one such loss on a jittery path.
         grace = self.options.grace_s if self.options.grace_s is not None else max(cfg.grace_s, 0.4 + 4 * rtt)
         suspect = min(grace / 2, max(cfg.suspect_s, 3 * rtt + 0.02))
-        self.planner = Planner(replace(cfg, grace_s=grace, suspect_s=suspect))
+        self.planner = Planner(replace(cfg, grace_s=grace, suspect_s=suspect, max_conns=self.pool))
+
+    def _size_pool(self, limits: Any, where: str) -> bool:
+        """Fit the pool to what the server's per-address limit leaves, so that
+        a second run from the same address (a colleague behind the same NAT,
+        TCP and WebSocket measured at once) is slower, not refused.
+        Return whether a quiet connection fits too."""
+        want_quiet = self.options.after_expiry
+        if not isinstance(limits, dict):
+            return want_quiet
+        self.server_limits = {k: v for k, v in limits.items() if json_number(v) is not None}
+        free = json_number(limits.get("per_ip_free"))
+        total = json_number(limits.get("sessions_free"))
+        left = min(x for x in (free, total, float("inf")) if x is not None)
+        quiet = want_quiet and left - 1 >= MIN_POOL
+        room = int(left) - (1 if quiet else 0)
+        if room < MIN_POOL:
+            raise TargetError(
+                f"{where} allows only {int(left)} more connection(s) from this address and discovery needs "
+                f"{MIN_POOL}; try again when other runs from here have finished",
+                code="busy",
+            )
+        if room < self.pool:
+            self.pool = room
+            self.limited = True
+        return quiet
 
     # Event plumbing ----------------------------------------------------------
 
@@ -317,6 +357,15 @@ class DiscoverRun:
             self._post(partial(planner.arrived, cid, json_number(msg.get("idle_s")), self.clock()))
 
     def _open_failed(self, cid: int, exc: TargetError) -> None:
+        if exc.code == "busy" and self.planner.config.max_conns > MIN_POOL:
+            # Another run from this address took what welcome said was free:
+            # shrink the pool and go on, slower, rather than fail.
+            smaller = max(MIN_POOL, min(self.planner.config.max_conns, len(self.planner.conns)) - 1)
+            self.planner.config = replace(self.planner.config, max_conns=smaller)
+            self.pool = smaller
+            self.limited = True
+            self._post(partial(self.planner.open_failed, cid, self.clock()))
+            return
         self._open_failures += 1
         if self._open_failures >= MAX_OPEN_FAILURES:
             self._fail(exc)

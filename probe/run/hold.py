@@ -9,6 +9,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from probe.core.protocol import MAX_LINE, server_close_reason
+from probe.core.text import printable
 from probe.errors import TargetError
 from probe.net.client import CONNECT_TIMEOUT_S, describe_connect_error
 from probe.net.sockopts import KeepaliveSettings, apply_keepalive, read_keepalive, tcp_info
@@ -38,6 +40,8 @@ class HoldResult:
     tcp_info_end: dict[str, int] | None
     local: str = ""
     samples: list[dict[str, Any]] = field(default_factory=list)
+    #: The far end said, as it closed, that it is a natprobe server.
+    natprobe_server: bool = False
 
     @property
     def lasted(self) -> bool:
@@ -61,6 +65,7 @@ class HoldResult:
             "tcp_info": self.tcp_info_last,
             "tcp_info_end": self.tcp_info_end,
             "local": self.local,
+            "natprobe_server": self.natprobe_server,
         }
 
 
@@ -81,6 +86,7 @@ async def run_hold(options: HoldOptions, clock: Any = time.monotonic) -> HoldRes
     in_force = read_keepalive(sock)
     local_host, local_port = writer.get_extra_info("sockname")[:2]
     received = 0
+    head = bytearray()  # the first bytes received: a natprobe server's reason
     last_info = tcp_info(sock)
     ended, detail = "duration", f"lasted {options.duration_s:g}s"
 
@@ -98,6 +104,8 @@ async def run_hold(options: HoldOptions, clock: Any = time.monotonic) -> HoldRes
             if not data:
                 return "closed", "closed by the peer or a middlebox (FIN)"
             received += len(data)
+            if len(head) < MAX_LINE:
+                head.extend(data[: MAX_LINE - len(head)])
 
     watcher = asyncio.create_task(watch())
     try:
@@ -111,6 +119,9 @@ async def run_hold(options: HoldOptions, clock: Any = time.monotonic) -> HoldRes
                 last_info = tcp_info(sock) or last_info
         if watcher.done():
             ended, detail = watcher.result()
+        reason = server_close_reason(bytes(head))
+        if reason is not None:
+            detail = f"the far end is a natprobe server; it ended the connection: {printable(reason, 200)}"
         alive = min(clock() - started, options.duration_s) if ended == "duration" else clock() - started
         end_info = tcp_info(sock)
     finally:
@@ -128,4 +139,5 @@ async def run_hold(options: HoldOptions, clock: Any = time.monotonic) -> HoldRes
         tcp_info_last=last_info,
         tcp_info_end=end_info,
         local=f"{local_host}:{local_port}",
+        natprobe_server=reason is not None,
     )

@@ -12,6 +12,7 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 
 from probe.core.heartbeat import Heartbeat, HeartbeatConfig
+from probe.core.protocol import REASON_PREFIX
 from probe.core.targets import Target
 from probe.net.ws_client import WsOptions, open_ws, ws_ended
 from probe.run.heartbeats import HeartbeatSender
@@ -40,6 +41,8 @@ class WsSession:
     close_reason: str | None
     messages_received: int
     heartbeat: dict[str, Any] | None
+    #: The handshake's Server header or the close reason named natprobe.
+    natprobe_server: bool = False
 
     @property
     def heartbeats_answered(self) -> bool:
@@ -55,6 +58,7 @@ class WsSession:
             "close_reason": self.close_reason,
             "messages_received": self.messages_received,
             "heartbeat": self.heartbeat,
+            "natprobe_server": self.natprobe_server,
         }
 
 
@@ -106,6 +110,8 @@ class WsHoldResult:
 
 async def _one_session(options: WsHoldOptions, clock: Callable[[], float]) -> WsSession:
     ws = await open_ws(options.target, options.ws)
+    response = ws.response
+    natprobe = response is not None and response.headers.get("Server", "").split("/")[0] == "natprobe"
     started = clock()
     deadline = started + options.duration_s
     beat = Heartbeat(options.heartbeat, started=started) if options.heartbeat is not None else None
@@ -144,6 +150,11 @@ async def _one_session(options: WsHoldOptions, clock: Callable[[], float]) -> Ws
                 end = ws_ended(exc)
                 ended = "reset" if end.mode.value == "reset" else "closed"
                 detail, code, reason = str(end), end.close_code, end.close_reason
+                if reason and reason.startswith(REASON_PREFIX):
+                    natprobe = True
+                    detail = f"the far end is a natprobe server; it closed with {code}: {reason[len(REASON_PREFIX) :]}"
+                    if options.heartbeat is not None and options.heartbeat.kind == "message":
+                        detail += ' (it answers heartbeat messages like {"op":"beat","id":"1"})'
                 break
             received += 1
             if beat is not None:
@@ -165,6 +176,7 @@ async def _one_session(options: WsHoldOptions, clock: Callable[[], float]) -> Ws
         close_reason=reason,
         messages_received=received,
         heartbeat=None if beat is None else beat.stats(),
+        natprobe_server=natprobe,
     )
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import socket
 import subprocess
 
 import pytest
 
-from tests.conftest import Proc, natprobe_cmd, port_of, run_cli, scaled, start_emulator, start_process
+from tests.conftest import Proc, natprobe_cmd, output_json, port_of, run_cli, scaled, start_emulator, start_process
 
 
 def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
@@ -30,7 +29,8 @@ def test_version_and_module_entry_point() -> None:
     [
         ("check", "tcp://127.0.0.1:1", "--idle", "soon"),
         ("discover", "http://127.0.0.1:1"),
-        ("discover", "tcp://127.0.0.1"),
+        ("discover", "tcp://127.0.0.1:70000"),
+        ("schema", "nonsense"),
         ("discover", "tcp://127.0.0.1:1", "--max-idle", "-5"),
         ("emulate", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--idle-timeout", "1", "--mode", "eat"),
         ("hold", "127.0.0.1:99999"),
@@ -88,7 +88,7 @@ def test_check_json_shape_and_exit_0(server_proc: Proc) -> None:
     port = port_of(server_proc.ready_line)
     proc = run_cli("check", f"tcp://127.0.0.1:{port}", "--idle", "300ms", "--json")
     assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout)
+    result = output_json(proc.stdout)
     assert result["schema"] == "natprobe.check/1"
     assert result["passed"] is True and result["failure_mode"] is None
     assert 0.3 <= result["push_idle_s"] < 0.8
@@ -102,7 +102,7 @@ def test_check_fails_with_exit_1_through_an_emulated_nat(server_proc: Proc) -> N
     finally:
         assert emu.stop() == 0
     assert proc.returncode == 1, proc.stderr
-    result = json.loads(proc.stdout)
+    result = output_json(proc.stdout)
     assert result["passed"] is False and result["failure_mode"] == "silent_drop"
 
 
@@ -110,7 +110,7 @@ def test_hold_json_against_any_tcp_server(server_proc: Proc) -> None:
     port = port_of(server_proc.ready_line)
     proc = run_cli("hold", f"127.0.0.1:{port}", "--duration", "400ms", "--keepalive-idle", "5", "--json")
     assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout)
+    result = output_json(proc.stdout)
     assert result["schema"] == "natprobe.hold/1"
     assert result["ended"] == "duration" and result["alive_s"] == pytest.approx(0.4, abs=0.15)
     assert result["keepalive_in_force"]["idle_s"] == 5
@@ -119,7 +119,7 @@ def test_hold_json_against_any_tcp_server(server_proc: Proc) -> None:
 def test_demo_json_has_discovers_fields_and_the_truth() -> None:
     proc = run_cli("demo", "--nat-timeout", str(scaled(2.0)), "--json")
     assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout)
+    result = output_json(proc.stdout)
     for key in (
         "schema", "target", "lower_s", "upper_s", "estimate_s", "failure_mode", "wall_s", "probes", "nat",
         "recommended_keepalive_s", "truth_s",
@@ -151,7 +151,9 @@ def test_interrupt_prints_the_partial_result_and_exits_130(server_proc: Proc) ->
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err
-    assert "Interrupted" in out and "No idle timeout up to" in out
+    assert "Interrupted" in out and "No timeout seen before the run stopped (interrupted)" in out
+    # Nothing failed, so no interval is derived from what merely survived.
+    assert "Recommended" not in out and "no timeout was measured" in out
 
 
 def test_expect_min_exits_1_as_soon_as_the_path_is_proven_shorter(server_proc: Proc) -> None:
@@ -163,9 +165,11 @@ def test_expect_min_exits_1_as_soon_as_the_path_is_proven_shorter(server_proc: P
     finally:
         emu.stop()
     assert short.returncode == 1, short.stderr
-    result = json.loads(short.stdout)
+    result = output_json(short.stdout)
     assert result["reason"] == "expect_min" and result["upper_s"] < 30
     assert budget.returncode == 0, budget.stderr
     # The first scout is due at about 1.9 s: the 1.5 s budget ends the run first.
-    stopped = json.loads(budget.stdout)
+    stopped = output_json(budget.stdout)
     assert stopped["reason"] == "budget" and stopped["upper_s"] is None and 1.4 <= stopped["wall_s"] < 3.0
+    assert stopped["recommended_keepalive_s"] is None and stopped["recommendations"] is None
+    assert stopped["plan"]["purpose"] == "detect_only" and stopped["plan"]["interval_s"] is None

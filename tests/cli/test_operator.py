@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import pty
 import re
@@ -15,13 +14,13 @@ import pytest
 
 from probe.core.history import changed, path_key
 from probe.run import history
-from tests.conftest import Proc, natprobe_cmd, port_of, run_cli, scaled
+from tests.conftest import Proc, natprobe_cmd, output_json, port_of, run_cli, scaled
 
 
 def test_local_json_shape_and_kernel_defaults() -> None:
     proc = run_cli("local", "--json")
     assert proc.returncode == 0, proc.stderr
-    facts = json.loads(proc.stdout)
+    facts = output_json(proc.stdout)
     assert facts["schema"] == "natprobe.local/1"
     assert set(facts["keepalive_defaults"]) == {"idle_s", "interval_s", "count"}
     if Path("/proc/sys/net/ipv4/tcp_keepalive_time").exists():
@@ -32,7 +31,7 @@ def test_local_json_shape_and_kernel_defaults() -> None:
 
 
 def test_local_lists_the_sockets_of_a_running_natprobe(server_proc: Proc) -> None:
-    facts = json.loads(run_cli("local", "--json").stdout)
+    facts = output_json(run_cli("local", "--json").stdout)
     server_pid = server_proc.proc.pid
     entry = next(p for p in facts["natprobe_sockets"] if p["pid"] == server_pid)
     assert entry["sockets"] >= 1 and entry["states"].get("LISTEN", 0) >= 1
@@ -63,22 +62,40 @@ def test_history_paths_differ_by_public_address() -> None:
 
 def test_check_saves_history_unless_told_not_to(server_proc: Proc) -> None:
     target = f"tcp://127.0.0.1:{port_of(server_proc.ready_line)}"
-    first = json.loads(run_cli("check", target, "--idle", "0.1", "--json").stdout)
-    second = json.loads(run_cli("check", target, "--idle", "0.1", "--json").stdout)
-    unsaved = json.loads(run_cli("check", target, "--idle", "0.1", "--json", "--no-save").stdout)
+    first = output_json(run_cli("check", target, "--idle", "0.1", "--json").stdout)
+    second = output_json(run_cli("check", target, "--idle", "0.1", "--json").stdout)
+    unsaved = output_json(run_cli("check", target, "--idle", "0.1", "--json", "--no-save").stdout)
     assert first["history"]["saved"] and first["history"]["previous"] is None
     assert second["history"]["previous"]["passed"] is True and second["history"]["changed"] is False
     assert "history" not in unsaved
-    listing = json.loads(run_cli("history", "--json").stdout)
+    listing = output_json(run_cli("history", "--json").stdout)
     assert listing["schema"] == "natprobe.history/1"
     assert [len(p["entries"]) for p in listing["paths"]] == [2]
     assert Path(os.environ["XDG_STATE_HOME"], "natprobe", "history.jsonl").exists()
 
 
-@pytest.mark.parametrize("command", ["server", "discover", "check", "hold", "emulate", "demo", "local", "history"])
+COMMANDS = ["server", "discover", "check", "hold", "emulate", "demo", "local", "history", "lab", "schema"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
 def test_every_help_has_examples(command: str) -> None:
     proc = run_cli(command, "--help")
     assert proc.returncode == 0 and "Examples" in proc.stdout and "natprobe " + command in proc.stdout
+
+
+def test_the_command_list_shows_one_sentence_per_command_and_no_examples() -> None:
+    from probe.cli.app import app
+
+    proc = run_cli("--help", env={"COLUMNS": "200"})
+    assert proc.returncode == 0 and "Examples" not in proc.stdout
+    listed = {info.name: info.callback for info in app.registered_commands}
+    assert sorted(listed) == sorted(COMMANDS)
+    for name, callback in listed.items():
+        assert callback is not None and callback.__doc__
+        summary = callback.__doc__.strip().splitlines()[0]
+        # Reads on its own: a sentence, short enough for one line of the list.
+        assert summary[0].isupper() and summary.endswith(".") and len(summary) <= 110, summary
+        assert f"{name}  " in proc.stdout and summary in proc.stdout
 
 
 def test_version_and_completion_are_offered() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 
 from probe.lab.netns import NatLab, nat_lab, unavailable_reason
+from tests.conftest import output_json
 
 _REASON = unavailable_reason()
 
@@ -71,8 +71,8 @@ class Lab:
     def client_json(self, *args: str, expect_rc: int | None = 0) -> dict[str, Any]:
         proc = self.client(*args, "--json")
         if expect_rc is not None:
-            assert proc.returncode == expect_rc, proc.stderr
-        result: dict[str, Any] = json.loads(proc.stdout)
+            assert proc.returncode == expect_rc, proc.stderr + proc.stdout[-3000:]
+        result: dict[str, Any] = output_json(proc.stdout)
         return result
 
     def close(self) -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Proc, port_of, run_cli, scaled
+from tests.conftest import Proc, output_json, port_of, run_cli, scaled
 from tests.proxies.tools import HAPROXY, free_port, haproxy_tcp
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(HAPROXY is None, reason="HAProxy is not installed")]
@@ -20,7 +19,7 @@ def test_discover_brackets_haproxy_timeouts_as_closed(server_proc: Proc, tmp_pat
     with haproxy_tcp(port, port_of(server_proc.ready_line), TIMEOUT, tmp_path):
         proc = run_cli("discover", f"tcp://127.0.0.1:{port}", "--json")
     assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout)
+    result = output_json(proc.stdout)
     assert result["failure_mode"] == "closed"
     # HAProxy's timers tick on its own event loop; allow its few ms of slack.
     slack = 0.05

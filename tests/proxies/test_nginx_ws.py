@@ -17,7 +17,7 @@ import pytest
 
 from probe.net.server import ProbeServer
 from probe.net.ws_server import listen_ws
-from tests.conftest import Proc, port_of, run_cli, scaled, start_process
+from tests.conftest import Proc, output_json, port_of, run_cli, scaled, start_process
 from tests.proxies.tools import NGINX, OPENSSL, Certs, free_port, make_certs, nginx, ws_proxy_block
 
 pytestmark = [
@@ -45,7 +45,7 @@ def proxied(ws_server: Proc, tmp_path: Path) -> Iterator[int]:
 def test_discover_brackets_proxy_read_timeout_as_closed(proxied: int) -> None:
     proc = run_cli("discover", f"ws://127.0.0.1:{proxied}/probe", "--json")
     assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout)
+    result = output_json(proc.stdout)
     assert result["transport"] == "ws"
     assert result["failure_mode"] == "closed"
     # nginx arms its timer from a clock cached at the start of an event-loop
@@ -62,15 +62,27 @@ def test_hold_with_shorter_heartbeats_survives(proxied: int) -> None:
         str(READ_TIMEOUT * 2), "--json",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout)
+    result = output_json(proc.stdout)
     assert result["ended"] == "duration" and result["heartbeat"]["missed"] == 0
     assert result["heartbeat"]["answered"] >= 6
+
+
+def test_hold_with_heartbeats_outlives_the_servers_hello_deadline(proxied: int) -> None:
+    # The natprobe server closes a connection that says no hello within 10 s,
+    # unless it stays silent (pings are not messages): a hold's session is
+    # kept, so it lives as long as the path lets it, here past 10 s.
+    proc = run_cli(
+        "hold", f"ws://127.0.0.1:{proxied}/", "--heartbeat", str(READ_TIMEOUT / 4), "--duration", "11s", "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout
+    result = output_json(proc.stdout)
+    assert result["ended"] == "duration" and result["alive_s"] == 11.0 and result["heartbeat"]["missed"] == 0
 
 
 def test_hold_without_heartbeats_is_closed_at_the_timeout(proxied: int) -> None:
     proc = run_cli("hold", f"ws://127.0.0.1:{proxied}/", "--duration", str(READ_TIMEOUT * 3), "--json")
     assert proc.returncode == 1, proc.stderr
-    result = json.loads(proc.stdout)
+    result = output_json(proc.stdout)
     assert result["ended"] == "closed"
     assert result["alive_s"] == pytest.approx(READ_TIMEOUT, abs=scaled(0.5))
     assert result["close_code"] is not None
@@ -85,7 +97,7 @@ def test_wss_through_nginx_with_a_private_ca(ws_server: Proc, tmp_path: Path) ->
         target = f"wss://localhost:{port}/"
         good = run_cli("check", target, "--idle", "300ms", "--cacert", str(certs.ca), "--json")
         assert good.returncode == 0, good.stderr
-        assert json.loads(good.stdout)["passed"] is True
+        assert output_json(good.stdout)["passed"] is True
         bad = run_cli("check", target, "--idle", "300ms", "--json")
     assert bad.returncode == 3
     lines = bad.stderr.strip().splitlines()

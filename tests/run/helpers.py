@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from probe.lab.emulator import Emulator
-from probe.net.server import ProbeServer
+from probe.net.server import ProbeServer, ServerConfig
 
 
 @dataclass
@@ -19,8 +19,10 @@ class Path:
 
 
 @asynccontextmanager
-async def emulated_path(timeout_s: float, mode: str = "drop") -> AsyncIterator[Path]:
-    server = ProbeServer()
+async def emulated_path(
+    timeout_s: float, mode: str = "drop", config: ServerConfig | None = None
+) -> AsyncIterator[Path]:
+    server = ProbeServer(config)
     upstream = await server.listen_tcp("127.0.0.1", 0)
     emulator = Emulator(upstream, timeout_s, mode)
     host, port = await emulator.listen("127.0.0.1", 0)

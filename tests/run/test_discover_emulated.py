@@ -8,13 +8,15 @@ within 1.10 T + 2 s plus the grace period.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from probe.core.planner import PlannerConfig
 from probe.core.targets import Target
+from probe.net.server import ServerConfig
 from probe.run.discover import DiscoverOptions, DiscoverRun
-from tests.conftest import scaled
+from tests.conftest import scaled, validate_output
 from tests.run.helpers import emulated_path
 
 T = scaled(2.5)
@@ -47,3 +49,46 @@ def test_expect_min_stops_early_when_the_path_is_shorter() -> None:
     assert result["reason"] == "expect_min"
     upper = result["upper_s"]
     assert isinstance(upper, float) and upper < 60.0
+
+
+def test_a_server_limit_below_the_pool_makes_discovery_smaller_not_failed() -> None:
+    # 20 per address: the control connection and the quiet one leave 18.
+    async def body() -> dict[str, Any]:
+        async with emulated_path(T, "drop", ServerConfig(max_per_ip=20)) as path:
+            runner = DiscoverRun(DiscoverOptions(Target("tcp", path.host, path.port), PlannerConfig()))
+            return validate_output((await runner.run()).to_json())
+
+    result = asyncio.run(body())
+    connections = result["connections"]
+    assert connections["server_limits"] == {
+        "max_sessions": 10000, "sessions_free": 9999, "max_per_ip": 20, "per_ip_free": 19,
+    }  # fmt: skip
+    # 18, or fewer if connections the emulator forgot still held places
+    # (the server then says busy and the pool shrinks again).
+    assert connections["limited_by_server"] is True and 2 <= connections["pool"] <= 18
+    assert connections["asked"] == 63 and connections["max_open"] <= 19
+    assert result["lower_s"] <= T <= result["upper_s"]
+
+
+def test_two_discoveries_from_one_address_share_the_servers_limit() -> None:
+    # 30 per address. The second starts once the first holds 20 connections,
+    # so its welcome says at most 8 are left; the first, still opening, then
+    # meets "busy" and shrinks its pool too. Both answer.
+    async def body() -> list[dict[str, Any]]:
+        async with emulated_path(T, "drop", ServerConfig(max_per_ip=30)) as path:
+            target = Target("tcp", path.host, path.port)
+            first_run = DiscoverRun(DiscoverOptions(target, PlannerConfig()))
+            first = asyncio.create_task(first_run.run())
+            for _ in range(1000):  # bounded: the first opens 20 within about a second
+                if first_run.started is not None and len(first_run.planner.conns) >= 20:
+                    break
+                await asyncio.sleep(0.01)
+            second = await DiscoverRun(DiscoverOptions(target, PlannerConfig())).run()
+            return [validate_output(r.to_json()) for r in (await first, second)]
+
+    first, second = asyncio.run(body())
+    for result in (first, second):
+        assert result["lower_s"] <= T <= result["upper_s"]
+        assert result["after_expiry"] is not None
+    assert second["connections"]["limited_by_server"] is True and second["connections"]["pool"] <= 8
+    assert first["connections"]["max_open"] + second["connections"]["max_open"] <= 30

@@ -1,0 +1,51 @@
+"""Target and address parsing, with natprobe's default ports."""
+
+from __future__ import annotations
+
+import pytest
+
+from probe.core.targets import DEFAULT_TCP_PORT, Target, parse_hostport, parse_target
+from probe.errors import UsageError
+
+
+def test_tcp_targets_without_a_port_use_natprobes_port() -> None:
+    assert DEFAULT_TCP_PORT == 4040
+    assert parse_target("tcp://probe.example.net") == Target("tcp", "probe.example.net", 4040)
+    assert parse_target("tcp://[2001:db8::1]") == Target("tcp", "2001:db8::1", 4040)
+    assert str(parse_target("tcp://h")) == "tcp://h:4040"
+
+
+def test_websocket_targets_keep_the_url_default_ports() -> None:
+    assert parse_target("ws://h/natprobe") == Target("ws", "h", 80, "/natprobe")
+    assert parse_target("wss://h") == Target("wss", "h", 443, "/")
+    assert parse_target("wss://h:8443/p?x=1").path == "/p?x=1"
+
+
+def test_server_addresses_take_a_default_port_only_when_given_one() -> None:
+    assert parse_hostport("0.0.0.0", "--tcp address", 4040) == ("0.0.0.0", 4040)
+    assert parse_hostport("[::]", "--tcp address", 4040) == ("::", 4040)
+    assert parse_hostport("[::]:5", "--tcp address", 4040) == ("::", 5)
+    with pytest.raises(UsageError, match="expected HOST:PORT"):
+        parse_hostport("0.0.0.0")
+    with pytest.raises(UsageError, match=r"expected \[IPV6\]:PORT"):
+        parse_hostport("[::]")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("http://h:1", "unsupported scheme"),
+        ("tcp://h:70000", "invalid port"),
+        ("tcp://:5", "missing host"),
+        ("h", "expected tcp://HOST:PORT"),
+    ],
+)
+def test_bad_targets_say_what_is_wrong(text: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        parse_target(text)
+
+
+def test_a_bare_host_and_port_takes_the_default_scheme() -> None:
+    assert parse_target("db.internal:5432", default="tcp") == Target("tcp", "db.internal", 5432)
+    with pytest.raises(UsageError, match="port must be a number"):
+        parse_target("db.internal:x", default="tcp")
