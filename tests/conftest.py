@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +22,41 @@ from probe.schemas import load
 #: Every real-time constant in the tests scales from this factor, so a slow
 #: machine can stretch them: NATPROBE_TEST_TIME_SCALE=2 pytest
 TIME_SCALE = float(os.environ.get("NATPROBE_TEST_TIME_SCALE", "1"))
+
+#: With NATPROBE_REQUIRE_LAB=1 (as .ci/run sets it), a missing lab
+#: prerequisite fails the test instead of skipping it, so a CI that cannot
+#: run the lab does not look green.
+REQUIRE_LAB = os.environ.get("NATPROBE_REQUIRE_LAB") == "1"
+
+_TOOLS = {
+    "nginx": "apt-get install nginx",
+    "haproxy": "apt-get install haproxy",
+    "openssl": "apt-get install openssl",
+    "ss": "apt-get install iproute2",
+}
+
+
+@functools.cache
+def missing(name: str) -> str | None:
+    """Why the prerequisite ``name`` is missing here, or None if it is present."""
+    if name == "kernel_nat":
+        from probe.lab.netns import unavailable_reason
+
+        return unavailable_reason()
+    if name in _TOOLS:
+        return None if shutil.which(name) else f"`{name}` is not on PATH ({_TOOLS[name]})"
+    raise ValueError(f"unknown prerequisite {name!r}")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for mark in item.iter_markers("requires"):
+        for name in mark.args:
+            reason = missing(name)
+            if reason is None:
+                continue
+            if REQUIRE_LAB:
+                pytest.fail(f"NATPROBE_REQUIRE_LAB=1 and {reason}", pytrace=False)
+            pytest.skip(reason)
 
 
 def scaled(seconds: float) -> float:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
+from typer._click.exceptions import UsageError as ClickUsageError
 
 from probe import __version__
 from probe.cli import check, demo, discover, emulate, history, hold, lab, local, schema, server
+from probe.core.text import printable
+from probe.errors import ExitCode
 
 app = typer.Typer(
     name="natprobe",
@@ -52,4 +56,15 @@ for name, module in (
 
 
 def main() -> None:
-    app()
+    """Run the app; a usage error is one line on stderr and exit 2, like every
+    other error natprobe reports (click would print a multi-line box)."""
+    try:
+        code = app(standalone_mode=False)
+    except ClickUsageError as exc:
+        command = f" {exc.ctx.info_name}" if exc.ctx is not None and exc.ctx.parent is not None else ""
+        sys.stderr.write(f"natprobe{command}: {printable(exc.format_message(), 500)} (see --help)\n")
+        sys.exit(ExitCode.USAGE)
+    except typer.Abort:
+        sys.stderr.write("natprobe: interrupted\n")
+        sys.exit(ExitCode.INTERRUPTED)
+    sys.exit(code if isinstance(code, int) else 0)

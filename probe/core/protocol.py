@@ -61,6 +61,8 @@ def decode(line: bytes | str) -> dict[str, Any]:
         text = line
     try:
         obj = json.loads(text, parse_constant=_reject_constant)
+    except ProtocolError:
+        raise  # a ValueError too: keep its own message
     except RecursionError:
         raise ProtocolError("bad_json", "JSON nested too deeply") from None
     except ValueError:

@@ -53,3 +53,42 @@ def test_every_outcome_has_a_meaning_for_applications() -> None:
         assert meaning(outcome.value)
     assert "lost" in meaning("revived") and "15 minutes" in meaning("blackhole")
     assert meaning("nonsense") == ""
+
+
+def test_each_outcome_in_full() -> None:
+    from probe.core.after_expiry import AfterResult
+
+    assert classify(AfterObservation(True, None, 0.5, "a:1", "a:2", late_push=True)) == AfterResult(
+        AfterOutcome.REVIVED,
+        True,
+        0.5,
+        "the message was answered: the path re-created the forgotten mapping (the server now sees a:2, not a:1)"
+        "; the push lost in the gap arrived late, retransmitted by the server",
+        True,
+    )
+    assert classify(AfterObservation(False, "reset", 0.25, late_push=True)) == AfterResult(
+        AfterOutcome.RESET,
+        None,
+        0.25,
+        "the message met a reset: the flow was gone at the far end or came back on a new port",
+        True,
+    )
+    assert classify(AfterObservation(False, "closed", 0.125)) == AfterResult(
+        AfterOutcome.CLOSED,
+        None,
+        0.125,
+        "the connection had been closed (FIN or close frame), as a proxy does at its idle timeout",
+        False,
+    )
+    assert classify(AfterObservation(False, "timeout", 2.25, late_push=True)) == AfterResult(
+        AfterOutcome.BLACKHOLE,
+        None,
+        2.25,
+        "nothing came back within 2.2s: the path drops the forgotten flow's packets; "
+        "without TCP_USER_TIMEOUT or a heartbeat timeout the socket would retransmit for ~15 min",
+        True,
+    )
+
+
+def test_waited_is_rounded_to_milliseconds() -> None:
+    assert classify(AfterObservation(False, None, 1.23456)).to_json()["waited_s"] == 1.235

@@ -107,3 +107,17 @@ def test_a_path_where_even_the_shortest_idle_failed_keeps_well_below_it() -> Non
     plan = make_plan(PlanInputs(bracket(None, 10.0)))
     # Half the failed idle, then the 80% margin.
     assert plan["interval_s"] == 4.0 and plan["keepalive"]["idle_s"] == 4
+
+
+def test_a_slow_path_stretches_the_heartbeat_timeout_and_what_the_server_waits() -> None:
+    plan = make_plan(PlanInputs(bracket(300.0, 310.0), rtt_s=2.0))
+    assert plan["heartbeat"]["timeout_s"] == 20.0 and plan["heartbeat"]["detect_s"] == 260.0
+    assert plan["server"]["user_timeout_s"] == 60.0 and plan["server"]["idle_session_timeout_s"] == 260.0
+
+
+def test_detect_times_are_rounded_to_milliseconds() -> None:
+    plan = make_plan(PlanInputs(bracket(4.04, 4.4), rtt_s=0.6789))
+    # interval 3.2, timeout ceil(67.89) / 10 = 6.8
+    assert plan["heartbeat"]["detect_s"] == 10.0 and plan["server"]["idle_session_timeout_s"] == 10.0
+    tiny = make_plan(PlanInputs(bracket(1.0, 1.2)))
+    assert tiny["interval_s"] == 0.8 and tiny["keepalive"]["idle_s"] == 1  # never below 1 s

@@ -49,3 +49,40 @@ def test_a_bare_host_and_port_takes_the_default_scheme() -> None:
     assert parse_target("db.internal:5432", default="tcp") == Target("tcp", "db.internal", 5432)
     with pytest.raises(UsageError, match="port must be a number"):
         parse_target("db.internal:x", default="tcp")
+
+
+def test_ports_zero_and_65535_are_valid_65536_is_not() -> None:
+    assert parse_hostport("h:0") == ("h", 0)
+    assert parse_hostport("h:65535") == ("h", 65535)
+    with pytest.raises(UsageError) as info:
+        parse_hostport("h:65536", "--tcp address")
+    assert info.value.message == "invalid --tcp address 'h:65536': port must be a number from 0 to 65535"
+
+
+def test_address_errors_in_full() -> None:
+    cases = {
+        ":5": "invalid target ':5': missing host",
+        "[::1]x": "invalid target '[::1]x': expected [IPV6]:PORT",
+        "a:b:5": "invalid target 'a:b:5': expected HOST:PORT",
+        "[::1]]:5": "invalid target '[::1]]:5': expected [IPV6]:PORT",
+    }
+    for text, message in cases.items():
+        with pytest.raises(UsageError) as info:
+            parse_target(text, default="tcp")
+        assert info.value.message == message
+    with pytest.raises(UsageError) as info:
+        parse_target("nothing")
+    assert info.value.message == (
+        "invalid target 'nothing': expected tcp://HOST:PORT or ws://HOST:PORT or wss://HOST:PORT"
+    )
+    with pytest.raises(UsageError) as info:
+        parse_target("udp://h:1")
+    assert info.value.message == "unsupported scheme 'udp' in 'udp://h:1': use tcp://, ws://, wss://"
+
+
+def test_targets_print_ipv6_hosts_in_brackets() -> None:
+    assert str(Target("tcp", "::1", 4040)) == "tcp://[::1]:4040"
+    assert str(Target("ws", "::1", 80, "/p")) == "ws://[::1]:80/p"
+    assert str(Target("wss", "h", 443)) == "wss://h:443/"
+    assert parse_target("tcp://h:5") == Target("tcp", "h", 5)
+    assert parse_target("[::1]:5", default="tcp") == Target("tcp", "::1", 5)

@@ -3,82 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import pytest
 
-from probe.net.server import ProbeServer, ServerConfig
-
-
-async def _with_server(config: ServerConfig, body: Callable[[ProbeServer, int], Awaitable[None]]) -> None:
-    server = ProbeServer(config)
-    _, port = await server.listen_tcp("127.0.0.1", 0)
-    try:
-        await body(server, port)
-    finally:
-        await server.shutdown()
-        await Client.close_all()
-
-
-def run_with_server(body: Callable[[ProbeServer, int], Awaitable[None]], **config: Any) -> None:
-    asyncio.run(_with_server(ServerConfig(**config), body))
-
-
-class Client:
-    opened: list[Client] = []
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    @classmethod
-    async def connect(cls, port: int) -> Client:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        client = cls(reader, writer)
-        cls.opened.append(client)
-        return client
-
-    @classmethod
-    async def close_all(cls) -> None:
-        while cls.opened:
-            writer = cls.opened.pop().writer
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-
-    def send(self, obj: dict[str, Any] | bytes) -> None:
-        self.writer.write(obj if isinstance(obj, bytes) else json.dumps(obj).encode() + b"\n")
-
-    async def recv(self, wait_s: float = 5.0) -> dict[str, Any]:
-        async with asyncio.timeout(wait_s):
-            line = await self.reader.readline()
-        assert line, "connection closed"
-        msg: dict[str, Any] = json.loads(line)
-        return msg
-
-    async def closed(self, wait_s: float = 5.0) -> bool:
-        async with asyncio.timeout(wait_s):
-            return await self.reader.read() == b""
-
-    async def rest(self, wait_s: float = 5.0) -> bytes:
-        """What arrives until the connection ends, by FIN or by RST (an aborted session)."""
-        data = b""
-        async with asyncio.timeout(wait_s):
-            while True:
-                try:
-                    chunk = await self.reader.read(4096)
-                except ConnectionResetError:
-                    return data
-                if not chunk:
-                    return data
-                data += chunk
-
-    async def hello(self, **extra: Any) -> dict[str, Any]:
-        self.send({"op": "hello", "v": 1, **extra})
-        return await self.recv()
+from probe.net.server import ProbeServer
+from tests.net.helpers import Client, run_with_server
 
 
 def test_welcome_reports_the_observed_address_and_a_session() -> None:
@@ -127,9 +58,17 @@ def test_push_now_from_a_control_connection_reports_the_idle_it_ended() -> None:
         assert pushed["sent"] is True and pushed["session"] == session and pushed["idle_s"] >= 0
         push = await idle.recv()
         assert push["op"] == "push" and push["id"] == "p1"
-        # The backstop was cancelled: nothing more comes on the idle connection.
+        # The backstop was cancelled: no push is pending on the idle session.
+        target = server.sessions[session]
+        assert target._push_timer is None and target._push_id is None
         control.send({"op": "push_now", "id": "p2", "session": "no-such-session"})
-        assert (await control.recv())["sent"] is False
+        assert await control.recv() == {
+            "op": "pushed",
+            "id": "p2",
+            "session": "no-such-session",
+            "sent": False,
+            "reason": "unknown_session",
+        }
 
     run_with_server(body)
 
@@ -211,7 +150,8 @@ def test_shutdown_tells_sessions_why() -> None:
         await server.shutdown()
         assert (await client.recv())["code"] == "shutdown"
         assert not server.live
-        await Client.close_all()
+        client.writer.close()
+        await client.writer.wait_closed()
 
     asyncio.run(body())
 
@@ -293,3 +233,33 @@ def test_sessions_get_the_configured_tcp_user_timeout() -> None:
         assert session.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 7500
 
     run_with_server(body, user_timeout_s=7.5)
+
+
+def test_the_per_address_count_goes_down_as_sessions_close() -> None:
+    async def body(server: ProbeServer, port: int) -> None:
+        for round_ in range(3):  # three times the limit in all, two at a time
+            pair = [await Client.connect(port) for _ in range(2)]
+            for client in pair:
+                assert (await client.hello())["op"] == "welcome", round_
+            assert server.per_ip == {"127.0.0.1": 2} and len(server.live) == 2
+            for client in pair:
+                client.writer.transport.abort()
+            for _ in range(200):  # bounded: until the server saw both go
+                if not server.live:
+                    break
+                await asyncio.sleep(0.01)
+            assert server.per_ip == {} and not server.live and not server.sessions
+
+    run_with_server(body, max_per_ip=2)
+
+
+def test_a_refused_connection_does_not_count() -> None:
+    async def body(server: ProbeServer, port: int) -> None:
+        first = await Client.connect(port)
+        await first.hello()
+        refused = await Client.connect(port)
+        assert (await refused.recv())["code"] == "busy"
+        assert await refused.closed()
+        assert server.per_ip == {"127.0.0.1": 1} and len(server.live) == 1
+
+    run_with_server(body, max_per_ip=1)

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Proc, output_json, port_of, run_cli, scaled
-from tests.proxies.tools import HAPROXY, free_port, haproxy_tcp
+from tests.proxies.tools import free_port, haproxy_tcp
 
-pytestmark = [pytest.mark.lab, pytest.mark.skipif(HAPROXY is None, reason="HAProxy is not installed")]
+pytestmark = [pytest.mark.lab, pytest.mark.requires("haproxy")]
 
 TIMEOUT = scaled(2.0)
 

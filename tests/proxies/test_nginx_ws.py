@@ -18,11 +18,11 @@ import pytest
 from probe.net.server import ProbeServer
 from probe.net.ws_server import listen_ws
 from tests.conftest import Proc, output_json, port_of, run_cli, scaled, start_process
-from tests.proxies.tools import NGINX, OPENSSL, Certs, free_port, make_certs, nginx, ws_proxy_block
+from tests.proxies.tools import Certs, free_port, make_certs, nginx, ws_proxy_block
 
 pytestmark = [
     pytest.mark.lab,
-    pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)"),
+    pytest.mark.requires("nginx"),
 ]
 
 READ_TIMEOUT = scaled(2.0)
@@ -88,7 +88,7 @@ def test_hold_without_heartbeats_is_closed_at_the_timeout(proxied: int) -> None:
     assert result["close_code"] is not None
 
 
-@pytest.mark.skipif(OPENSSL is None, reason="openssl is not installed")
+@pytest.mark.requires("openssl")
 def test_wss_through_nginx_with_a_private_ca(ws_server: Proc, tmp_path: Path) -> None:
     certs: Certs = make_certs(tmp_path)
     port = free_port()

@@ -11,8 +11,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None)
+# Found on PATH only (tests/conftest.py `missing` looks the same way).
+NGINX = shutil.which("nginx")
+HAPROXY = shutil.which("haproxy")
 OPENSSL = shutil.which("openssl")
 
 

@@ -161,7 +161,8 @@ def test_a_killed_ndjson_run_leaves_what_it_learned(server_proc: Proc) -> None:
     assert tests and tests[0]["outcome"] == "survived" and tests[0]["idle_s"] > 1.0
 
 
-@pytest.mark.parametrize("flag", ["--json", "--ndjson"])
-def test_json_and_ndjson_do_not_combine(flag: str) -> None:
-    proc = run_cli("discover", "tcp://127.0.0.1:1", "--json", "--ndjson")
-    assert proc.returncode == 2 and flag in proc.stderr
+@pytest.mark.parametrize("order", [("--json", "--ndjson"), ("--ndjson", "--json")])
+def test_json_and_ndjson_do_not_combine_in_either_order(order: tuple[str, str]) -> None:
+    proc = run_cli("discover", "tcp://127.0.0.1:1", *order)
+    assert proc.returncode == 2
+    assert proc.stderr == "natprobe: --json and --ndjson cannot be combined\n"
