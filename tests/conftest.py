@@ -6,13 +6,14 @@ import functools
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -72,7 +73,7 @@ class Proc:
         """Signal the process, wait for it and close its pipes."""
         if self.proc.poll() is None:
             self.proc.send_signal(signum)
-        self.proc.communicate(timeout=10)
+        self.proc.communicate(timeout=scaled(10))
         return self.proc.returncode
 
 
@@ -80,19 +81,42 @@ def natprobe_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "probe", *args]
 
 
-def start_process(*args: str, ready: str, timeout: float = 15.0) -> Proc:
-    """Start ``natprobe ARGS`` and wait for its ready line on stderr."""
+def read_line(pipe: IO[str], within_s: float = 15.0) -> str:
+    """The next line a child process writes, waiting at most ``within_s`` (scaled)."""
+    ready, _, _ = select.select([pipe], [], [], scaled(within_s))
+    if not ready:
+        raise AssertionError(f"no output within {scaled(within_s):g}s")
+    return pipe.readline()
+
+
+def start(
+    argv: list[str], ready: str, stream: str = "stderr", env: dict[str, str] | None = None, within_s: float = 15.0
+) -> Proc:
+    """Start a process and wait for its ready line: the one process helper.
+
+    The process's own announcement is the signal, never a sleep; waiting for
+    it is bounded.
+    """
     proc = subprocess.Popen(
-        natprobe_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
-    )
-    assert proc.stderr is not None
-    # readline blocks until the process prints: the ready signal, no sleeping.
-    line = proc.stderr.readline()
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+        env=None if env is None else {**os.environ, **env},
+    )  # fmt: skip
+    pipe = proc.stderr if stream == "stderr" else proc.stdout
+    assert pipe is not None
+    try:
+        line = read_line(pipe, within_s)
+    except AssertionError:
+        line = ""
     if ready not in line:
         proc.kill()
-        rest = proc.stderr.read()
-        raise AssertionError(f"process did not become ready: {line!r} {rest!r}")
+        out, err = proc.communicate()
+        raise AssertionError(f"process did not become ready: {line!r} {out!r} {err!r}")
     return Proc(proc, line.strip())
+
+
+def start_process(*args: str, ready: str, env: dict[str, str] | None = None) -> Proc:
+    """Start ``natprobe ARGS`` and wait for its ready line on stderr."""
+    return start(natprobe_cmd(*args), ready, env=env)
 
 
 def port_of(ready_line: str) -> int:
@@ -128,7 +152,12 @@ def run_cli(*args: str, timeout: float = 120.0, env: dict[str, str] | None = Non
     full_env = dict(os.environ)
     full_env.update(env or {})
     return subprocess.run(
-        natprobe_cmd(*args), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, env=full_env
+        natprobe_cmd(*args),
+        capture_output=True,
+        text=True,
+        timeout=scaled(timeout),
+        stdin=subprocess.DEVNULL,
+        env=full_env,
     )
 
 

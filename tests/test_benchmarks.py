@@ -7,11 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import scaled
+
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "discovery.py"
 
 
 def test_discovery_benchmark_rows_and_ranking() -> None:
-    proc = subprocess.run([sys.executable, str(BENCH), "--json"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, str(BENCH), "--json"], capture_output=True, text=True, timeout=scaled(120))
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)["rows"]
     keys = {"method", "timeout_s", "wall_ratio", "width_ratio", "max_connections", "connections_opened"}

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import scaled
+
 ROOT = Path(__file__).resolve().parent.parent
 #: A lab test whose prerequisite (haproxy) is hidden by a PATH without it.
 TARGET = "tests/proxies/test_haproxy_tcp.py"
@@ -21,7 +23,7 @@ def run_without_haproxy(require: bool) -> subprocess.CompletedProcess[str]:
         env["NATPROBE_REQUIRE_LAB"] = "1"
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-n", "0", "-p", "no:cacheprovider", "-rfEs", TARGET],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=120,
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=scaled(120),
     )  # fmt: skip
 
 

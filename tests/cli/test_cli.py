@@ -8,7 +8,17 @@ import subprocess
 
 import pytest
 
-from tests.conftest import Proc, natprobe_cmd, output_json, port_of, run_cli, scaled, start_emulator, start_process
+from tests.conftest import (
+    Proc,
+    natprobe_cmd,
+    output_json,
+    port_of,
+    read_line,
+    run_cli,
+    scaled,
+    start_emulator,
+    start_process,
+)
 
 
 def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
@@ -72,7 +82,7 @@ def test_a_server_that_does_not_speak_the_protocol_exits_3(server_proc: Proc) ->
         with conn:
             conn.recv(100)
             conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
-            out, err = proc.communicate(timeout=20)
+            out, err = proc.communicate(timeout=scaled(20))
     assert proc.returncode == 3
     assert "does not speak the natprobe protocol" in err and "Traceback" not in err and out == ""
 
@@ -145,11 +155,11 @@ def test_interrupt_prints_the_partial_result_and_exits_130(server_proc: Proc) ->
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert proc.stderr is not None
-    assert "discovering" in proc.stderr.readline()
+    assert "discovering" in read_line(proc.stderr)
     # Wait for the first measured test (about 2 s in), then interrupt.
-    assert "survived" in proc.stderr.readline()
+    assert "survived" in read_line(proc.stderr)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
+    out, err = proc.communicate(timeout=scaled(20))
     assert proc.returncode == 130, err
     assert "Interrupted" in out and "No timeout seen before the run stopped (interrupted)" in out
     # Nothing failed, so no interval is derived from what merely survived.

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import natprobe_cmd, port_of, run_cli, scaled, start_emulator, start_process
+from tests.conftest import natprobe_cmd, port_of, read_line, run_cli, scaled, start, start_emulator, start_process
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -68,7 +68,7 @@ def interrupted(*args: str, ready: str) -> int:
     )
     assert proc.stderr is not None
     # Its own progress line is the ready signal; bounded by the test timeout.
-    line = proc.stderr.readline()
+    line = read_line(proc.stderr)
     assert ready in line, line
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=scaled(30))
@@ -178,13 +178,11 @@ def hold_1() -> int:
         "import socket; s=socket.create_server(('127.0.0.1',0)); print(s.getsockname()[1], flush=True); "
         "c,_=s.accept(); c.close()"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    port = int(proc.stdout.readline())
+    server = start([sys.executable, "-c", code], ready="", stream="stdout")
     try:
-        return rc("hold", f"127.0.0.1:{port}", "--duration", "30s")
+        return rc("hold", f"127.0.0.1:{server.ready_line}", "--duration", "30s")
     finally:
-        proc.communicate(timeout=10)
+        server.stop()
 
 
 def hold_3() -> int:
@@ -243,7 +241,7 @@ def emulate_3() -> int:
 def lab_0() -> int:
     proc = subprocess.Popen(natprobe_cmd("lab", "--nat-timeout", "5"), stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
-    assert "client namespace" in proc.stdout.readline()
+    assert "client namespace" in read_line(proc.stdout)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=scaled(30))
     return proc.returncode

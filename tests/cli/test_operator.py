@@ -129,7 +129,7 @@ def _run_in_pty(args: list[str], env: dict[str, str], limit_s: float = 60.0) -> 
             break
         chunks.append(data)
     os.close(main)
-    return proc.wait(timeout=10), b"".join(chunks).decode("utf-8", "replace")
+    return proc.wait(timeout=scaled(10)), b"".join(chunks).decode("utf-8", "replace")
 
 
 def test_live_view_appears_on_a_terminal_and_finishes_cleanly() -> None:

@@ -73,12 +73,12 @@ def test_each_outcome_in_full() -> None:
         "the message met a reset: the flow was gone at the far end or came back on a new port",
         True,
     )
-    assert classify(AfterObservation(False, "closed", 0.125)) == AfterResult(
+    assert classify(AfterObservation(False, "closed", 0.125, late_push=True)) == AfterResult(
         AfterOutcome.CLOSED,
         None,
         0.125,
         "the connection had been closed (FIN or close frame), as a proxy does at its idle timeout",
-        False,
+        True,
     )
     assert classify(AfterObservation(False, "timeout", 2.25, late_push=True)) == AfterResult(
         AfterOutcome.BLACKHOLE,

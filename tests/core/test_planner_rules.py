@@ -339,11 +339,14 @@ def test_an_overdue_scout_push_starts_refining_at_once() -> None:
 
 
 def test_planner_config_refuses_what_cannot_work() -> None:
-    with pytest.raises(ValueError, match="the planner needs at least 2 test connections"):
+    with pytest.raises(ValueError) as few:
         PlannerConfig(max_conns=1)
-    with pytest.raises(ValueError, match="max_idle_s must be positive"):
+    assert str(few.value) == "the planner needs at least 2 test connections"
+    with pytest.raises(ValueError) as idle:
         PlannerConfig(max_idle_s=0)
+    assert str(idle.value) == "max_idle_s must be positive"
     assert PlannerConfig(max_conns=2).max_conns == 2
+    assert PlannerConfig(max_idle_s=0.5).max_idle_s == 0.5
 
 
 def test_a_pinned_run_through_a_two_minute_nat() -> None:
@@ -404,3 +407,31 @@ def test_a_failure_is_never_charged_less_than_the_servers_idle_or_zero() -> None
     planner._probe(planner.conns[0], START + 10.5, [], [])
     planner.tick(START + 11.5)
     assert planner.evidence.tests[0].idle_s == pytest.approx(0.5)
+
+
+def test_with_nothing_survived_refining_counts_from_zero() -> None:
+    # Failed at 1.25 s and nothing survived: probes start a quarter width
+    # (0.125 s) above zero, 0.225 s apart; a 1.25 s bracket is not resolved.
+    planner = planner_with_pool([0.0625, 0.25, 0.5, 0.6875, 1.0, 1.1875], resolution_s=0.5)
+    failed(planner, 1.25)
+    actions = planner.tick(NOW)
+    assert Finish("resolved") not in actions
+    assert probed(actions) == [1, 2, 4]
+
+
+def test_an_unasked_push_without_a_server_idle_is_charged_the_clients_idle() -> None:
+    planner = Planner(PlannerConfig(max_conns=2))
+    planner.start(0.0)
+    planner.opened(0, 10.0)
+    planner.arrived(0, None, 10.3)
+    assert planner.evidence.tests[0].idle_s == pytest.approx(0.3)
+
+
+def test_a_long_grace_stretches_the_time_spent_on_contradictions() -> None:
+    # extra = max(2 x grace, 0.1 x 20 + 2) = max(6, 4) = 6 s.
+    planner = planner_with_pool([1.0], grace_s=3.0)
+    failed(planner, 15.0)
+    survived(planner, 20.0)
+    failed(planner, 21.0)
+    planner.tick(NOW)
+    assert planner._inconsistent_until == pytest.approx(NOW + 6.0)

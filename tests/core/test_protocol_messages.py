@@ -212,6 +212,7 @@ def test_server_close_reason_reads_the_first_line_only() -> None:
 def test_line_buffer_strips_only_a_trailing_carriage_return() -> None:
     buf = LineBuffer(limit=16)
     assert buf.feed(b"a\rb\r\n") == [b"a\rb"]
+    assert buf.feed(b"sp \t\r\nendX\r\n") == [b"sp \t", b"endX"]
     assert buf.feed(b"x\ny\nzz") == [b"x", b"y"] and buf.pending == 2
     # Limits apply per line, counted from each line's own start.
     assert LineBuffer(limit=4).feed(b"abc\nabc\nabc\n") == [b"abc"] * 3

@@ -49,7 +49,7 @@ def _result(**extra: Any) -> DiscoverResult:
         target="tcp://h:4040", transport="tcp", bracket=evidence.bracket(), tests=evidence.tests, wall_s=7.12345,
         nat={"local": "a:1", "observed": "b:2", "detected": True, "port_preserved": False}, max_idle_s=7800.0,
         reason="resolved", server="natprobe 0.1.0", connections={"max_open": 3}, target_width_s=0.50049,
-        grace_s=1.00049, rtt_s=0.0012345, **extra,
+        grace_s=1.00049, rtt_s=1.0, **extra,
     )  # fmt: skip
 
 
@@ -80,13 +80,13 @@ def test_a_discovery_maps_every_field() -> None:
         "max_idle_s": 7800.0,
         "target_width_s": 0.5,
         "grace_s": 1.0,
-        "rtt_s": 0.00123,
+        "rtt_s": 1.0,
         "server": "natprobe 0.1.0",
         "nat": {"local": "a:1", "observed": "b:2", "detected": True, "port_preserved": False},
         "connections": {"max_open": 3},
         "recommended_keepalive_s": 3.2,
         "recommendations": recommendations(bracket, "reset"),
-        "plan": make_plan(PlanInputs(bracket, 0.0012345, 6, True)),
+        "plan": make_plan(PlanInputs(bracket, 1.0, 6, True)),
         "after_expiry": {"outcome": "blackhole"},
         "server_view": {"unacknowledged_pushes": 2},
         # ordered by when each result came
@@ -148,6 +148,11 @@ def test_recommendations_for_a_silent_drop() -> None:
 
 
 def test_recommendations_keep_whole_second_floors_and_probe_caps() -> None:
+    options = recommendations(_bracket(300.0, 310.0), None)
+    assert options is not None
+    # The kernel takes whole seconds: integers, not floats that print alike.
+    assert all(type(v) is int for v in options["socket_options"].values())  # type: ignore[attr-defined]
+    assert all(type(v) is int for v in options["linux_sysctl"].values())  # type: ignore[attr-defined]
     short = recommendations(_bracket(1.0, 1.2), None)
     assert short is not None and short["interval_s"] == 0.8
     assert short["socket_options"] == {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 1, "TCP_KEEPINTVL": 1, "TCP_KEEPCNT": 3}
@@ -169,3 +174,13 @@ def test_recommendations_name_the_proxy_setting_for_closes_and_resets() -> None:
         "flows were reset: a load balancer or firewall configured to reset idle flows "
         "(e.g. Azure LB with TCP reset); raise its idle timeout or keep heartbeats below it"
     )
+
+
+def test_the_rtt_keeps_five_decimals() -> None:
+    data = _result().to_json()
+    assert data["rtt_s"] == 1.0 and isinstance(data["rtt_s"], float)
+    fine = DiscoverResult(
+        target="t", transport="tcp", bracket=Evidence().bracket(), tests=[], wall_s=1.0, nat={}, max_idle_s=1.0,
+        reason="budget", rtt_s=0.0012345678,
+    ).to_json()  # fmt: skip
+    assert fine["rtt_s"] == 0.00123

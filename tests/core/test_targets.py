@@ -21,6 +21,13 @@ def test_websocket_targets_keep_the_url_default_ports() -> None:
     assert parse_target("wss://h:8443/p?x=1").path == "/p?x=1"
 
 
+def test_a_given_port_wins_over_the_default() -> None:
+    assert parse_hostport("h:5", "--tcp address", 4040) == ("h", 5)
+    with pytest.raises(UsageError) as info:
+        parse_hostport("0.0.0.0")
+    assert info.value.message == "invalid address '0.0.0.0': expected HOST:PORT"
+
+
 def test_server_addresses_take_a_default_port_only_when_given_one() -> None:
     assert parse_hostport("0.0.0.0", "--tcp address", 4040) == ("0.0.0.0", 4040)
     assert parse_hostport("[::]", "--tcp address", 4040) == ("::", 4040)

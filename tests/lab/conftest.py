@@ -6,34 +6,21 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from probe.lab.netns import NatLab, nat_lab, unavailable_reason
-from tests.conftest import output_json
-
-_REASON = unavailable_reason()
+from probe.lab.netns import NatLab, nat_lab
+from tests.conftest import Proc, output_json, scaled, start
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/lab/" in str(item.fspath).replace("\\", "/"):
             item.add_marker(pytest.mark.lab)
-            if _REASON is not None:
-                item.add_marker(pytest.mark.skip(reason=_REASON))
-
-
-@dataclass
-class LabProc:
-    proc: subprocess.Popen[str]
-    ready_line: str
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        self.proc.communicate(timeout=10)
+            # Skipped with the reason where the machine cannot build the lab;
+            # a failure instead with NATPROBE_REQUIRE_LAB=1 (tests/conftest.py).
+            item.add_marker(pytest.mark.requires("kernel_nat", "ss"))
 
 
 class Lab:
@@ -41,28 +28,18 @@ class Lab:
 
     def __init__(self, lab: NatLab) -> None:
         self.nat = lab
-        self._procs: list[LabProc] = []
+        self._procs: list[Proc] = []
 
-    def start(self, ns: str, argv: list[str], ready: str, stream: str = "stderr") -> LabProc:
-        proc = subprocess.Popen(
-            self.nat.exec_args(ns, argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-        pipe = proc.stderr if stream == "stderr" else proc.stdout
-        assert pipe is not None
-        line = pipe.readline()  # the process's own ready signal
-        if ready not in line:
-            proc.kill()
-            out, err = proc.communicate()
-            raise AssertionError(f"not ready: {line!r} {out!r} {err!r}")
-        started = LabProc(proc, line.strip())
+    def start(self, ns: str, argv: list[str], ready: str, stream: str = "stderr") -> Proc:
+        started = start(self.nat.exec_args(ns, argv), ready, stream)
         self._procs.append(started)
         return started
 
-    def natprobe_server(self, *listen: str) -> LabProc:
+    def natprobe_server(self, *listen: str) -> Proc:
         return self.start(self.nat.server, [sys.executable, "-m", "probe", "server", *listen], ready="listening on")
 
     def client(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        timeout = scaled(timeout)
         return subprocess.run(
             self.nat.exec_args(self.nat.client, [sys.executable, "-m", "probe", *args]),
             capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,

@@ -100,17 +100,17 @@ def test_lab_command_builds_the_namespaces_and_removes_them_on_sigint() -> None:
     import signal
     import subprocess
 
-    from tests.conftest import natprobe_cmd
+    from tests.conftest import natprobe_cmd, read_line, scaled
 
     proc = subprocess.Popen(
         natprobe_cmd("lab", "--nat-timeout", "5"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     assert proc.stdout is not None
-    first = proc.stdout.readline()
+    first = read_line(proc.stdout)
     client_ns = first.split()[2].rstrip(":")
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert client_ns in listed
     proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=20)
+    proc.communicate(timeout=scaled(20))
     assert proc.returncode == 0
     assert client_ns not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout

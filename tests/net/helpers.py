@@ -10,6 +10,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from probe.net.server import ProbeServer, ServerConfig
+from tests.conftest import scaled
 
 #: The clients a test opened, closed when its server stops (per test run,
 #: not shared between tests).
@@ -57,20 +58,20 @@ class Client:
         self.writer.write(obj if isinstance(obj, bytes) else json.dumps(obj).encode() + b"\n")
 
     async def recv(self, wait_s: float = 5.0) -> dict[str, Any]:
-        async with asyncio.timeout(wait_s):
+        async with asyncio.timeout(scaled(wait_s)):
             line = await self.reader.readline()
         assert line, "connection closed"
         msg: dict[str, Any] = json.loads(line)
         return msg
 
     async def closed(self, wait_s: float = 5.0) -> bool:
-        async with asyncio.timeout(wait_s):
+        async with asyncio.timeout(scaled(wait_s)):
             return await self.reader.read() == b""
 
     async def rest(self, wait_s: float = 5.0) -> bytes:
         """What arrives until the connection ends, by FIN or by RST (an aborted session)."""
         data = b""
-        async with asyncio.timeout(wait_s):
+        async with asyncio.timeout(scaled(wait_s)):
             while True:
                 try:
                     chunk = await self.reader.read(4096)

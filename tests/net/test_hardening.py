@@ -224,17 +224,17 @@ def test_live_server_survives_fuzzed_streams(chunks: list[bytes]) -> None:
 
 
 def test_server_process_tells_sessions_on_sigterm_and_exits_0() -> None:
-    from tests.conftest import port_of, start_process
+    from tests.conftest import port_of, scaled, start_process
 
     server = start_process("server", "--tcp", "127.0.0.1:0", ready="listening on")
-    with socket.create_connection(("127.0.0.1", port_of(server.ready_line)), timeout=5) as sock:
+    with socket.create_connection(("127.0.0.1", port_of(server.ready_line)), timeout=scaled(5)) as sock:
         sock.sendall(b'{"op":"hello","v":1}\n')
-        stream = sock.makefile("rb")
+        stream = sock.makefile("rb")  # reads bounded by the socket's timeout
         assert json.loads(stream.readline())["op"] == "welcome"
         server.proc.terminate()
         assert json.loads(stream.readline())["code"] == "shutdown"
         assert stream.readline() == b""  # then closed
-    assert server.proc.wait(timeout=5) == 0
+    assert server.proc.wait(timeout=scaled(5)) == 0
     server.stop()
 
 

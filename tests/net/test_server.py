@@ -9,6 +9,7 @@ import time
 import pytest
 
 from probe.net.server import ProbeServer
+from tests.conftest import scaled
 from tests.net.helpers import Client, run_with_server
 
 
@@ -122,11 +123,11 @@ def test_silent_client_past_the_parking_quota_and_half_line_are_closed() -> None
         # No place to park a silent connection (tests/run/test_hold_natprobe.py
         # covers parking): the hello deadline closes it, saying why.
         silent = await Client.connect(port)
-        assert await silent.recv(wait_s=3) == {"op": "error", "code": "timeout", "message": "no hello in time"}
+        assert await silent.recv(wait_s=scaled(3)) == {"op": "error", "code": "timeout", "message": "no hello in time"}
         half = await Client.connect(port)
         await half.hello()
         half.send(b'{"op":"pi')
-        assert (await half.recv(wait_s=3))["code"] == "timeout"
+        assert (await half.recv(wait_s=scaled(3)))["code"] == "timeout"
 
     run_with_server(body, hello_timeout_s=0.3, partial_line_timeout_s=0.3, max_parked=0)
 

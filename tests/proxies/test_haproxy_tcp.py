@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Proc, output_json, port_of, run_cli, scaled
-from tests.proxies.tools import free_port, haproxy_tcp
+from tests.proxies.tools import haproxy_tcp, listener
 
 pytestmark = [pytest.mark.lab, pytest.mark.requires("haproxy")]
 
@@ -15,9 +15,8 @@ TIMEOUT = scaled(2.0)
 
 
 def test_discover_brackets_haproxy_timeouts_as_closed(server_proc: Proc, tmp_path: Path) -> None:
-    port = free_port()
-    with haproxy_tcp(port, port_of(server_proc.ready_line), TIMEOUT, tmp_path):
-        proc = run_cli("discover", f"tcp://127.0.0.1:{port}", "--json")
+    with listener() as listen, haproxy_tcp(listen, port_of(server_proc.ready_line), TIMEOUT, tmp_path):
+        proc = run_cli("discover", f"tcp://127.0.0.1:{listen.port}", "--json")
     assert proc.returncode == 0, proc.stderr
     result = output_json(proc.stdout)
     assert result["failure_mode"] == "closed"

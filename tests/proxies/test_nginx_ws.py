@@ -18,7 +18,7 @@ import pytest
 from probe.net.server import ProbeServer
 from probe.net.ws_server import listen_ws
 from tests.conftest import Proc, output_json, port_of, run_cli, scaled, start_process
-from tests.proxies.tools import Certs, free_port, make_certs, nginx, ws_proxy_block
+from tests.proxies.tools import Certs, listener, make_certs, nginx, ws_proxy_block
 
 pytestmark = [
     pytest.mark.lab,
@@ -37,9 +37,10 @@ def ws_server() -> Iterator[Proc]:
 
 @pytest.fixture
 def proxied(ws_server: Proc, tmp_path: Path) -> Iterator[int]:
-    port = free_port()
-    with nginx(ws_proxy_block(port, port_of(ws_server.ready_line), READ_TIMEOUT), tmp_path, port):
-        yield port
+    with listener() as listen:
+        block = ws_proxy_block(listen.port, port_of(ws_server.ready_line), READ_TIMEOUT)
+        with nginx(block, tmp_path, listen):
+            yield listen.port
 
 
 def test_discover_brackets_proxy_read_timeout_as_closed(proxied: int) -> None:
@@ -91,14 +92,14 @@ def test_hold_without_heartbeats_is_closed_at_the_timeout(proxied: int) -> None:
 @pytest.mark.requires("openssl")
 def test_wss_through_nginx_with_a_private_ca(ws_server: Proc, tmp_path: Path) -> None:
     certs: Certs = make_certs(tmp_path)
-    port = free_port()
-    block = ws_proxy_block(port, port_of(ws_server.ready_line), 30, tls=certs)
-    with nginx(block, tmp_path, port):
-        target = f"wss://localhost:{port}/"
-        good = run_cli("check", target, "--idle", "300ms", "--cacert", str(certs.ca), "--json")
-        assert good.returncode == 0, good.stderr
-        assert output_json(good.stdout)["passed"] is True
-        bad = run_cli("check", target, "--idle", "300ms", "--json")
+    with listener() as listen:
+        block = ws_proxy_block(listen.port, port_of(ws_server.ready_line), 30, tls=certs)
+        with nginx(block, tmp_path, listen):
+            target = f"wss://localhost:{listen.port}/"
+            good = run_cli("check", target, "--idle", "300ms", "--cacert", str(certs.ca), "--json")
+            assert good.returncode == 0, good.stderr
+            assert output_json(good.stdout)["passed"] is True
+            bad = run_cli("check", target, "--idle", "300ms", "--json")
     assert bad.returncode == 3
     lines = bad.stderr.strip().splitlines()
     assert len(lines) == 1 and "certificate verification failed" in lines[0]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.conftest import scaled
 
 # Found on PATH only (tests/conftest.py `missing` looks the same way).
 NGINX = shutil.which("nginx")
@@ -17,35 +19,54 @@ HAPROXY = shutil.which("haproxy")
 OPENSSL = shutil.which("openssl")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+@dataclass
+class Listener:
+    """A listening socket the test makes and hands to a proxy: the port is
+    never released and taken again, so no other process can grab it."""
+
+    sock: socket.socket
+
+    @property
+    def port(self) -> int:
+        port: int = self.sock.getsockname()[1]
         return port
 
-
-def wait_listening(port: int, proc: subprocess.Popen[bytes], limit_s: float = 10.0) -> None:
-    """Wait until something accepts on 127.0.0.1:port: the proxy's ready signal.
-
-    Neither nginx nor HAProxy in the foreground announces readiness, so accept
-    is the signal; the loop is bounded and fails with the proxy's own output.
-    """
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"proxy exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''!r}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            # Each attempt is a real connect; no sleep is needed between them
-            # beyond the refused connect's own round trip, but yield a little.
-            time.sleep(0.02)
-    raise RuntimeError(f"proxy did not listen on {port} within {limit_s}s")
+    @property
+    def fd(self) -> int:
+        return self.sock.fileno()
 
 
 @contextmanager
-def nginx(server_block: str, workdir: Path, port: int) -> Iterator[None]:
+def listener() -> Iterator[Listener]:
+    sock = socket.create_server(("127.0.0.1", 0))
+    sock.set_inheritable(True)
+    with sock:
+        yield Listener(sock)
+
+
+def wait_answering(port: int, request: bytes, answer: bytes, proc: subprocess.Popen[bytes]) -> None:
+    """The proxy's ready signal: ``request`` sent through it gets ``answer`` back.
+
+    The socket listens before the proxy starts (connections wait in its
+    backlog), so accepting proves nothing; an answer from behind the proxy
+    does. One attempt, bounded by a scaled timeout.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=scaled(10)) as sock:
+        sock.sendall(request)
+        data = b""
+        while answer not in data:
+            try:
+                chunk = sock.recv(4096)
+            except TimeoutError:
+                chunk = b""
+            if not chunk:
+                err = proc.stderr.read() if proc.poll() is not None and proc.stderr else b""
+                raise RuntimeError(f"the proxy did not answer {request!r}: {data!r} {err!r}")
+            data += chunk
+
+
+@contextmanager
+def nginx(server_block: str, workdir: Path, listen: Listener) -> Iterator[None]:
     assert NGINX is not None
     for sub in ("tmp", "logs"):
         (workdir / sub).mkdir(exist_ok=True)
@@ -69,21 +90,28 @@ http {{
 }}
 """
     )
-    with foreground([NGINX, "-p", str(workdir), "-c", str(conf), "-g", "daemon off;"], port):
+    # nginx takes sockets from its parent through NGINX=fd; (as in a binary
+    # upgrade) and uses the one whose address matches a listen directive.
+    argv = [NGINX, "-p", str(workdir), "-c", str(conf), "-g", "daemon off;"]
+    with foreground(argv, listen, b"GET / HTTP/1.0\r\n\r\n", b"HTTP/", env={"NGINX": f"{listen.fd};"}):
         yield
 
 
 @contextmanager
-def foreground(argv: list[str], port: int) -> Iterator[None]:
-    """Run a proxy in the foreground until the block ends; ready once it accepts."""
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def foreground(
+    argv: list[str], listen: Listener, request: bytes, answer: bytes, env: dict[str, str] | None = None
+) -> Iterator[None]:
+    """Run a proxy on the handed-over socket until the block ends."""
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=[listen.fd], env={**os.environ, **(env or {})}
+    )
     try:
-        wait_listening(port, proc)
+        wait_answering(listen.port, request, answer, proc)
         yield
     finally:
         proc.terminate()
         try:
-            proc.communicate(timeout=10)
+            proc.communicate(timeout=scaled(10))
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
@@ -136,7 +164,7 @@ def make_certs(workdir: Path) -> Certs:
 
 
 @contextmanager
-def haproxy_tcp(listen_port: int, upstream_port: int, timeout_s: float, workdir: Path) -> Iterator[None]:
+def haproxy_tcp(listen: Listener, upstream_port: int, timeout_s: float, workdir: Path) -> Iterator[None]:
     """HAProxy in TCP mode with the same client and server inactivity timeout."""
     assert HAPROXY is not None
     millis = round(timeout_s * 1000)
@@ -151,11 +179,11 @@ defaults
     timeout client {millis}ms
     timeout server {millis}ms
 frontend natprobe
-    bind 127.0.0.1:{listen_port}
+    bind fd@{listen.fd}
     default_backend upstream
 backend upstream
     server natprobe 127.0.0.1:{upstream_port}
 """
     )
-    with foreground([HAPROXY, "-db", "-f", str(conf)], listen_port):
+    with foreground([HAPROXY, "-db", "-f", str(conf)], listen, b'{"op":"hello","v":1}\n', b'"welcome"'):
         yield

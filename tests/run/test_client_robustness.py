@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import socket
 import struct
@@ -19,7 +18,7 @@ from probe.core.targets import Target
 from probe.errors import TargetError
 from probe.run.check import CheckOptions, run_check
 from probe.run.discover import DiscoverOptions, DiscoverRun
-from tests.conftest import Proc, natprobe_cmd, port_of, run_cli, start_process
+from tests.conftest import Proc, natprobe_cmd, port_of, run_cli, scaled, start_process
 
 WELCOME = b'{"op":"welcome","v":1,"observed":"127.0.0.1:1","server":"x","session":"s"}\n'
 MISBEHAVIOUR = {
@@ -61,7 +60,7 @@ async def _against(mode: str) -> list[BaseException | object]:
     port = server.sockets[0].getsockname()[1]
     target = Target("tcp", "127.0.0.1", port)
     try:
-        async with asyncio.timeout(15):
+        async with asyncio.timeout(scaled(15)):
             return await asyncio.gather(
                 run_check(CheckOptions(target, idle_s=0.2, timeout_s=1.0)),
                 DiscoverRun(DiscoverOptions(target, PlannerConfig(), timeout_s=1.0)).run(),
@@ -108,13 +107,7 @@ def test_busy_server_is_exit_3_for_discover() -> None:
 
 
 def test_token_from_the_environment() -> None:
-    env_server = subprocess.Popen(
-        natprobe_cmd("server", "--tcp", "127.0.0.1:0"),
-        env={**os.environ, "NATPROBE_TOKEN": "s3cret"},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert env_server.stderr is not None
-    proc = Proc(env_server, env_server.stderr.readline())
+    proc = start_process("server", "--tcp", "127.0.0.1:0", ready="listening on", env={"NATPROBE_TOKEN": "s3cret"})
     try:
         target = f"tcp://127.0.0.1:{port_of(proc.ready_line)}"
         wrong = run_cli("check", target, "--idle", "0.1", "--token", "nope")
@@ -144,7 +137,7 @@ def _ndjson_until_first_test(server: Proc) -> tuple[subprocess.Popen[str], list[
 def test_sigterm_prints_the_partial_json_and_exits_130(server_proc: Proc) -> None:
     proc, _ = _ndjson_until_first_test(server_proc)
     proc.send_signal(signal.SIGTERM)
-    rest, err = proc.communicate(timeout=20)
+    rest, err = proc.communicate(timeout=scaled(20))
     assert proc.returncode == 130, err
     final = json.loads(rest.strip().splitlines()[-1])
     assert final["event"] == "result" and final["interrupted"] is True
@@ -154,7 +147,7 @@ def test_sigterm_prints_the_partial_json_and_exits_130(server_proc: Proc) -> Non
 def test_a_killed_ndjson_run_leaves_what_it_learned(server_proc: Proc) -> None:
     proc, seen = _ndjson_until_first_test(server_proc)
     proc.kill()
-    rest, _ = proc.communicate(timeout=10)
+    rest, _ = proc.communicate(timeout=scaled(10))
     events = seen + [json.loads(line) for line in rest.splitlines() if line]
     assert all("event" in e for e in events)
     tests = [e for e in events if e["event"] == "test"]
