@@ -45,12 +45,15 @@ def test_version_and_module_entry_point() -> None:
         ("emulate", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--idle-timeout", "1", "--mode", "eat"),
         ("hold", "127.0.0.1:99999"),
         ("server",),
+        ("discover", "--no-such-flag"),
+        ("no-such-command",),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(args: tuple[str, ...]) -> None:
     proc = run_cli(*args)
     assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("natprobe"), proc.stderr
+    assert proc.stdout == ""
 
 
 def _refused_port() -> int:
