@@ -34,6 +34,8 @@ _TOOLS = {
     "haproxy": "apt-get install haproxy",
     "openssl": "apt-get install openssl",
     "ss": "apt-get install iproute2",
+    "prometheus": "apt-get install prometheus",
+    "promtool": "apt-get install prometheus",
 }
 
 

@@ -9,7 +9,9 @@ import typer
 from typer._click.exceptions import UsageError as ClickUsageError
 
 from probe import __version__
-from probe.cli import check, demo, discover, emulate, history, hold, lab, local, schema, server
+from probe.cli import check, demo, discover, emulate, exporter, history, hold, lab, local, schema, server
+from probe.core.nagios import Status
+from probe.core.nagios import line as nagios_line
 from probe.core.text import printable
 from probe.errors import ExitCode
 
@@ -51,6 +53,7 @@ for name, module in (
     ("history", history),
     ("lab", lab),
     ("schema", schema),
+    ("exporter", exporter),
 ):
     app.command(name, epilog=module.EXAMPLES)(module.command)
 
@@ -61,6 +64,9 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except ClickUsageError as exc:
+        if "--nagios" in sys.argv[1:]:
+            sys.stdout.write(nagios_line(Status.UNKNOWN, f"usage: {exc.format_message()}") + "\n")
+            sys.exit(Status.UNKNOWN)
         command = f" {exc.ctx.info_name}" if exc.ctx is not None and exc.ctx.parent is not None else ""
         sys.stderr.write(f"natprobe{command}: {printable(exc.format_message(), 500)} (see --help)\n")
         sys.exit(ExitCode.USAGE)

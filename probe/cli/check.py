@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from probe.cli.common import duration, fail, heartbeat, keepalive, run, ws_options
+from probe.cli.monitoring import Monitor, Nagios, ProbeName, Textfile
 from probe.cli.options import (
     CaCert,
     Header,
@@ -38,6 +39,11 @@ Examples:
   natprobe check tcp://probe.example.net:4040 --idle 10m --keepalive-idle 60 --keepalive-interval 10 --keepalive-count 3
 
   natprobe check wss://probe.example.net/natprobe --idle 5m --heartbeat 30s --heartbeat-kind ping
+
+  natprobe check tcp://probe.example.net:4040 --idle 2m --nagios          # a Nagios/Icinga plugin
+
+  natprobe check tcp://probe.example.net:4040 --idle 2m --no-save \\
+      --textfile /var/lib/node_exporter/textfile/natprobe_short.prom --probe-name short
 """
 
 
@@ -62,11 +68,15 @@ def command(
     token: Token = None,
     json_out: JsonOut = False,
     no_save: NoSave = False,
+    textfile: Textfile = None,
+    probe_name: ProbeName = None,
+    use_nagios: Nagios = False,
 ) -> None:
     """Check that one connection idle for --idle still receives the server's push. Exit 0 if so, 1 if not.
 
     With --heartbeat, it answers instead: do heartbeats at this interval keep the session alive for --idle?
     """
+    monitor = Monitor.begin("check", target, textfile, probe_name, use_nagios)
     try:
         parsed = parse_target(target)
     except UsageError as exc:
@@ -83,9 +93,10 @@ def command(
         ws=ws_options(header, subprotocol, cacert, insecure),
         heartbeat=beat,
     )
-    result = run(run_check(options)).to_json()
+    result = run(run_check(options), on_error=monitor.failed).to_json()
     if not no_save:
         result["history"] = history.record("check", result)
+    monitor.done(result)
     if json_out:
         dump(result)
     else:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from contextvars import ContextVar
 from typing import Any, NoReturn, TypeVar
 
 import typer
 
+from probe.core import nagios
 from probe.core.durations import DurationError, parse_duration
 from probe.core.heartbeat import HeartbeatConfig
 from probe.core.text import printable
@@ -19,9 +21,20 @@ from probe.net.ws_client import WsOptions, parse_header
 T = TypeVar("T")
 
 
+#: Set by --nagios: errors become plugin lines and plugin exit codes.
+NAGIOS: ContextVar[bool] = ContextVar("nagios", default=False)
+
+
 def fail(message: str, code: int) -> NoReturn:
     # One line, no traceback: scripts grep it, people read it.
     first = message.strip().splitlines()[0] if message.strip() else "error"
+    if NAGIOS.get():
+        # The monitoring-plugins guidelines: a refused or unreachable target
+        # is CRITICAL; usage and internal errors are UNKNOWN.
+        status, line = nagios.for_error(first, usage=code != ExitCode.UNREACHABLE)
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+        raise typer.Exit(int(status))
     sys.stderr.write(f"natprobe: {printable(first, 500)}\n")
     sys.stderr.flush()
     raise typer.Exit(code)
@@ -68,11 +81,16 @@ def heartbeat(interval: str | None, kind: str, mode: str, timeout: str | None) -
         fail(str(exc), ExitCode.USAGE)
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine; map natprobe errors and Ctrl-C to exit codes."""
+def run(coro: Coroutine[Any, Any, T], on_error: Callable[[NatprobeError], None] | None = None) -> T:
+    """Run a coroutine; map natprobe errors and Ctrl-C to exit codes.
+
+    ``on_error`` sees a natprobe error first (to record it in a textfile).
+    """
     try:
         return asyncio.run(coro)
     except NatprobeError as exc:
+        if on_error is not None:
+            on_error(exc)
         fail(exc.message, exc.exit_code)
     except KeyboardInterrupt:
         fail("interrupted", ExitCode.INTERRUPTED)

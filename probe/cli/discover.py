@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from probe.cli.common import duration, fail, run, ws_options
+from probe.cli.monitoring import Monitor, Nagios, ProbeName, Textfile
 from probe.cli.options import CaCert, Header, Insecure, NoSave, Subprotocol
 from probe.core.planner import PlannerConfig
 from probe.core.targets import parse_target
@@ -28,6 +29,8 @@ Examples:
   natprobe discover wss://probe.example.net/natprobe
 
   natprobe discover tcp://10.0.0.5:4040 --expect-min 5m   # exit 1 if the path forgets flows sooner
+
+  natprobe discover tcp://10.0.0.5:4040 --expect-min 5m --nagios   # CRITICAL (2) if it does
 """
 
 
@@ -62,8 +65,12 @@ def command(
     cacert: CaCert = None,
     insecure: Insecure = False,
     no_save: NoSave = False,
+    textfile: Textfile = None,
+    probe_name: ProbeName = None,
+    use_nagios: Nagios = False,
 ) -> None:
     """Find how long an idle connection survives on the path to a natprobe server."""
+    monitor = Monitor.begin("discover", target, textfile, probe_name, use_nagios)
     try:
         parsed = parse_target(target)
     except UsageError as exc:
@@ -78,8 +85,9 @@ def command(
     if json_out and ndjson:
         fail("--json and --ndjson cannot be combined", ExitCode.USAGE)
     console = make_console()
-    live = not (json_out or ndjson or quiet) and console.is_terminal
-    observer = stream.ndjson if ndjson else (None if quiet or json_out or live else stream.progress)
+    live = not (json_out or ndjson or quiet or use_nagios) and console.is_terminal
+    silent = quiet or json_out or use_nagios
+    observer = stream.ndjson if ndjson else (None if silent or live else stream.progress)
     options = DiscoverOptions(
         parsed,
         config,
@@ -88,9 +96,11 @@ def command(
         ws=ws_options(header, subprotocol, cacert, insecure),
     )
     runner = DiscoverRun(options, observer=observer)
-    result = run(run_with_live(runner, console) if live else runner.run()).to_json()
+    result = run(run_with_live(runner, console) if live else runner.run(), on_error=monitor.failed).to_json()
     if not no_save and not result["interrupted"]:
         result["history"] = history.record("discover", result)
+    if not result["interrupted"]:
+        monitor.done(result, config.expect_min_s)
     if ndjson:
         stream.ndjson({"event": "result", **result}, final=True)
     elif json_out:

@@ -252,6 +252,27 @@ def lab_3() -> int:
     return rc("lab", "--nat-timeout", "5", env={"PATH": "/nonexistent"})
 
 
+def exporter_config(tmp: Path, target: str = "tcp://127.0.0.1:1") -> str:
+    path = tmp / "exporter.yml"
+    path.write_text(f"probes:\n  - name: p\n    target: {target}\n    check: {{idle: 1s}}\n    every: 1h\n")
+    return str(path)
+
+
+def exporter_0() -> int:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp, refused_port() as port:
+        config = exporter_config(Path(tmp), f"tcp://127.0.0.1:{port}")
+        return stopped("exporter", "--config", config, "--listen", "127.0.0.1:0")
+
+
+def exporter_3() -> int:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp, busy_port() as port:
+        return rc("exporter", "--config", exporter_config(Path(tmp)), "--listen", f"127.0.0.1:{port}")
+
+
 SCENARIOS: dict[tuple[str, int], Callable[[], int]] = {
     ("discover", 0): discover_0,
     ("discover", 1): discover_1,
@@ -286,6 +307,9 @@ SCENARIOS: dict[tuple[str, int], Callable[[], int]] = {
     ("lab", 0): lab_0,
     ("lab", 2): lambda: rc("lab", "--nat-timeout", "0.5"),
     ("lab", 3): lab_3,
+    ("exporter", 0): exporter_0,
+    ("exporter", 2): lambda: rc("exporter", "--config", "/nonexistent/exporter.yml"),
+    ("exporter", 3): exporter_3,
 }
 
 

@@ -1,0 +1,128 @@
+"""Metrics from probe results, without I/O (Prometheus conventions).
+
+Base units, ``_seconds`` and ``_total`` suffixes, one ``probe`` label holding
+the job's name, and no label whose values grow without bound. The exporter and
+``--textfile`` both turn these families into the text exposition format with
+prometheus_client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+CACHED = "Cached from the probe's last run, which may be minutes old"
+
+
+@dataclass
+class Family:
+    name: str
+    kind: str  # "gauge" or "counter" (name without _total for counters, as prometheus_client wants)
+    help: str
+    #: (labels, value) pairs.
+    samples: list[tuple[dict[str, str], float]] = field(default_factory=list)
+
+
+@dataclass
+class ProbeState:
+    """What the exporter remembers of one probe between runs."""
+
+    name: str
+    kind: str  # "check" or "discover"
+    result: dict[str, Any] | None = None
+    last_run_at: float | None = None
+    last_success_at: float | None = None
+    duration_s: float | None = None
+    runs: int = 0
+    errors: int = 0
+    last_error: str | None = None
+
+    def record(self, started: float, ended: float, result: dict[str, Any] | None, error: str | None) -> None:
+        """One finished run: a result, or the error that ended it."""
+        self.runs += 1
+        self.last_run_at = started
+        self.duration_s = ended - started
+        if error is not None:
+            self.errors += 1
+            self.last_error = error
+            self.result = None
+            return
+        self.last_error = None
+        self.result = result
+        if result is not None and succeeded(self.kind, result):
+            self.last_success_at = started
+
+
+def succeeded(kind: str, result: dict[str, Any]) -> bool:
+    """A check whose flow survived; a discovery that finished and met its expect_min."""
+    if kind == "check":
+        return bool(result.get("passed"))
+    return not result.get("interrupted") and result.get("reason") != "expect_min"
+
+
+def families(states: list[ProbeState], version: str) -> list[Family]:
+    """Every metric family, fresh from the probes' states."""
+    out = {
+        name: Family(name, kind, text)
+        for name, kind, text in (
+            (
+                "natprobe_check_success",
+                "gauge",
+                f"1 if the last check's push arrived after the idle, else 0. {CACHED}.",
+            ),
+            ("natprobe_check_idle_seconds", "gauge", f"Idle the last check tested. {CACHED}."),
+            (
+                "natprobe_discover_lower_seconds",
+                "gauge",
+                f"Longest idle the last discovery saw survive. {CACHED}.",
+            ),
+            (
+                "natprobe_discover_upper_seconds",
+                "gauge",
+                f"Shortest idle the last discovery saw fail; absent when none failed. {CACHED}.",
+            ),
+            (
+                "natprobe_discover_failure_mode",
+                "gauge",
+                f"How flows died at the timeout: 1 for the mode label seen (silent_drop, reset, closed). {CACHED}.",
+            ),
+            ("natprobe_last_run_timestamp_seconds", "gauge", "When the probe's last run started (Unix time)."),
+            (
+                "natprobe_last_success_timestamp_seconds",
+                "gauge",
+                "When the last successful run started (Unix time): a check that passed, a discovery that finished.",
+            ),
+            ("natprobe_run_duration_seconds", "gauge", f"How long the last run took. {CACHED}."),
+            ("natprobe_runs", "counter", "Runs finished (since the exporter started, or carried in the textfile)."),
+            ("natprobe_run_errors", "counter", "Runs that ended in an error (unreachable, refused, protocol)."),
+            ("natprobe_build_info", "gauge", "natprobe's version, as a label; always 1."),
+        )
+    }
+    out["natprobe_build_info"].samples.append(({"version": version}, 1.0))
+    for state in states:
+        label = {"probe": state.name}
+        out["natprobe_runs"].samples.append((label, float(state.runs)))
+        out["natprobe_run_errors"].samples.append((label, float(state.errors)))
+        if state.last_run_at is not None:
+            out["natprobe_last_run_timestamp_seconds"].samples.append((label, state.last_run_at))
+        if state.last_success_at is not None:
+            out["natprobe_last_success_timestamp_seconds"].samples.append((label, state.last_success_at))
+        if state.duration_s is not None:
+            out["natprobe_run_duration_seconds"].samples.append((label, state.duration_s))
+        result = state.result
+        if result is None:
+            continue
+        if state.kind == "check":
+            out["natprobe_check_success"].samples.append((label, 1.0 if result.get("passed") else 0.0))
+            out["natprobe_check_idle_seconds"].samples.append((label, float(result["idle_s"])))
+            continue
+        for key, name in (
+            ("lower_s", "natprobe_discover_lower_seconds"),
+            ("upper_s", "natprobe_discover_upper_seconds"),
+        ):
+            if result.get(key) is not None:
+                out[name].samples.append((label, float(result[key])))
+        mode = result.get("failure_mode")
+        if mode in ("silent_drop", "reset", "closed"):
+            out["natprobe_discover_failure_mode"].samples.append(({**label, "mode": mode}, 1.0))
+    return list(out.values())

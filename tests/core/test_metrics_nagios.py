@@ -1,0 +1,111 @@
+"""Metrics from results, and Nagios plugin lines, exactly."""
+
+from __future__ import annotations
+
+import pytest
+
+from probe.core import nagios
+from probe.core.metrics import ProbeState, families, succeeded
+
+CHECK = {"passed": True, "idle_s": 120.0, "alive_s": 120.4, "target": "tcp://h:4040", "failure_mode": None}
+FOUND = {
+    "lower_s": 9.9, "upper_s": 10.1, "failure_mode": "silent_drop", "reason": "resolved", "interrupted": False,
+    "target": "tcp://h:4040",
+}  # fmt: skip
+
+
+def samples(states: list[ProbeState]) -> dict[str, list[tuple[dict[str, str], float]]]:
+    return {f.name: f.samples for f in families(states, "9.9.9")}
+
+
+def test_a_check_and_a_discovery_become_their_metrics() -> None:
+    check = ProbeState("short", "check")
+    check.record(100.0, 220.5, CHECK, None)
+    found = ProbeState("find", "discover")
+    found.record(50.0, 62.0, FOUND, None)
+    got = samples([check, found])
+    short, find = {"probe": "short"}, {"probe": "find"}
+    assert got["natprobe_check_success"] == [(short, 1.0)]
+    assert got["natprobe_check_idle_seconds"] == [(short, 120.0)]
+    assert got["natprobe_discover_lower_seconds"] == [(find, 9.9)]
+    assert got["natprobe_discover_upper_seconds"] == [(find, 10.1)]
+    assert got["natprobe_discover_failure_mode"] == [({"probe": "find", "mode": "silent_drop"}, 1.0)]
+    assert got["natprobe_last_run_timestamp_seconds"] == [(short, 100.0), (find, 50.0)]
+    assert got["natprobe_last_success_timestamp_seconds"] == [(short, 100.0), (find, 50.0)]
+    assert got["natprobe_run_duration_seconds"] == [(short, 120.5), (find, 12.0)]
+    assert got["natprobe_runs"] == [(short, 1.0), (find, 1.0)]
+    assert got["natprobe_run_errors"] == [(short, 0.0), (find, 0.0)]
+    assert got["natprobe_build_info"] == [({"version": "9.9.9"}, 1.0)]
+
+
+def test_every_family_is_named_by_convention_and_says_it_is_cached() -> None:
+    for family in families([], "1"):
+        assert family.name.startswith("natprobe_") and family.kind in ("gauge", "counter")
+        assert not family.name.endswith("_total")  # prometheus_client adds it to counters
+        if family.name in (
+            "natprobe_check_success",
+            "natprobe_discover_lower_seconds",
+            "natprobe_run_duration_seconds",
+        ):
+            assert "Cached from the probe's last run" in family.help
+
+
+def test_a_failed_check_an_error_and_an_open_bracket() -> None:
+    state = ProbeState("p", "check")
+    state.record(10.0, 11.0, CHECK | {"passed": False}, None)
+    assert samples([state])["natprobe_check_success"] == [({"probe": "p"}, 0.0)]
+    assert samples([state])["natprobe_last_success_timestamp_seconds"] == []
+    state.record(20.0, 20.5, None, "connection refused")
+    got = samples([state])
+    assert got["natprobe_check_success"] == [] and got["natprobe_run_errors"] == [({"probe": "p"}, 1.0)]
+    assert got["natprobe_runs"] == [({"probe": "p"}, 2.0)] and state.last_error == "connection refused"
+    found = ProbeState("d", "discover")
+    found.record(0.0, 1.0, FOUND | {"upper_s": None, "failure_mode": None, "reason": "max_idle"}, None)
+    got = samples([found])
+    assert got["natprobe_discover_upper_seconds"] == [] and got["natprobe_discover_failure_mode"] == []
+    assert got["natprobe_last_success_timestamp_seconds"] == [({"probe": "d"}, 0.0)]
+
+
+def test_what_counts_as_success() -> None:
+    assert succeeded("check", {"passed": True}) and not succeeded("check", {"passed": False})
+    assert succeeded("discover", {"reason": "resolved", "interrupted": False})
+    assert not succeeded("discover", {"reason": "expect_min", "interrupted": False})
+    assert not succeeded("discover", {"reason": "budget", "interrupted": True})
+
+
+def test_nagios_check_lines() -> None:
+    assert nagios.for_check(CHECK) == (
+        nagios.Status.OK,
+        "NATPROBE OK - an idle of 120s survived on tcp://h:4040 | 'idle'=120s;;;0 'alive'=120.4s;;;0",
+    )
+    failed = CHECK | {"passed": False, "failure_mode": "silent_drop", "alive_s": 121.0}
+    assert nagios.for_check(failed) == (
+        nagios.Status.CRITICAL,
+        "NATPROBE CRITICAL - an idle of 120s did not survive on tcp://h:4040: silent_drop | "
+        "'idle'=120s;;;0 'alive'=121s;;;0",
+    )
+
+
+def test_nagios_discover_lines_with_and_without_expect_min() -> None:
+    assert nagios.for_discover(FOUND, None) == (
+        nagios.Status.OK,
+        "NATPROBE OK - idle timeout on tcp://h:4040 between 9.9s and 10.1s (silent_drop) | "
+        "'lower'=9.9s;;;0 'upper'=10.1s;;;0",
+    )
+    status, text = nagios.for_discover(FOUND, 300.0)
+    assert status is nagios.Status.CRITICAL
+    assert text.endswith(", below the expected 300s | 'lower'=9.9s;;300:;0 'upper'=10.1s;;300:;0")
+    open_ended = FOUND | {"upper_s": None}
+    assert nagios.for_discover(open_ended, 5.0) == (
+        nagios.Status.OK,
+        "NATPROBE OK - no idle timeout seen on tcp://h:4040; idles up to 9.9s survived | "
+        "'lower'=9.9s;;5:;0 'upper'=U;;5:;0",
+    )
+
+
+@pytest.mark.parametrize(("usage", "status"), [(True, nagios.Status.UNKNOWN), (False, nagios.Status.CRITICAL)])
+def test_nagios_errors(usage: bool, status: nagios.Status) -> None:
+    assert nagios.for_error("connection to h:1 refused\x1b[2J", usage) == (
+        status,
+        f"NATPROBE {status.name} - connection to h:1 refused\\x1b[2J",
+    )
