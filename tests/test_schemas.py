@@ -36,7 +36,9 @@ def test_every_schema_is_a_valid_draft_2020_12_schema(name: str) -> None:
     schema = load(name)
     Draft202012Validator.check_schema(schema)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["properties"]["schema"] == {"const": schema_id(name)}
+    assert schema["$id"] == f"urn:natprobe:schema:{schema_id(name)}"
+    if name != "exporter-config":  # an input, not an output: it carries no "schema" field
+        assert schema["properties"]["schema"] == {"const": schema_id(name)}
 
 
 def test_schemas_load_by_any_form_of_their_name() -> None:
@@ -90,3 +92,19 @@ def test_docs_name_exactly_the_schemas_top_level_fields(name: str) -> None:
     for branch in schema.get("oneOf", []):
         fields |= set(branch["properties"])
     assert documented == fields, (sorted(documented - fields), sorted(fields - documented))
+
+
+def test_the_exporter_config_schema_accepts_the_documented_example_and_refuses_typos() -> None:
+    import yaml
+
+    example = (Path(__file__).resolve().parent / "data" / "exporter-example.yml").read_text()
+    validator = Draft202012Validator(load("exporter-config"))
+    validator.validate(yaml.safe_load(example))
+    typo = yaml.safe_load(example)
+    typo["probes"][0]["check"]["idel"] = "2m"
+    with pytest.raises(ValidationError):
+        validator.validate(typo)
+    both = yaml.safe_load(example)
+    both["probes"][0]["discover"] = {"max_idle": "1h"}
+    with pytest.raises(ValidationError):
+        validator.validate(both)

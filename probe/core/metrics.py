@@ -36,6 +36,8 @@ class ProbeState:
     runs: int = 0
     errors: int = 0
     last_error: str | None = None
+    #: The configured interval (the exporter's), for "has not run" alerts.
+    every_s: float | None = None
 
     def record(self, started: float, ended: float, result: dict[str, Any] | None, error: str | None) -> None:
         """One finished run: a result, or the error that ended it."""
@@ -93,6 +95,7 @@ def families(states: list[ProbeState], version: str) -> list[Family]:
                 "When the last successful run started (Unix time): a check that passed, a discovery that finished.",
             ),
             ("natprobe_run_duration_seconds", "gauge", f"How long the last run took. {CACHED}."),
+            ("natprobe_probe_interval_seconds", "gauge", "How often the exporter runs the probe (before jitter)."),
             ("natprobe_runs", "counter", "Runs finished (since the exporter started, or carried in the textfile)."),
             ("natprobe_run_errors", "counter", "Runs that ended in an error (unreachable, refused, protocol)."),
             ("natprobe_build_info", "gauge", "natprobe's version, as a label; always 1."),
@@ -109,6 +112,8 @@ def families(states: list[ProbeState], version: str) -> list[Family]:
             out["natprobe_last_success_timestamp_seconds"].samples.append((label, state.last_success_at))
         if state.duration_s is not None:
             out["natprobe_run_duration_seconds"].samples.append((label, state.duration_s))
+        if state.every_s is not None:
+            out["natprobe_probe_interval_seconds"].samples.append((label, state.every_s))
         result = state.result
         if result is None:
             continue

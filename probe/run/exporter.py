@@ -104,7 +104,7 @@ class Exporter:
         self.runner = runner
         self.wall = wall
         self.rng = rng or random.Random()
-        self.states = {spec.name: ProbeState(spec.name, spec.kind) for spec in config.probes}
+        self.states = {spec.name: ProbeState(spec.name, spec.kind, every_s=spec.every_s) for spec in config.probes}
         self._slots = asyncio.Semaphore(config.concurrency)
         self.running: set[str] = set()
         #: Runs that began while another run of the same probe was going on.

@@ -13,7 +13,7 @@ from typing import Any
 
 from probe.errors import UsageError
 
-NAMES = ("discover", "check", "hold", "local", "history")
+NAMES = ("discover", "check", "hold", "local", "history", "exporter-config")
 
 
 def schema_id(name: str) -> str:

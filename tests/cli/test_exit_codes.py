@@ -138,22 +138,26 @@ def check_3() -> int:
         return rc("check", f"tcp://127.0.0.1:{port}", "--idle", "1")
 
 
+def interrupted_once_connected(port: int, *args: str) -> int:
+    """Run natprobe against ``port``; Ctrl-C once it is connected (check and
+    hold print nothing while they wait, so the connection is the signal)."""
+    proc = subprocess.Popen(
+        natprobe_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
+    )
+    try:
+        wait_for_connection(port)
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=scaled(30))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode
+
+
 def check_130() -> int:
     with natprobe_server() as port:
-        # check prints nothing while it waits: SIGINT once it is connected.
-        proc = subprocess.Popen(
-            natprobe_cmd("check", f"tcp://127.0.0.1:{port}", "--idle", "60", "--no-save"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            wait_for_connection(port)
-            proc.send_signal(signal.SIGINT)
-            proc.communicate(timeout=scaled(30))
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
-        return proc.returncode
+        return interrupted_once_connected(port, "check", f"tcp://127.0.0.1:{port}", "--idle", "60", "--no-save")
 
 
 def wait_for_connection(port: int) -> None:
@@ -192,19 +196,7 @@ def hold_3() -> int:
 
 def hold_130() -> int:
     with natprobe_server() as port:
-        proc = subprocess.Popen(
-            natprobe_cmd("hold", f"127.0.0.1:{port}", "--duration", "60s"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            wait_for_connection(port)
-            proc.send_signal(signal.SIGINT)
-            proc.communicate(timeout=scaled(30))
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
-        return proc.returncode
+        return interrupted_once_connected(port, "hold", f"127.0.0.1:{port}", "--duration", "60s")
 
 
 def demo_0() -> int:

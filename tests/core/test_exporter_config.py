@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from probe.core.exporter_config import ConfigError, ExporterConfig, JobSpec, parse_config
 
-EXAMPLE = """\
-probes:
-  - name: short
-    target: tcp://probe.example.net:4040
-    check: {idle: 2m}
-    every: 5m
-  - name: long
-    target: tcp://probe.example.net:4040
-    check: {idle: 30m}
-    every: 1h
-  - name: find
-    target: ws://probe.example.net:8080/natprobe
-    discover: {max_idle: 2h10m}
-    every: 24h
-"""
+#: The issue's example, retargeting aside (shared with tests/test_schemas.py).
+EXAMPLE = (Path(__file__).resolve().parents[1] / "data" / "exporter-example.yml").read_text()
 
 
 def test_the_documented_example_parses_as_it_is() -> None:
@@ -160,3 +149,58 @@ def test_bad_configs_are_refused_with_the_line_and_the_reason(text: str, line: i
     assert message in info.value.message
     if line is not None:
         assert info.value.message.startswith(f"line {line}: ")
+
+
+ONE = "probes: [{name: a, target: tcp://h, every: 1, check: {idle: 1}}]\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "the configuration is empty: it needs a list of probes"),
+        ("concurrency: 2\n", "line 1: the configuration has no probes"),
+        ("probes: []\n", "line 1: probes must be a non-empty list"),
+        ("concurrency: 0\n" + ONE, "line 1: concurrency must be at least 1"),
+        ("concurrency: x\n" + ONE, "line 1: concurrency must be a whole number, not 'x'"),
+        ("jitter: 51%\n" + ONE, "line 1: jitter must be from 0 to 50%"),
+        ("jitter: -0.1\n" + ONE, "line 1: jitter must be from 0 to 50%"),
+        ("jitter: x\n" + ONE, "line 1: jitter must be a fraction or a percentage, not 'x'"),
+        (
+            "start_spread: soon\n" + ONE,
+            "line 1: start_spread: invalid duration 'soon': use a number with an optional "
+            "unit, e.g. 500ms, 45s, 1.5m, 2h, 2h10m",
+        ),
+        ("probes: [\n", "line 2: not valid YAML: expected the node content, but found '<stream end>'"),
+        (
+            "probes:\n  - {name: a, target: tcp://h, every: 1, check: {idle: 1}, insecure: maybe}\n",
+            "line 2: probe 'a': insecure must be true or false",
+        ),
+        (
+            "probes:\n  - {name: a, target: tcp://h, every: 1, check: {idle: 1}}\n  - {name: a, target: tcp://h, "
+            "every: 1, check: {idle: 1}}\n",
+            "line 3: probe name 'a' is used twice",
+        ),
+    ],
+)
+def test_refusals_in_full(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    assert info.value.message == message
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("true", True), ("yes", True), ("True", True), ("false", False), ("no", False)]
+)
+def test_booleans(value: str, expected: bool) -> None:
+    text = f"probes: [{{name: a, target: wss://h, every: 1, check: {{idle: 1}}, insecure: {value}}}]\n"
+    assert parse_config(text).probes[0].insecure is expected
+
+
+def test_limits_at_their_edges_are_accepted() -> None:
+    assert parse_config("concurrency: 1\n" + ONE).concurrency == 1
+    assert parse_config("jitter: 0\n" + ONE).jitter == 0.0
+    assert parse_config("jitter: 50%\n" + ONE).jitter == 0.5
+    assert parse_config("start_spread: 2m\n" + ONE).start_spread_s == 120.0
+    assert parse_config(ONE) == ExporterConfig(
+        (JobSpec("a", "tcp://h", "check", 1.0, {"idle": 1.0}),), concurrency=2, jitter=0.1, start_spread_s=5.0
+    )

@@ -36,6 +36,9 @@ def test_a_check_and_a_discovery_become_their_metrics() -> None:
     assert got["natprobe_runs"] == [(short, 1.0), (find, 1.0)]
     assert got["natprobe_run_errors"] == [(short, 0.0), (find, 0.0)]
     assert got["natprobe_build_info"] == [({"version": "9.9.9"}, 1.0)]
+    assert got["natprobe_probe_interval_seconds"] == []  # one-shot runs have none
+    scheduled = ProbeState("s", "check", every_s=300.0)
+    assert samples([scheduled])["natprobe_probe_interval_seconds"] == [({"probe": "s"}, 300.0)]
 
 
 def test_every_family_is_named_by_convention_and_says_it_is_cached() -> None:
@@ -109,3 +112,34 @@ def test_nagios_errors(usage: bool, status: nagios.Status) -> None:
         status,
         f"NATPROBE {status.name} - connection to h:1 refused\\x1b[2J",
     )
+
+
+def test_help_texts_in_full() -> None:
+    helps = {f.name: f.help for f in families([], "1")}
+    cached = "Cached from the probe's last run, which may be minutes old."
+    assert helps == {
+        "natprobe_check_success": f"1 if the last check's push arrived after the idle, else 0. {cached}",
+        "natprobe_check_idle_seconds": f"Idle the last check tested. {cached}",
+        "natprobe_discover_lower_seconds": f"Longest idle the last discovery saw survive. {cached}",
+        "natprobe_discover_upper_seconds": "Shortest idle the last discovery saw fail; absent when none failed. "
+        f"{cached}",
+        "natprobe_discover_failure_mode": "How flows died at the timeout: 1 for the mode label seen (silent_drop, "
+        f"reset, closed). {cached}",
+        "natprobe_last_run_timestamp_seconds": "When the probe's last run started (Unix time).",
+        "natprobe_last_success_timestamp_seconds": "When the last successful run started (Unix time): a check that "
+        "passed, a discovery that finished.",
+        "natprobe_run_duration_seconds": f"How long the last run took. {cached}",
+        "natprobe_probe_interval_seconds": "How often the exporter runs the probe (before jitter).",
+        "natprobe_runs": "Runs finished (since the exporter started, or carried in the textfile).",
+        "natprobe_run_errors": "Runs that ended in an error (unreachable, refused, protocol).",
+        "natprobe_build_info": "natprobe's version, as a label; always 1.",
+    }
+    kinds = {f.name: f.kind for f in families([], "1")}
+    assert [n for n, k in kinds.items() if k == "counter"] == ["natprobe_runs", "natprobe_run_errors"]
+
+
+@pytest.mark.parametrize("mode", ["silent_drop", "reset", "closed"])
+def test_every_failure_mode_is_exported(mode: str) -> None:
+    state = ProbeState("d", "discover")
+    state.record(0.0, 1.0, FOUND | {"failure_mode": mode}, None)
+    assert samples([state])["natprobe_discover_failure_mode"] == [({"probe": "d", "mode": mode}, 1.0)]

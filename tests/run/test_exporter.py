@@ -199,3 +199,19 @@ def test_counts_carry_from_an_earlier_textfile(tmp_path: Path) -> None:
     assert carried_counts(tmp_path / "missing.prom", "short") == (0, 0, None)
     (tmp_path / "junk.prom").write_text("this is { not metrics\n")
     assert carried_counts(tmp_path / "junk.prom", "short") == (0, 0, None)
+
+
+@pytest.mark.requires("promtool")
+def test_promtool_accepts_the_exporters_metrics_with_every_family_filled() -> None:
+    import subprocess
+
+    exporter = Exporter(ExporterConfig((spec("short"), spec("find", kind="discover"), spec("down"))))
+    exporter.states["short"].record(1.0, 2.0, {"passed": False, "idle_s": 120.0}, None)
+    found = {"lower_s": 9.9, "upper_s": 10.1, "failure_mode": "reset", "reason": "resolved", "interrupted": False}
+    exporter.states["find"].record(1.0, 12.0, found, None)
+    exporter.states["down"].record(1.0, 1.5, None, "refused")
+    text = exposition(exporter.families).decode()
+    lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    assert lint.returncode == 0 and lint.stdout == "" and lint.stderr == "", lint.stdout + lint.stderr
+    assert 'natprobe_discover_failure_mode{mode="reset",probe="find"} 1.0' in text
+    assert 'natprobe_probe_interval_seconds{probe="down"} 3600.0' in text

@@ -129,17 +129,20 @@ def test_a_websocket_hold_with_ping_heartbeats_lasts_and_knows_its_far_end() -> 
     assert result["heartbeat"]["answered"] >= 3 and result["heartbeat"]["missed"] == 0
 
 
-def test_a_websocket_hold_sending_non_protocol_messages_gets_the_reason_in_the_close_frame() -> None:
+def hold_with_messages(message: str) -> dict[str, Any]:
+    """A WebSocket hold whose heartbeats are this message, every 0.2 s (scaled)."""
+
     async def body(server: ProbeServer, tcp: int, ws: int) -> dict[str, Any]:
-        options = WsHoldOptions(
-            Target("ws", "127.0.0.1", ws, "/x"),
-            HOLD_S,
-            heartbeat=HeartbeatConfig(scaled(0.2), kind="message"),
-            heartbeat_message="ping",
-        )
+        beat = HeartbeatConfig(scaled(0.2), kind="message")
+        options = WsHoldOptions(Target("ws", "127.0.0.1", ws, "/x"), HOLD_S, heartbeat=beat, heartbeat_message=message)
         return (await run_hold_ws(options)).to_json()
 
-    result = with_server(body)
+    result: dict[str, Any] = with_server(body)
+    return result
+
+
+def test_a_websocket_hold_sending_non_protocol_messages_gets_the_reason_in_the_close_frame() -> None:
+    result = hold_with_messages("ping")
     assert result["ended"] == "closed" and result["close_code"] == 1008
     assert result["close_reason"] == "natprobe bad_json: line is not valid JSON"
     assert result["detail"].startswith("the far end is a natprobe server; it closed with 1008: bad_json")
@@ -147,16 +150,7 @@ def test_a_websocket_hold_sending_non_protocol_messages_gets_the_reason_in_the_c
 
 
 def test_a_websocket_hold_with_beat_messages_is_answered_and_lasts() -> None:
-    async def body(server: ProbeServer, tcp: int, ws: int) -> dict[str, Any]:
-        options = WsHoldOptions(
-            Target("ws", "127.0.0.1", ws, "/x"),
-            HOLD_S,
-            heartbeat=HeartbeatConfig(scaled(0.2), kind="message"),
-            heartbeat_message='{"op":"beat","id":"1"}',
-        )
-        return (await run_hold_ws(options)).to_json()
-
-    result = with_server(body)
+    result = hold_with_messages('{"op":"beat","id":"1"}')
     assert result["ended"] == "duration", result["detail"]
     assert result["heartbeat"]["answered"] >= 3 and result["heartbeat"]["missed"] == 0
 
