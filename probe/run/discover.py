@@ -418,12 +418,10 @@ class DiscoverRun:
         conn = self._conns.pop(cid, None)
         if conn is not None:
             conn.abort()
-        session = self._sessions.pop(cid, None)
-        if release and session is not None and self._control is not None:
-            # Our RST may die in the black hole that killed the flow: ask the
-            # server, over the busy control connection, to free its side now.
-            with contextlib.suppress(OSError, RuntimeError):
-                self._control.send({"op": "release", "session": session})
+        if release:
+            self._release(cid)
+        else:
+            self._sessions.pop(cid, None)
 
     async def _close_all(self) -> None:
         tasks = list(self._tasks.values())
@@ -474,6 +472,8 @@ class DiscoverRun:
         self._lost = (cid, self._conns.pop(cid))
 
     def _release(self, cid: int) -> None:
+        """Forget the connection's session and ask the server to free it now:
+        our own RST may die in the black hole that killed the flow."""
         session = self._sessions.pop(cid, None)
         if session is not None and self._control is not None:
             with contextlib.suppress(OSError, RuntimeError):
