@@ -9,7 +9,7 @@ import typer
 from typer._click.exceptions import UsageError as ClickUsageError
 
 from probe import __version__
-from probe.cli import check, demo, discover, emulate, exporter, history, hold, lab, local, schema, server
+from probe.cli import check, demo, discover, emulate, exporter, history, hold, lab, local, locate, schema, server
 from probe.core.nagios import Status
 from probe.core.nagios import line as nagios_line
 from probe.core.text import printable
@@ -54,6 +54,7 @@ for name, module in (
     ("lab", lab),
     ("schema", schema),
     ("exporter", exporter),
+    ("locate", locate),
 ):
     app.command(name, epilog=module.EXAMPLES)(module.command)
 

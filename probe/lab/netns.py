@@ -164,3 +164,97 @@ def nat_lab(
     finally:
         for ns in reversed(created):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+# Two routers in a row, for finding *which* hop forgets a flow:
+#
+#   client 198.18.0.2 -- 198.18.0.1 r1 198.18.1.1 -- 198.18.1.2 r2 198.19.0.1 -- 198.19.0.2 server
+#
+# ``stateful`` says where the state that times out lives: "hop1" (r1 NATs,
+# r2 only routes), "hop2" (r2 NATs, r1 only routes) or "destination" (no NAT;
+# a stateful firewall in the server's namespace drops what it forgot).
+HOP1_FAR_IP = "198.18.1.1"
+HOP2_NEAR_IP = "198.18.1.2"
+
+# A host firewall that forgets: packets of a flow it no longer tracks are
+# dropped both ways, so the server's own push into it never leaves.
+_FIREWALL = """
+table ip natprobe_fw {
+    chain input {
+        type filter hook input priority 0; policy accept;
+        ct state invalid drop
+    }
+    chain output {
+        type filter hook output priority 0; policy accept;
+        ct state invalid drop
+    }
+}
+"""
+
+
+@dataclass(frozen=True)
+class HopLab:
+    client: str
+    routers: tuple[str, str]
+    server: str
+    stateful: str
+
+    def exec_args(self, ns: str, argv: Sequence[str]) -> list[str]:
+        return ["ip", "netns", "exec", ns, *argv]
+
+
+@contextmanager
+def hop_lab(timeout_s: int, stateful: str = "hop2") -> Iterator[HopLab]:
+    """Build client, two routers and server; remove them on exit."""
+    if stateful not in ("hop1", "hop2", "destination"):
+        raise ValueError("stateful is hop1, hop2 or destination")
+    if timeout_s < 1:
+        raise ValueError("conntrack timeouts are whole seconds >= 1")
+    tag = f"np{os.getpid()}h{next(_counter)}"
+    lab = HopLab(client=f"{tag}c", routers=(f"{tag}a", f"{tag}b"), server=f"{tag}s", stateful=stateful)
+    r1, r2 = lab.routers
+    created: list[str] = []
+    try:
+        for ns in (lab.client, r1, r2, lab.server):
+            _run("ip", "netns", "add", ns)
+            created.append(ns)
+            _run("ip", "link", "set", "lo", "up", ns=ns)
+        for ns, here, there, peer_ns in (
+            (r1, "ac", "ca", lab.client),
+            (r1, "ab", "ba", r2),
+            (r2, "bs", "sb", lab.server),
+        ):
+            _run("ip", "link", "add", here, "type", "veth", "peer", "name", there, ns=ns)
+            _run("ip", "link", "set", there, "netns", peer_ns, ns=ns)
+        addresses = (
+            (lab.client, "ca", f"{CLIENT_IP}/24"),
+            (r1, "ac", f"{ROUTER_INSIDE_IP}/24"),
+            (r1, "ab", f"{HOP1_FAR_IP}/24"),
+            (r2, "ba", f"{HOP2_NEAR_IP}/24"),
+            (r2, "bs", f"{ROUTER_OUTSIDE_IP}/24"),
+            (lab.server, "sb", f"{SERVER_IP}/24"),
+        )
+        for ns, dev, address in addresses:
+            _run("ip", "addr", "add", address, "dev", dev, ns=ns)
+            _run("ip", "link", "set", dev, "up", ns=ns)
+        _run("ip", "route", "add", "default", "via", ROUTER_INSIDE_IP, ns=lab.client)
+        _run("ip", "route", "add", "default", "via", HOP2_NEAR_IP, ns=r1)
+        _run("ip", "route", "add", "198.18.0.0/24", "via", HOP1_FAR_IP, ns=r2)
+        _run("ip", "route", "add", "default", "via", ROUTER_OUTSIDE_IP, ns=lab.server)
+        for router in (r1, r2):
+            _run("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=router)
+        if stateful == "destination":
+            state_ns = lab.server
+            _run("nft", "-f", "-", ns=state_ns, input_text=_FIREWALL)
+        else:
+            state_ns = r1 if stateful == "hop1" else r2
+            out_dev, source = ("ab", "198.18.0.0/24") if stateful == "hop1" else ("bs", "198.18.0.0/16")
+            ruleset = _RULES % {"input": "", "masquerade": ""}
+            ruleset = ruleset.replace('ip saddr 198.18.0.0/24 oifname "rs"', f'ip saddr {source} oifname "{out_dev}"')
+            _run("nft", "-f", "-", ns=state_ns, input_text=ruleset)
+        _run("sysctl", "-qw", f"net.netfilter.nf_conntrack_tcp_timeout_established={timeout_s}", ns=state_ns)
+        _run("sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=0", ns=state_ns)
+        yield lab
+    finally:
+        for ns in reversed(created):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)

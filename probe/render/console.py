@@ -292,6 +292,26 @@ def render_hold(result: dict[str, Any], console: Console) -> None:
         console.print(table)
 
 
+def render_locate(result: dict[str, Any], console: Console) -> None:
+    """The answer in one sentence, then the trace: evidence to hand on."""
+    console.print(f"[bold]natprobe locate[/bold] {escape(str(result['target']))}")
+    console.print(f"  {escape(str(result['summary']).capitalize())}.")
+    if not result["consistent"]:
+        console.print("  [yellow]Some rounds disagreed[/yellow]: the answer rests on the connections that agreed.")
+    expiring = (result.get("expiring_hop") or {}).get("ttl")
+    console.print(
+        f"  Timeout {_dur(result['timeout_s'])}; each connection idled {_dur(result['wait_s'])} with keepalive "
+        f"probes every {result['probe_interval_s']}s limited to its TTL; took {_dur(result['wall_s'])}."
+    )
+    outcomes = {r["ttl"]: r["outcome"] for r in result["rounds"] if r["ttl"]}
+    for hop in result["hops"]:
+        rtt = "" if hop["rtt_s"] is None else f"  {hop['rtt_s'] * 1000:.1f} ms"
+        mark = "  <- state expires here" if hop["ttl"] == expiring else ""
+        outcome = outcomes.get(hop["ttl"], "-")
+        address = hop["address"] or "* (no answer)"
+        console.print(f"  {hop['ttl']:>3}  {escape(address):<40}{rtt:<12}  probes to here: {outcome}{mark}")
+
+
 def render_local(facts: dict[str, Any], console: Console) -> None:
     console.print("[bold]natprobe local[/bold]")
     default = facts.get("default_route_interface")

@@ -265,6 +265,37 @@ def exporter_3() -> int:
         return rc("exporter", "--config", exporter_config(Path(tmp)), "--listen", f"127.0.0.1:{port}")
 
 
+def locate_0() -> int:
+    from probe.lab.netns import SERVER_IP, hop_lab
+
+    with hop_lab(2, "hop2") as lab:
+        server = start(lab.exec_args(lab.server, natprobe_cmd("server", "--tcp", f"{SERVER_IP}:4040")), "listening on")
+        try:
+            proc = subprocess.run(
+                lab.exec_args(lab.client, natprobe_cmd("locate", f"tcp://{SERVER_IP}:4040", "--timeout", "2")),
+                capture_output=True, text=True, timeout=scaled(60), stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        finally:
+            server.stop()
+    return proc.returncode
+
+
+def locate_1() -> int:
+    # Loopback forgets nothing: the baseline survives and no hop can be named.
+    with natprobe_server() as port:
+        return rc("locate", f"tcp://127.0.0.1:{port}", "--timeout", "0.6")
+
+
+def locate_3() -> int:
+    with refused_port() as port:
+        return rc("locate", f"tcp://127.0.0.1:{port}", "--timeout", "1")
+
+
+def locate_130() -> int:
+    with natprobe_server() as port:
+        return interrupted_once_connected(port, "locate", f"tcp://127.0.0.1:{port}", "--timeout", "60")
+
+
 SCENARIOS: dict[tuple[str, int], Callable[[], int]] = {
     ("discover", 0): discover_0,
     ("discover", 1): discover_1,
@@ -302,6 +333,11 @@ SCENARIOS: dict[tuple[str, int], Callable[[], int]] = {
     ("exporter", 0): exporter_0,
     ("exporter", 2): lambda: rc("exporter", "--config", "/nonexistent/exporter.yml"),
     ("exporter", 3): exporter_3,
+    ("locate", 0): locate_0,
+    ("locate", 1): locate_1,
+    ("locate", 2): lambda: rc("locate", "tcp://127.0.0.1:1", "--max-hops", "0"),
+    ("locate", 3): locate_3,
+    ("locate", 130): locate_130,
 }
 
 
@@ -311,7 +347,7 @@ def test_the_table_and_the_scenarios_name_the_same_cells() -> None:
 
 
 #: Cells that need a lab prerequisite (see tests/conftest.py ``requires``).
-NEEDS = {("lab", 0): ("kernel_nat",)}
+NEEDS = {("lab", 0): ("kernel_nat",), ("locate", 0): ("kernel_nat",)}
 
 
 @pytest.mark.parametrize(

@@ -74,7 +74,20 @@ def test_check_saves_history_unless_told_not_to(server_proc: Proc) -> None:
     assert Path(os.environ["XDG_STATE_HOME"], "natprobe", "history.jsonl").exists()
 
 
-COMMANDS = ["server", "discover", "check", "hold", "emulate", "demo", "local", "history", "lab", "schema", "exporter"]
+COMMANDS = [
+    "server",
+    "discover",
+    "check",
+    "hold",
+    "emulate",
+    "demo",
+    "local",
+    "history",
+    "lab",
+    "schema",
+    "exporter",
+    "locate",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -136,3 +136,41 @@ def test_local_summary_mentions_nat_and_keepalive_defaults() -> None:
     assert "likely behind NAT" in text
     assert "first probe after 2h 00m idle, then every 1m 15.0s, give up after 9 probes" in text
     assert "natprobe pid 42: 3 sockets (3 ESTABLISHED)" in text
+
+
+def test_locate_summary_names_the_hop_then_shows_the_trace() -> None:
+    from probe.render.console import render_locate
+
+    console, out = _console()
+    render_locate(
+        {
+            "target": "tcp://198.19.0.2:4040",
+            "summary": "the state that expires is at hop 2 (198.18.1.2, private: a private network on the way)",
+            "consistent": True,
+            "expiring_hop": {"ttl": 2, "address": "198.18.1.2", "scope": "private"},
+            "timeout_s": 2.0,
+            "wait_s": 3.2,
+            "probe_interval_s": 1,
+            "wall_s": 5.2,
+            "hops": [
+                {"ttl": 1, "address": "198.18.0.1", "rtt_s": 0.0003},
+                {"ttl": 2, "address": None, "rtt_s": None},
+                {"ttl": 3, "address": "198.19.0.2", "rtt_s": 0.0001},
+            ],
+            "rounds": [
+                {"round": 1, "ttl": 0, "probes": False, "outcome": "failed"},
+                {"round": 1, "ttl": 1, "probes": True, "outcome": "failed"},
+                {"round": 1, "ttl": 2, "probes": True, "outcome": "survived"},
+                {"round": 1, "ttl": 3, "probes": True, "outcome": "survived"},
+            ],
+        },
+        console,
+    )
+    assert out.getvalue() == (
+        "natprobe locate tcp://198.19.0.2:4040\n"
+        "  The state that expires is at hop 2 (198.18.1.2, private: a private network on the way).\n"
+        "  Timeout 2.0s; each connection idled 3.2s with keepalive probes every 1s limited to its TTL; took 5.2s.\n"
+        "    1  198.18.0.1                                0.3 ms      probes to here: failed\n"
+        "    2  * (no answer)                                         probes to here: survived  <- state expires here\n"
+        "    3  198.19.0.2                                0.1 ms      probes to here: survived\n"
+    )
