@@ -36,8 +36,12 @@ def lab_with_server(stateful: str) -> Iterator[HopLab]:
             server.stop()
 
 
-def locate(lab: HopLab, target: str, python: list[str] | None = None, user: str | None = None) -> dict[str, Any]:
-    argv = (python or [sys.executable]) + ["-m", "probe", "locate", target, "--timeout", str(T), "--json"]
+def locate(
+    lab: HopLab, target: str, python: list[str] | None = None, user: str | None = None, timeout: bool = True
+) -> dict[str, Any]:
+    argv = (python or [sys.executable]) + ["-m", "probe", "locate", target, "--json"]
+    if timeout:
+        argv += ["--timeout", str(T)]
     if user is not None:
         argv = ["runuser", "-u", user, "--", *argv]
     proc = subprocess.run(
@@ -77,6 +81,14 @@ def test_locate_names_the_hop_whose_state_expires(stateful: str) -> None:
     # TTL 0 is the baseline without probes: it must fail, or nothing expired.
     assert [r["outcome"] for r in result["rounds"]] == outcomes
     assert result["wall_s"] <= 2.5 * T + 10
+
+
+def test_without_a_timeout_locate_discovers_it_first() -> None:
+    with lab_with_server("hop2") as lab:
+        result = locate(lab, f"tcp://{SERVER_IP}:4040", timeout=False)
+    # The discovered upper bound: the shortest idle that failed, just above T.
+    assert T <= result["timeout_s"] <= T + 0.5
+    assert result["expiring_hop"]["ttl"] == 2 and result["wait_s"] == round(1.6 * result["timeout_s"], 3)
 
 
 def test_locate_over_websocket_uses_the_tcp_socket_under_it() -> None:
