@@ -494,6 +494,15 @@ class _TcpSession(asyncio.Protocol):
         self._sock = None
 
 
+def _count_down(counts: dict[str, int], ip: str) -> None:
+    """One session fewer from ``ip``; addresses at zero leave the map."""
+    left = counts.get(ip, 1) - 1
+    if left:
+        counts[ip] = left
+    else:
+        counts.pop(ip, None)
+
+
 def end_reason(exc: BaseException | None) -> str:
     """How a transport ended, in the words of ``push_unacked`` reports."""
     if isinstance(exc, ConnectionResetError):
@@ -563,13 +572,8 @@ class ProbeServer:
         return True
 
     def unpark(self, session: Session) -> None:
-        ip = session.peer[0]
         self.parked -= 1
-        left = self.parked_per_ip.get(ip, 1) - 1
-        if left:
-            self.parked_per_ip[ip] = left
-        else:
-            self.parked_per_ip.pop(ip, None)
+        _count_down(self.parked_per_ip, session.peer[0])
 
     def _register(self, session: Session) -> None:
         self.sessions[session.id] = session
@@ -577,12 +581,7 @@ class ProbeServer:
     def _forget(self, session: Session) -> None:
         if session in self.live:
             self.live.discard(session)
-            ip = session.peer[0]
-            left = self.per_ip.get(ip, 1) - 1
-            if left:
-                self.per_ip[ip] = left
-            else:
-                self.per_ip.pop(ip, None)
+            _count_down(self.per_ip, session.peer[0])
         if session.id and self.sessions.get(session.id) is session:
             del self.sessions[session.id]
 

@@ -22,8 +22,6 @@ from probe.errors import UsageError
 
 #: struct sock_extended_err: errno, origin, type, code, pad, info, data.
 _EXTENDED_ERR = struct.Struct("=IBBBBII")
-_ORIGIN_ICMP, _ORIGIN_ICMP6 = 2, 3
-_TIME_EXCEEDED = {_ORIGIN_ICMP: 11, _ORIGIN_ICMP6: 3}
 _IP_RECVERR = getattr(socket, "IP_RECVERR", 11)
 _IPV6_RECVERR = getattr(socket, "IPV6_RECVERR", 25)
 
@@ -91,10 +89,9 @@ def probe_hop(address: str, port: int, ttl: int, timeout_s: float = 2.0) -> Hop:
             for cmsg_level, cmsg_type, data in ancillary:
                 if (cmsg_level, cmsg_type) != (level, kind) or len(data) < _EXTENDED_ERR.size:
                     continue
-                _, origin, icmp_type, _, _, _, _ = _EXTENDED_ERR.unpack_from(data)
-                if origin in _TIME_EXCEEDED and icmp_type == _TIME_EXCEEDED[origin]:
-                    return Hop(ttl, _offender(data, family), rtt)
-                # Another ICMP error (unreachable): the path ends before the target.
+                # Time exceeded names the hop; any other ICMP error (an
+                # unreachable) names where the path ends. Either way, the
+                # sender is the hop at this TTL.
                 return Hop(ttl, _offender(data, family), rtt)
         error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if error in (0, errno.ECONNREFUSED):

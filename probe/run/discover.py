@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
-from probe.core.evidence import FailureMode, Outcome
+from probe.core.evidence import FailureMode, IdleTest, Outcome
 from probe.core.planner import Action, Close, Finish, Open, Planner, PlannerConfig, Probe
 from probe.core.protocol import json_number
 from probe.core.results import DiscoverResult
@@ -88,6 +88,7 @@ class DiscoverRun:
         #: Server reports of pushes its TCP never saw acknowledged, by conn.
         self._unacked: dict[int, dict[str, Any]] = {}
         self._push_report_s = DEFAULT_PUSH_REPORT_S
+        self._report_arrived = asyncio.Event()
         #: A connection idle since the start on which nobody speaks, kept
         #: aside for the after-expiry test: (conn, idle since, observed).
         self._quiet: tuple[MessageConnection, float, str] | None = None
@@ -448,11 +449,15 @@ class DiscoverRun:
         cid = self._session_cid.get(str(msg.get("session", "")))
         if cid is not None:
             self._unacked[cid] = msg
+            self._report_arrived.set()
+
+    def _last_test(self, cid: int) -> IdleTest | None:
+        return next((t for t in reversed(self.planner.evidence.tests) if t.conn == cid), None)
 
     def _lost_push(self, cid: int) -> bool:
         """Whether ``cid`` ends with a push declared lost and never late."""
-        tests = [t for t in self.planner.evidence.tests if t.conn == cid]
-        return bool(tests) and tests[-1].outcome is Outcome.FAILED and tests[-1].source == "deadline"
+        test = self._last_test(cid)
+        return test is not None and test.outcome is Outcome.FAILED and test.source == "deadline"
 
     def _keep_lost(self, cid: int) -> None:
         """Keep the newest lost-push connection open for the after-expiry test;
@@ -507,8 +512,8 @@ class DiscoverRun:
                 jobs["quiet"] = asyncio.create_task(self._quiet_test(conn, max(0.0, short), observed, grace))
         if self._lost is not None:
             cid, conn = self._lost
-            tests = [t for t in self.planner.evidence.tests if t.conn == cid]
-            asked = tests[-1].asked_at if tests and tests[-1].asked_at is not None else 0.0
+            test = self._last_test(cid)
+            asked = test.asked_at if test is not None and test.asked_at is not None else 0.0
             since_push = self._elapsed() - asked
             wait = lost_push_wait(grace, since_push)
             jobs["lost"] = asyncio.create_task(speak_after_expiry(conn, wait, self._observed.get(cid), self.clock))
@@ -541,7 +546,11 @@ class DiscoverRun:
             return
         last_asked = max((t.asked_at or 0.0) for t in lost.values())
         until = last_asked + self._push_report_s + self.planner.config.grace_s
-        for _ in range(100):
-            if all(cid in self._unacked for cid in lost) or self._elapsed() >= until:
+        while not all(cid in self._unacked for cid in lost):
+            left = until - self._elapsed()
+            if left <= 0:
                 return
-            await asyncio.sleep(min(0.05, max(0.0, until - self._elapsed())))
+            self._report_arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._report_arrived.wait()
