@@ -81,13 +81,15 @@ def test_mid_stream_pickup_fools_client_probes_but_not_server_pushes(make_lab: C
     # With nf_conntrack_tcp_loose=1 a keepalive probe after expiry re-creates
     # the mapping (same port), so a check leaning on it passes although the
     # path forgets idle flows after 2 s. discover, where the server speaks
-    # first, still finds the 2 s.
+    # first, still finds the 2 s. The push comes 1 s after the probe that
+    # re-created the mapping: the re-created mapping also lives only 2 s, so a
+    # push at idle 6 (probe at 4) would race its expiry.
     with make_lab(2, loose=True) as lab:
         lab.natprobe_server("--tcp", f"{SERVER_IP}:4040")
         fooled = lab.client_json(
-            "check", TCP, "--idle", "6", "--keepalive-idle", "4", "--keepalive-interval", "1", "--keepalive-count", "3"
+            "check", TCP, "--idle", "5", "--keepalive-idle", "4", "--keepalive-interval", "1", "--keepalive-count", "3"
         )
-        human = lab.client("check", TCP, "--idle", "6", "--keepalive-idle", "4")
+        human = lab.client("check", TCP, "--idle", "5", "--keepalive-idle", "4")
         truth = lab.client_json("discover", TCP)
     assert fooled["passed"] is True
     assert fooled["client_originated"] is True and fooled["evidence"] == "server_push_with_client_keepalive"
