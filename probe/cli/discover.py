@@ -10,7 +10,7 @@ from probe.cli.common import duration, fail, run, ws_options
 from probe.cli.monitoring import Monitor, Nagios, ProbeName, Textfile
 from probe.cli.options import CaCert, Header, Insecure, NoSave, Subprotocol
 from probe.core.planner import PlannerConfig
-from probe.core.targets import parse_target
+from probe.core.targets import Target, parse_target
 from probe.errors import ExitCode, UsageError
 from probe.render import stream
 from probe.render.console import make_console, render_discover, render_history_note
@@ -18,6 +18,19 @@ from probe.render.jsonout import dump
 from probe.render.live import run_with_live
 from probe.run import history
 from probe.run.discover import DiscoverOptions, DiscoverRun
+from probe.run.discover_udp import UdpDiscoverOptions, UdpDiscoverRun
+
+
+def udp_control(parsed: Target, control: str | None) -> Target | None:
+    """The control connection of a UDP target (None for other targets)."""
+    if parsed.scheme != "udp":
+        if control is not None:
+            raise UsageError("--control is for udp:// targets only")
+        return None
+    if control is None:
+        return Target("tcp", parsed.host, parsed.port)
+    return parse_target(control)
+
 
 EXAMPLES = """
 Examples:
@@ -28,6 +41,8 @@ Examples:
 
   natprobe discover wss://probe.example.net/natprobe
 
+  natprobe discover udp://probe.example.net:4040   # UDP flow states; control over tcp://...:4040
+
   natprobe discover tcp://10.0.0.5:4040 --expect-min 5m   # exit 1 if the path forgets flows sooner
 
   natprobe discover tcp://10.0.0.5:4040 --expect-min 5m --nagios   # CRITICAL (2) if it does
@@ -37,8 +52,15 @@ Examples:
 def command(
     target: Annotated[
         str,
-        typer.Argument(help="tcp://HOST[:PORT] (port 4040 if none) or ws(s)://HOST[:PORT]/PATH of a natprobe server."),
+        typer.Argument(
+            help="tcp://HOST[:PORT] (port 4040 if none), udp://HOST[:PORT] or ws(s)://HOST[:PORT]/PATH "
+            "of a natprobe server."
+        ),
     ],
+    control: Annotated[
+        str | None,
+        typer.Option("--control", help="UDP only: the control connection (default tcp://HOST:PORT of the target)."),
+    ] = None,
     max_idle: Annotated[str, typer.Option("--max-idle", help="Longest idle to test.")] = "2h10m",
     resolution: Annotated[
         str | None, typer.Option("--resolution", help="Bracket width wanted (default: 2% of T, at least 0.5s).")
@@ -72,7 +94,8 @@ def command(
     """Find how long an idle connection survives on the path to a natprobe server."""
     monitor = Monitor.begin("discover", target, textfile, probe_name, use_nagios)
     try:
-        parsed = parse_target(target)
+        parsed = parse_target(target, ("tcp", "udp", "ws", "wss"))
+        control_target = udp_control(parsed, control)
     except UsageError as exc:
         fail(exc.message, ExitCode.USAGE)
     config = PlannerConfig(
@@ -85,7 +108,8 @@ def command(
     if json_out and ndjson:
         fail("--json and --ndjson cannot be combined", ExitCode.USAGE)
     console = make_console()
-    live = not (json_out or ndjson or quiet or use_nagios) and console.is_terminal
+    # The live view draws one planner's connections; UDP runs three at once.
+    live = not (json_out or ndjson or quiet or use_nagios) and console.is_terminal and control_target is None
     silent = quiet or json_out or use_nagios
     observer = stream.ndjson if ndjson else (None if silent or live else stream.progress)
     options = DiscoverOptions(
@@ -95,8 +119,13 @@ def command(
         grace_s=duration(grace, "--grace"),
         ws=ws_options(header, subprotocol, cacert, insecure),
     )
-    runner = DiscoverRun(options, observer=observer)
-    result = run(run_with_live(runner, console) if live else runner.run(), on_error=monitor.failed).to_json()
+    if control_target is not None:
+        udp = UdpDiscoverOptions(parsed, control_target, config, token=token, grace_s=options.grace_s, ws=options.ws)
+        job = UdpDiscoverRun(udp, observer=observer).run()
+    else:
+        runner = DiscoverRun(options, observer=observer)
+        job = run_with_live(runner, console) if live else runner.run()
+    result = run(job, on_error=monitor.failed).to_json()
     if not no_save and not result["interrupted"]:
         result["history"] = history.record("discover", result)
     if not result["interrupted"]:

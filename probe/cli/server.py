@@ -20,6 +20,8 @@ Examples:
   natprobe server --tcp 0.0.0.0:4040
 
   natprobe server --tcp [::]:4040 --ws 0.0.0.0:8080 --token s3cret
+
+  natprobe server --tcp 0.0.0.0:4040 --udp 0.0.0.0:4040   # UDP probes, TCP control
 """
 
 
@@ -31,6 +33,12 @@ def command(
     ws: Annotated[
         list[str] | None,
         typer.Option("--ws", help="Listen for WebSocket clients on HOST[:PORT] (port 8080 if none; repeatable)."),
+    ] = None,
+    udp: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--udp", help="Answer UDP probes on HOST[:PORT] (port 4040 if none; repeatable; needs --tcp or --ws)."
+        ),
     ] = None,
     token: Annotated[
         str | None, typer.Option("--token", envvar="NATPROBE_TOKEN", help="Shared secret clients must send in hello.")
@@ -47,10 +55,12 @@ def command(
 ) -> None:
     """Run the cooperating server: it pushes to clients after the idle periods they ask for."""
     if not tcp and not ws:
+        # UDP probes are driven over a TCP or WebSocket control connection.
         fail("give at least one --tcp HOST:PORT or --ws HOST:PORT", ExitCode.USAGE)
     try:
         tcp_addrs = [parse_hostport(a, "--tcp address", DEFAULT_TCP_PORT) for a in tcp or []]
         ws_addrs = [parse_hostport(a, "--ws address", DEFAULT_WS_PORT) for a in ws or []]
+        udp_addrs = [parse_hostport(a, "--udp address", DEFAULT_TCP_PORT) for a in udp or []]
     except UsageError as exc:
         fail(exc.message, ExitCode.USAGE)
     idle = duration(max_idle, "--max-idle") or 0.0
@@ -67,4 +77,4 @@ def command(
         sys.stderr.write(line + "\n")
         sys.stderr.flush()
 
-    run(serve(config, tcp_addrs, announce, ws=ws_addrs))
+    run(serve(config, tcp_addrs, announce, ws=ws_addrs, udp=udp_addrs))

@@ -40,6 +40,8 @@ class IdleTest:
     #: What ended the test: "push" (server data), "death" (the connection ended
     #: while idle), "deadline" (nothing arrived in time).
     source: str = "push"
+    #: The UDP flow state the probe tested (None for TCP and WebSocket).
+    state: str | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -49,6 +51,7 @@ class IdleTest:
             "failure_mode": self.failure_mode.value if self.failure_mode else None,
             "source": self.source,
             "late": self.late,
+            "state": self.state,
             "timings": {
                 "idle_since_s": round(self.idle_since, 3),
                 "asked_at_s": None if self.asked_at is None else round(self.asked_at, 3),

@@ -59,6 +59,13 @@ class PlannerConfig:
     open_gap_frac: float = 0.08
     budget_s: float | None = None
     expect_min_s: float | None = None
+    #: Whether a connection whose push arrived is tested again. UDP says no:
+    #: the push was the binding's first reply, so the flow is no longer in
+    #: the state under test; the runner gets a Close and the pool a new one.
+    reuse: bool = True
+    #: Seconds from Open to the start of the idle period (a UDP stream probe
+    #: exchanges twice, 2 s apart, first): the time goal counts from there.
+    open_delay_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.max_conns < 2:
@@ -161,14 +168,15 @@ class Planner:
         self.started_at = now
         return self._step(now)
 
-    def opened(self, conn: int, now: float, rx_at: float | None = None) -> list[Action]:
-        """The connection said hello and has been idle since ``now``; the
-        server's welcome came at ``rx_at``."""
+    def opened(self, conn: int, now: float, rx_at: float | None = None, since: float | None = None) -> list[Action]:
+        """The connection said hello and has been idle since ``since`` (default
+        ``now``: a UDP binding is known only once the server reports it, after
+        its idle period began); the server's last packet came at ``rx_at``."""
         view = self.conns.get(conn)
         if view is not None and view.state is ConnState.OPENING:
             view.state = ConnState.IDLE
-            view.idle_since = now
-            view.rx_at = now if rx_at is None else rx_at
+            view.idle_since = now if since is None else since
+            view.rx_at = view.idle_since if rx_at is None else rx_at
         return self._step(now)
 
     def open_failed(self, conn: int, now: float) -> list[Action]:
@@ -203,6 +211,9 @@ class Planner:
             self._record(view, idle, Outcome.SURVIVED, None, now, source="push")
         else:
             return self._step(now)
+        if not self.config.reuse:
+            del self.conns[conn]
+            return [Close(conn), *self._step(now)]
         # The runner answered at once: a new idle period starts now.
         view.state = ConnState.IDLE
         view.idle_since = view.rx_at = now
@@ -405,7 +416,7 @@ class Planner:
             return
         lower = bracket.longest_survived or 0.0
         oldest = idle[0]
-        due = self.started_at + cfg.wall_factor * lower + cfg.wall_slack_s - cfg.suspect_s
+        due = self.started_at + cfg.open_delay_s + cfg.wall_factor * lower + cfg.wall_slack_s - cfg.suspect_s
         due = min(due, oldest.idle_since + cfg.max_idle_s)
         if due - oldest.idle_since < lower + cfg.resolution_floor_s / 2:
             # The pool is behind schedule (too few connections for the

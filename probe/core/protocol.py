@@ -16,8 +16,15 @@ MAX_LINE = 4096
 MAX_ID_LEN = 128
 
 #: Ops a client may send, and ops a server may send.
-CLIENT_OPS = frozenset({"hello", "push_after", "push_now", "ack", "ping", "beat", "release"})
-SERVER_OPS = frozenset({"welcome", "push", "pushed", "pong", "beat_ack", "push_unacked", "error"})
+CLIENT_OPS = frozenset({"hello", "push_after", "push_now", "ack", "ping", "beat", "release", "udp_open"})
+SERVER_OPS = frozenset(
+    {"welcome", "push", "pushed", "pong", "beat_ack", "push_unacked", "error", "udp_probe", "udp_seen"}
+)
+#: A UDP probe's id on the control connection: its 16 bytes in hex.
+UDP_PROBE_LEN = 32
+#: Copies of one UDP push a client may ask for (loss is told from expiry by
+#: sending more than one).
+MAX_UDP_COPIES = 3
 
 
 class ProtocolError(ValueError):
@@ -117,6 +124,9 @@ class PushAfter:
 class PushNow:
     id: str
     session: str
+    #: Set instead of ``session``: push on this UDP probe (its id in hex).
+    probe: str | None = None
+    copies: int = MAX_UDP_COPIES
 
 
 @dataclass(frozen=True)
@@ -136,12 +146,27 @@ class Beat:
 
 @dataclass(frozen=True)
 class Release:
-    """The run is done with one of its test connections: free it now."""
+    """The run is done with one of its test connections (or UDP probes): free it now."""
 
     session: str
+    probe: str | None = None
 
 
-ClientMessage = Hello | PushAfter | PushNow | Ack | Ping | Beat | Release
+@dataclass(frozen=True)
+class UdpOpen:
+    """Create a UDP probe owned by this (control) session."""
+
+    id: str
+
+
+ClientMessage = Hello | PushAfter | PushNow | Ack | Ping | Beat | Release | UdpOpen
+
+
+def _probe_id(msg: dict[str, Any]) -> str:
+    value = msg.get("probe")
+    if not isinstance(value, str) or len(value) != UDP_PROBE_LEN or value.strip("0123456789abcdef"):
+        raise ProtocolError("bad_probe", f"'probe' must be {UDP_PROBE_LEN} lowercase hex digits")
+    return value
 
 
 def validate_client(msg: dict[str, Any], max_idle_s: float) -> ClientMessage:
@@ -166,7 +191,12 @@ def validate_client(msg: dict[str, Any], max_idle_s: float) -> ClientMessage:
             raise ProtocolError("bad_idle", f"idle_s {idle:g} exceeds this server's limit of {max_idle_s:g}")
         return PushAfter(_id(msg), idle)
     if op == "push_now":
-        return PushNow(_id(msg), _id(msg, "session"))
+        if "probe" not in msg:
+            return PushNow(_id(msg), _id(msg, "session"))
+        copies = msg.get("copies", MAX_UDP_COPIES)
+        if isinstance(copies, bool) or not isinstance(copies, int) or not 1 <= copies <= MAX_UDP_COPIES:
+            raise ProtocolError("bad_copies", f"'copies' must be an integer from 1 to {MAX_UDP_COPIES}")
+        return PushNow(_id(msg), "", _probe_id(msg), copies)
     if op == "ack":
         return Ack(_id(msg))
     if op == "ping":
@@ -175,7 +205,11 @@ def validate_client(msg: dict[str, Any], max_idle_s: float) -> ClientMessage:
     if op == "beat":
         return Beat(_id(msg))
     if op == "release":
+        if "probe" in msg:
+            return Release("", _probe_id(msg))
         return Release(_id(msg, "session"))
+    if op == "udp_open":
+        return UdpOpen(_id(msg))
     raise ProtocolError("unknown_op", f"unknown op {op[:40]!r}")
 
 

@@ -8,10 +8,48 @@ from typing import Any
 from probe.core.evidence import Bracket, IdleTest
 from probe.core.plan import PlanInputs, make_plan
 from probe.core.recommend import recommendations, recommended_interval
+from probe.core.udp_advice import udp_plan, udp_recommendations
 
 
 def _r(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
+
+
+@dataclass
+class StateResult:
+    """One UDP flow state's own discovery."""
+
+    bracket: Bracket
+    reason: str
+    probes: int
+
+    def to_json(self) -> dict[str, Any]:
+        b = self.bracket
+        return {
+            "lower_s": _r(b.lower),
+            "upper_s": _r(b.upper),
+            "estimate_s": _r(b.estimate),
+            "width_s": _r(b.width),
+            "failure_mode": b.failure_mode.value if b.failure_mode else None,
+            "consistent": b.consistent,
+            "reason": self.reason,
+            "probes": self.probes,
+        }
+
+
+def shortest_state(states: dict[str, StateResult]) -> str | None:
+    """The state whose flows are forgotten first: the one a keepalive must beat.
+
+    By upper bound; among states with no failure, the one proven for least.
+    """
+    if not states:
+        return None
+
+    def key(name: str) -> tuple[float, float]:
+        b = states[name].bracket
+        return (b.upper if b.upper is not None else float("inf"), b.lower or 0.0)
+
+    return min(states, key=key)
 
 
 @dataclass
@@ -36,9 +74,23 @@ class DiscoverResult:
     tls: bool = False
     #: Seconds the whole run took, the after-expiry test included.
     total_s: float | None = None
+    #: UDP: each flow state's discovery (``bracket`` is the shortest one's),
+    #: whether server traffic alone refreshed a binding, the control channel.
+    states: dict[str, StateResult] | None = None
+    inbound_refresh: bool | None = None
+    control: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         b = self.bracket
+        mode = b.failure_mode.value if b.failure_mode else None
+        if self.states is not None:
+            state = shortest_state(self.states)
+            advice = udp_recommendations(b, state)
+            plan = udp_plan(b, self.ip_version)
+        else:
+            state = None
+            advice = recommendations(b, mode)
+            plan = make_plan(PlanInputs(b, self.rtt_s, self.ip_version, self.tls))
         return {
             "schema": "natprobe.discover/1",
             "target": self.target,
@@ -47,7 +99,7 @@ class DiscoverResult:
             "upper_s": _r(b.upper),
             "estimate_s": _r(b.estimate),
             "width_s": _r(b.width),
-            "failure_mode": b.failure_mode.value if b.failure_mode else None,
+            "failure_mode": mode,
             "consistent": b.consistent,
             "longest_survived_s": _r(b.longest_survived),
             "shortest_failed_s": _r(b.shortest_failed),
@@ -64,8 +116,12 @@ class DiscoverResult:
             "nat": self.nat,
             "connections": self.connections,
             "recommended_keepalive_s": recommended_interval(b),
-            "recommendations": recommendations(b, b.failure_mode.value if b.failure_mode else None),
-            "plan": make_plan(PlanInputs(b, self.rtt_s, self.ip_version, self.tls)),
+            "recommendations": advice,
+            "plan": plan,
+            "control": self.control,
+            "states": None if self.states is None else {name: s.to_json() for name, s in self.states.items()},
+            "shortest_state": state,
+            "inbound_refresh": self.inbound_refresh,
             "after_expiry": self.after_expiry,
             "server_view": self.server_view,
             "probes": [t.to_json() for t in sorted(self.tests, key=lambda t: t.result_at)],

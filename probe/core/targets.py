@@ -15,19 +15,19 @@ DEFAULT_WS_PORT = 8080
 
 @dataclass(frozen=True)
 class Target:
-    scheme: str  # "tcp", "ws" or "wss"
+    scheme: str  # "tcp", "udp", "ws" or "wss"
     host: str
     port: int
     path: str = "/"
 
     @property
     def transport(self) -> str:
-        return "tcp" if self.scheme == "tcp" else "ws"
+        return self.scheme if self.scheme in ("tcp", "udp") else "ws"
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        if self.scheme == "tcp":
-            return f"tcp://{host}:{self.port}"
+        if self.scheme in ("tcp", "udp"):
+            return f"{self.scheme}://{host}:{self.port}"
         return f"{self.scheme}://{host}:{self.port}{self.path}"
 
 
@@ -75,7 +75,7 @@ def parse_target(text: str, schemes: tuple[str, ...] = ("tcp", "ws", "wss"), def
         raise UsageError(f"invalid target {text!r}: missing host")
     if given_port is not None:
         port = given_port
-    elif scheme == "tcp":
+    elif scheme in ("tcp", "udp"):
         port = DEFAULT_TCP_PORT
     else:
         port = 443 if scheme == "wss" else 80

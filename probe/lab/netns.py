@@ -83,6 +83,13 @@ class NatLab:
         """argv run inside namespace ``ns``."""
         return ["ip", "netns", "exec", ns, *argv]
 
+    def set_udp_timeouts(self, unreplied_s: int, stream_s: int) -> None:
+        """conntrack's UDP timers (per namespace): ``nf_conntrack_udp_timeout``
+        until a flow has a reply and a packet 2 s after its first, then
+        ``nf_conntrack_udp_timeout_stream``."""
+        _run("sysctl", "-qw", f"net.netfilter.nf_conntrack_udp_timeout={unreplied_s}", ns=self.router)
+        _run("sysctl", "-qw", f"net.netfilter.nf_conntrack_udp_timeout_stream={stream_s}", ns=self.router)
+
     def set_timeout(self, seconds: int) -> None:
         _run("sysctl", "-qw", f"net.netfilter.nf_conntrack_tcp_timeout_established={seconds}", ns=self.router)
 
@@ -123,10 +130,17 @@ def rules(random_ports: bool = False, router_rst: bool = True) -> str:
 
 @contextmanager
 def nat_lab(
-    timeout_s: int, loose: bool = False, random_ports: bool = False, router_rst: bool = True
+    timeout_s: int,
+    loose: bool = False,
+    random_ports: bool = False,
+    router_rst: bool = True,
+    udp: tuple[int, int] | None = None,
 ) -> Iterator[NatLab]:
-    """Build the three namespaces; remove them on exit, whatever happened."""
-    if timeout_s < 1:
+    """Build the three namespaces; remove them on exit, whatever happened.
+
+    ``udp``: conntrack's UDP timers (unreplied or replied, stream) in seconds.
+    """
+    if timeout_s < 1 or (udp is not None and min(udp) < 1):
         raise ValueError("conntrack timeouts are whole seconds >= 1")
     tag = f"np{os.getpid()}x{next(_counter)}"
     lab = NatLab(
@@ -160,6 +174,8 @@ def nat_lab(
         _run("nft", "-f", "-", ns=lab.router, input_text=rules(random_ports, router_rst))
         lab.set_timeout(timeout_s)
         lab.set_loose(loose)
+        if udp is not None:
+            lab.set_udp_timeouts(*udp)
         yield lab
     finally:
         for ns in reversed(created):

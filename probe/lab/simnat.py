@@ -41,10 +41,17 @@ class SimPath:
     #: Chance that a push is lost once and retransmitted.
     loss_once: float = 0.0
     seed: int = 1
+    #: UDP probes instead of TCP connections: one datagram binds the flow,
+    #: and what happens before the idle period is the state's (see _open_udp).
+    udp_state: str | None = None
+    #: The stream state's second exchange comes this long after the first.
+    stream_gap_s: float = 2.5
 
     def __post_init__(self) -> None:
         if self.mode not in _MODES:
             raise ValueError(f"unknown mode {self.mode!r}")
+        if self.udp_state not in (None, "unreplied", "replied", "stream"):
+            raise ValueError(f"unknown UDP state {self.udp_state!r}")
 
 
 class SimNat:
@@ -155,7 +162,26 @@ class PlannerSim:
             elif isinstance(action, Finish):
                 self._done = action.reason
 
+    def _open_udp(self, conn: int, state: str) -> None:
+        """unreplied: the datagram binds the flow now and the server's report
+        comes an RTT later; replied: the reply crosses back an RTT later;
+        stream: a second exchange ``stream_gap_s`` after the first."""
+        rtt = self.path.rtt_s
+        self.nat.create(conn, self.now)
+        since = self.now
+        if state != "unreplied":
+            since += rtt + (self.path.stream_gap_s if state == "stream" else 0.0)
+
+        def opened() -> list[Action]:
+            self.nat.touch(conn, since)
+            return self.planner.opened(conn, self.now, since=since)
+
+        self._at(max(since, self.now + rtt), opened)
+
     def _open(self, conn: int) -> None:
+        if self.path.udp_state is not None:
+            self._open_udp(conn, self.path.udp_state)
+            return
         rtt = self.path.rtt_s
         # SYN, hello/welcome: the client sends its last message 2 RTT later,
         # and the server's ACK of it crosses the NAT one RTT after that.
@@ -192,6 +218,8 @@ class PlannerSim:
         def arrive() -> list[Action]:
             if not self.nat.touch(conn, crossing):
                 return []
+            if self.path.udp_state is not None:
+                return self.planner.arrived(conn, server_idle, self.now)
             # The client answers at once; the server's ACK crosses one RTT later.
             self.nat.touch(conn, crossing + self.path.rtt_s)
             self._activity(conn, crossing + self.path.rtt_s)

@@ -17,7 +17,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from probe import __version__
@@ -32,11 +32,14 @@ from probe.core.protocol import (
     PushAfter,
     PushNow,
     Release,
+    UdpOpen,
     decode,
     encode,
     validate_client,
 )
+from probe.core.udp_table import ProbeTable, Refused, Report, UdpLimits
 from probe.net.sockopts import set_user_timeout, tcp_info
+from probe.net.udp_server import UdpListener, bind_udp, send_spaced
 
 log = logging.getLogger("natprobe.server")
 
@@ -67,6 +70,7 @@ class ServerConfig:
     #: How long after a push the server looks whether the client's TCP has
     #: acknowledged it, and tells the run's control connection if not.
     ack_check_s: float = 1.0
+    udp: UdpLimits = field(default_factory=UdpLimits)
 
 
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
@@ -234,6 +238,8 @@ class Session:
             self.owner.members.discard(self)
         self.owner = None
         members, self.members = self.members, None
+        if self.id:
+            self.server.udp.drop_owner(self.id)
         # The run is over, however its control connection ended: free its
         # test connections now. Behind a forgotten mapping their own FIN or
         # RST never arrives, and they would be held until --max-idle.
@@ -277,6 +283,7 @@ class Session:
                     "max_idle_s": self.server.config.max_idle_s,
                     "limits": self.server.limits_for(self.peer[0]),
                     "push_report_s": self.server.config.ack_check_s,
+                    "udp": [port for _, port in self.server.udp_addresses],
                 }
             )
             return
@@ -294,7 +301,10 @@ class Session:
             self._push_timer = asyncio.get_running_loop().call_later(msg.idle_s, self._push_due)
         elif isinstance(msg, PushNow):
             self._count_round()
-            self._push_now(msg)
+            if msg.probe is not None:
+                self._push_udp(msg)
+            else:
+                self._push_now(msg)
         elif isinstance(msg, Ack):
             pass
         elif isinstance(msg, Ping):
@@ -306,6 +316,10 @@ class Session:
             self.send(reply)
         elif isinstance(msg, Beat):
             self.send({"op": "beat_ack", "id": msg.id})
+        elif isinstance(msg, UdpOpen):
+            self._open_udp(msg)
+        elif isinstance(msg, Release) and msg.probe is not None:
+            self.server.udp.release(self.id, bytes.fromhex(msg.probe))
         elif isinstance(msg, Release):
             member = self.server.sessions.get(msg.session)
             # Only the run that owns a connection may end it.
@@ -381,6 +395,26 @@ class Session:
             target._push_id = None
             reply.update(sent=True, idle_s=round(target.push(msg.id, target.owner or self), 4))
         self.send(reply)
+
+    def _open_udp(self, msg: UdpOpen) -> None:
+        reply: dict[str, Any] = {"op": "udp_probe", "id": msg.id}
+        if not self.server.udp_addresses:
+            reply.update(probe=None, reason="no_udp")
+        else:
+            try:
+                probe = self.server.udp.open(self.id, self.peer[0], self.server.clock())
+                reply["probe"] = probe.id.hex()
+            except Refused as exc:
+                reply.update(probe=None, reason=exc.reason)
+        self.send(reply)
+
+    def _push_udp(self, msg: PushNow) -> None:
+        assert msg.probe is not None
+        sends, fields = self.server.udp.push(
+            self.id, bytes.fromhex(msg.probe), self.rounds, msg.copies, self.server.clock()
+        )
+        send_spaced(sends)
+        self.send({"op": "pushed", "id": msg.id, "probe": msg.probe, **fields})
 
     def send(self, msg: dict[str, Any]) -> None:
         if self.closed:
@@ -532,6 +566,8 @@ class ProbeServer:
         self.reject_log = _RateLimitedLog(self.config.log_rate, clock)
         self._servers: list[Listener] = []
         self.addresses: list[tuple[str, int]] = []
+        self.udp = ProbeTable(self.config.udp)
+        self.udp_addresses: list[tuple[str, int]] = []
 
     def authorized(self, token: str | None) -> bool:
         expected = self.config.token
@@ -594,6 +630,22 @@ class ProbeServer:
         address = (str(bound[0]), int(bound[1]))
         self.addresses.append(address)
         return address
+
+    async def listen_udp(self, host: str, port: int) -> tuple[str, int]:
+        """Start a UDP listener; return the address it bound (port 0 picks one)."""
+        sock = bind_udp(host, port)
+        listener = UdpListener(sock, self.udp, self._deliver, self.clock)
+        self._servers.append(listener)
+        bound = sock.getsockname()
+        address = (str(bound[0]), int(bound[1]))
+        self.udp_addresses.append(address)
+        return address
+
+    def _deliver(self, report: Report) -> None:
+        """A UDP probe's news, for the control session that owns it."""
+        session = self.sessions.get(report.owner)
+        if session is not None:
+            session.send(report.message)
 
     def add_listener(self, server: Listener, address: tuple[str, int]) -> None:
         self._servers.append(server)

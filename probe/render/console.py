@@ -12,6 +12,7 @@ from rich.table import Table
 
 from probe.core.after_expiry import meaning
 from probe.core.durations import format_duration
+from probe.render.udp import render_states, render_udp_plan, render_udp_recommendations
 
 
 def make_console(stream: TextIO | None = None, width: int | None = None) -> Console:
@@ -91,6 +92,13 @@ def render_discover(result: dict[str, Any], console: Console, truth_s: float | N
         )
     for line in timeline(result.get("probes") or [], lower, upper):
         console.print("  " + escape(line))
+    if result["transport"] == "udp":
+        render_states(result, console)
+        render_udp_recommendations(result.get("recommendations"), console)
+        render_udp_plan(result.get("plan"), console)
+        if result.get("interrupted"):
+            console.print("  [yellow]Interrupted[/yellow]: the brackets above are what was measured so far.")
+        return
     render_after_expiry(result.get("after_expiry"), console)
     unacked = (result.get("server_view") or {}).get("unacknowledged_pushes")
     if unacked:

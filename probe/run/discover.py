@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -22,12 +21,12 @@ from probe.net.client import ConnectionEnded, MessageConnection, nat_facts
 from probe.net.connect import open_protocol
 from probe.net.ws_client import WsOptions
 from probe.run.after_expiry import MAX_WAIT_S, lost_push_wait, speak_after_expiry
+from probe.run.control import keep_busy, measure_rtt, timed
 
 Observer = Callable[[dict[str, Any]], None]
 #: An event for the planner: called with the time it happened.
 _Event = Callable[[], list[Action]]
 
-CONTROL_PING_S = 0.5
 #: How long the server waits before reporting an unacknowledged push, when
 #: its welcome does not say.
 DEFAULT_PUSH_REPORT_S = 1.0
@@ -124,7 +123,7 @@ class DiscoverRun:
             if report_s is not None:
                 self._push_report_s = min(report_s, MAX_WAIT_S)
             quiet = self._size_pool(welcome.raw.get("limits"), control.where)
-            self.rtt_s = await self._measure_rtt(control)
+            self.rtt_s = await measure_rtt(control, self.clock, self.options.timeout_s)
             if quiet:
                 await self._open_quiet()
             self._configure_timing(self.rtt_s)
@@ -136,7 +135,7 @@ class DiscoverRun:
                 except (NotImplementedError, RuntimeError, ValueError):
                     pass
             helpers.append(asyncio.create_task(self._control_reader(control)))
-            helpers.append(asyncio.create_task(self._control_pinger(control)))
+            helpers.append(asyncio.create_task(keep_busy(control, self._fail)))
             await self._loop(control)
             if self.options.after_expiry and not self.interrupted:
                 await self._after_expiry()
@@ -189,30 +188,8 @@ class DiscoverRun:
 
     # Timing ----------------------------------------------------------------
 
-    async def _measure_rtt(self, control: MessageConnection, count: int = 3) -> float:
-        samples = []
-        for n in range(count):
-            sent = self.clock()
-            control.send({"op": "ping", "id": f"rtt{n}"})
-            try:
-                async with asyncio.timeout(self.options.timeout_s):
-                    msg = await control.recv()
-            except TimeoutError:
-                raise TargetError(f"{control.where} stopped answering pings") from None
-            except ConnectionEnded as exc:
-                raise TargetError(f"{control.where} ended the connection ({exc})") from None
-            if msg.get("op") != "pong":
-                raise TargetError(f"{control.where} answered ping with {str(msg.get('op'))[:40]!r}")
-            samples.append(self.clock() - sent)
-        return statistics.median(samples)
-
     def _configure_timing(self, rtt: float) -> None:
-        cfg = self.options.planner
-        # A lost push is retransmitted after at least 200 ms (Linux's minimum
-        # RTO) plus an RTT; the grace covers one such loss on a jittery path.
-        grace = self.options.grace_s if self.options.grace_s is not None else max(cfg.grace_s, 0.4 + 4 * rtt)
-        suspect = min(grace / 2, max(cfg.suspect_s, 3 * rtt + 0.02))
-        self.planner = Planner(replace(cfg, grace_s=grace, suspect_s=suspect, max_conns=self.pool))
+        self.planner = Planner(timed(self.options.planner, rtt, self.options.grace_s, self.pool))
 
     def _size_pool(self, limits: Any, where: str) -> bool:
         """Fit the pool to what the server's per-address limit leaves, so that
@@ -400,17 +377,6 @@ class DiscoverRun:
             self._fail(TargetError(f"lost the control connection to {control.where} ({exc})"))
         except TargetError as exc:
             self._fail(exc)
-
-    async def _control_pinger(self, control: MessageConnection) -> None:
-        # The control connection crosses the same middleboxes; steady traffic
-        # keeps it from ever being idle long enough to be forgotten.
-        while True:
-            await asyncio.sleep(CONTROL_PING_S)
-            try:
-                control.send({"op": "ping"})
-            except (OSError, RuntimeError) as exc:
-                self._fail(TargetError(f"lost the control connection to {control.where} ({exc})"))
-                return
 
     def _close(self, cid: int, release: bool = True) -> None:
         task = self._tasks.pop(cid, None)

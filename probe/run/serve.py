@@ -7,6 +7,7 @@ import contextlib
 import gc
 import signal
 from collections.abc import Callable
+from functools import partial
 
 from probe.errors import TargetError
 from probe.net.server import ProbeServer, ServerConfig, format_addr
@@ -47,6 +48,7 @@ async def serve(
     tcp: list[tuple[str, int]],
     announce: Callable[[str], None],
     ws: list[tuple[str, int]] | None = None,
+    udp: list[tuple[str, int]] | None = None,
 ) -> None:
     limit = raise_open_files_limit()
     server = ProbeServer(config)
@@ -58,18 +60,14 @@ async def serve(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        for host, port in tcp:
-            try:
-                bound = await server.listen_tcp(host, port)
-            except OSError as exc:
-                raise TargetError(f"cannot listen on {format_addr(host, port)}: {exc.strerror or exc}") from None
-            listening.append(f"tcp {format_addr(*bound)}")
-        for host, port in ws or []:
-            try:
-                bound = await listen_ws(server, host, port)
-            except OSError as exc:
-                raise TargetError(f"cannot listen on {format_addr(host, port)}: {exc.strerror or exc}") from None
-            listening.append(f"ws {format_addr(*bound)}")
+        kinds = (("tcp", tcp, server.listen_tcp), ("ws", ws or [], partial(listen_ws, server)))
+        for kind, addresses, listen in (*kinds, ("udp", udp or [], server.listen_udp)):
+            for host, port in addresses:
+                try:
+                    bound = await listen(host, port)
+                except OSError as exc:
+                    raise TargetError(f"cannot listen on {format_addr(host, port)}: {exc.strerror or exc}") from None
+                listening.append(f"{kind} {format_addr(*bound)}")
         # Each session holds one descriptor; keep some for listeners and logs.
         capacity = config.max_sessions if limit is None else min(config.max_sessions, max(0, limit - 32))
         announce(f"natprobe server listening on {', '.join(listening)} (up to {capacity} sessions)")

@@ -17,6 +17,7 @@ from probe.core.protocol import (
     PushAfter,
     PushNow,
     Release,
+    UdpOpen,
     decode,
     encode,
     json_number,
@@ -49,6 +50,11 @@ def refusal(msg: dict[str, object], max_idle: float = 100.0) -> tuple[str, str]:
         ({"op": "ping", "id": "x" * (MAX_ID_LEN + 1)}, Ping(None)),
         ({"op": "beat", "id": "b"}, Beat("b")),
         ({"op": "release", "session": "s"}, Release("s")),
+        ({"op": "release", "probe": "0a" * 16}, Release("", "0a" * 16)),
+        ({"op": "udp_open", "id": "u1"}, UdpOpen("u1")),
+        ({"op": "push_now", "id": "p", "probe": "f" * 32}, PushNow("p", "", "f" * 32, 3)),
+        ({"op": "push_now", "id": "p", "probe": "f" * 32, "copies": 1}, PushNow("p", "", "f" * 32, 1)),
+        ({"op": "push_now", "id": "p", "probe": "f" * 32, "copies": 3}, PushNow("p", "", "f" * 32, 3)),
     ],
 )
 def test_valid_messages_are_typed(msg: dict[str, object], expected: object) -> None:
@@ -58,6 +64,20 @@ def test_valid_messages_are_typed(msg: dict[str, object], expected: object) -> N
 @pytest.mark.parametrize(
     ("msg", "code", "message"),
     [
+        ({"op": "udp_open"}, "bad_id", None),
+        ({"op": "push_now", "id": "p", "probe": "F" * 32}, "bad_probe", "'probe' must be 32 lowercase hex digits"),
+        ({"op": "push_now", "id": "p", "probe": "f" * 31}, "bad_probe", None),
+        ({"op": "push_now", "id": "p", "probe": "f" * 33}, "bad_probe", None),
+        ({"op": "push_now", "id": "p", "probe": 5}, "bad_probe", None),
+        ({"op": "release", "probe": "g" * 32}, "bad_probe", None),
+        (
+            {"op": "push_now", "id": "p", "probe": "f" * 32, "copies": 0},
+            "bad_copies",
+            "'copies' must be an integer from 1 to 3",
+        ),
+        ({"op": "push_now", "id": "p", "probe": "f" * 32, "copies": 4}, "bad_copies", None),
+        ({"op": "push_now", "id": "p", "probe": "f" * 32, "copies": True}, "bad_copies", None),
+        ({"op": "push_now", "id": "p", "probe": "f" * 32, "copies": 2.0}, "bad_copies", None),
         ({"op": "hello", "v": 2}, "bad_version", "unsupported protocol version 2; this server speaks 1"),
         ({"op": "hello"}, "bad_version", "unsupported protocol version None; this server speaks 1"),
         ({"op": "hello", "v": True}, "bad_version", "unsupported protocol version True; this server speaks 1"),

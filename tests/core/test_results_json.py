@@ -25,6 +25,7 @@ def test_an_idle_test_maps_every_field_with_its_rounding() -> None:
         "failure_mode": "silent_drop",
         "source": "deadline",
         "late": True,
+        "state": None,
         "timings": {"idle_since_s": 1.235, "asked_at_s": 13.58, "result_at_s": 14.58, "rtt_s": 0.0123},
     }
 
@@ -37,6 +38,7 @@ def test_an_idle_test_without_optional_timings_maps_them_to_null() -> None:
         "failure_mode": None,
         "source": "push",
         "late": False,
+        "state": None,
         "timings": {"idle_since_s": 0.0, "asked_at_s": None, "result_at_s": 0.0, "rtt_s": None},
     }
 
@@ -87,6 +89,10 @@ def test_a_discovery_maps_every_field() -> None:
         "recommended_keepalive_s": 3.2,
         "recommendations": recommendations(bracket, "reset"),
         "plan": make_plan(PlanInputs(bracket, 1.0, 6, True)),
+        "control": None,
+        "states": None,
+        "shortest_state": None,
+        "inbound_refresh": None,
         "after_expiry": {"outcome": "blackhole"},
         "server_view": {"unacknowledged_pushes": 2},
         # ordered by when each result came

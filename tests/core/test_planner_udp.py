@@ -1,0 +1,82 @@
+"""The planner on UDP probes: one test per probe, idle counted from the binding's
+last packet, and the stream state's late start (virtual time)."""
+
+from __future__ import annotations
+
+import pytest
+
+from probe.core.evidence import Outcome
+from probe.core.planner import Close, ConnState, Open, Planner, PlannerConfig, Probe
+from probe.lab.simnat import SimPath, simulate
+
+
+def test_a_probe_whose_push_arrived_is_closed_not_reused() -> None:
+    planner = Planner(PlannerConfig(reuse=False, max_conns=2))
+    actions = planner.start(0.0)
+    assert actions == [Open(0)]
+    planner.opened(0, 0.5, since=0.2)
+    view = planner.conns[0]
+    assert view.state is ConnState.IDLE and view.idle_since == 0.2 and view.rx_at == 0.2
+    view.state = ConnState.PROBING
+    view.probe_at = 3.0
+    actions = planner.arrived(0, 2.75, 3.1)
+    assert actions[0] == Close(0) and 0 not in planner.conns
+    assert planner.evidence.tests[-1].outcome is Outcome.SURVIVED and planner.evidence.tests[-1].idle_s == 2.75
+
+
+def test_a_reused_connection_stays_in_the_pool() -> None:
+    planner = Planner(PlannerConfig(max_conns=2))
+    planner.start(0.0)
+    planner.opened(0, 0.5, rx_at=0.4)
+    assert planner.conns[0].idle_since == 0.5 and planner.conns[0].rx_at == 0.4
+    planner.conns[0].state = ConnState.PROBING
+    actions = planner.arrived(0, 2.0, 3.0)
+    assert Close(0) not in actions and planner.conns[0].state is ConnState.IDLE
+
+
+def test_a_late_push_also_closes_a_single_use_probe() -> None:
+    planner = Planner(PlannerConfig(reuse=False, max_conns=2, grace_s=0.5, linger_s=5.0))
+    planner.start(0.0)
+    planner.opened(0, 0.1)
+    planner.conns[0].state = ConnState.PROBING
+    planner.conns[0].probe_at = 4.0
+    planner.tick(4.6)  # declared lost, lingers
+    assert planner.conns[0].state is ConnState.LINGER
+    actions = planner.arrived(0, 3.9, 4.8)
+    assert Close(0) in actions and 0 not in planner.conns
+    assert planner.evidence.tests[-1].late is True
+
+
+def test_open_delay_moves_the_scout_schedule() -> None:
+    plain = Planner(PlannerConfig(max_conns=2, reuse=False))
+    delayed = Planner(PlannerConfig(max_conns=2, reuse=False, open_delay_s=2.5))
+    for planner in (plain, delayed):
+        planner.start(0.0)
+        planner.opened(0, 0.3, since=0.3)
+        planner.tick(0.3)
+    assert plain.next_scout is not None and delayed.next_scout is not None
+    assert delayed.next_scout[1] - plain.next_scout[1] == pytest.approx(2.5)
+    probes = [a for a in plain.tick(plain.next_scout[1]) if isinstance(a, Probe)]
+    assert probes == [Probe(0)]
+
+
+@pytest.mark.parametrize("state", ["unreplied", "replied", "stream"])
+@pytest.mark.parametrize("timeout", [5.0, 30.0, 120.0])
+def test_each_state_finds_its_timer_with_single_use_probes(state: str, timeout: float) -> None:
+    delay = 2.5 if state == "stream" else 0.0
+    planner = Planner(PlannerConfig(reuse=False, max_conns=63, open_delay_s=delay))
+    result = simulate(planner, SimPath(timeout, udp_state=state, seed=int(timeout)))
+    b = result.bracket
+    assert result.reason == "resolved"
+    assert b.lower is not None and b.upper is not None
+    assert b.lower <= timeout <= b.upper
+    assert b.upper - b.lower <= max(0.02 * timeout, 0.5) + 1e-6
+    # Every probe is tested once: no connection id appears in two tests.
+    conns = [t.conn for t in planner.evidence.tests]
+    assert len(conns) == len(set(conns))
+    assert result.wall_s <= 1.35 * timeout + 2.0 + delay + 1.0
+
+
+def test_sim_path_refuses_an_unknown_udp_state() -> None:
+    with pytest.raises(ValueError, match="unknown UDP state"):
+        SimPath(5.0, udp_state="bound")
