@@ -20,7 +20,9 @@ def counter_tokens() -> ProbeTable:
     return ProbeTable(token=lambda n: next(counter).to_bytes(n, "big"))
 
 
-def hello(probe: bytes, kind: Kind = Kind.HELLO, seq: int = 0, cookie: bytes = bytes(8), size: int = CLIENT_SIZE) -> bytes:
+def hello(
+    probe: bytes, kind: Kind = Kind.HELLO, seq: int = 0, cookie: bytes = bytes(8), size: int = CLIENT_SIZE
+) -> bytes:
     return Datagram(kind, probe, seq, cookie).encode(size)
 
 

@@ -45,8 +45,8 @@ def test_round_trip_keeps_every_field() -> None:
 
 
 def test_each_side_accepts_only_the_other_sides_kinds() -> None:
-    assert CLIENT_KINDS == {Kind.HELLO, Kind.ECHO}
-    assert SERVER_KINDS == {Kind.REPLY, Kind.PUSH}
+    assert {Kind.HELLO, Kind.ECHO} == CLIENT_KINDS
+    assert {Kind.REPLY, Kind.PUSH} == SERVER_KINDS
     push = Datagram(Kind.PUSH, PROBE).encode(CLIENT_SIZE)
     hello = Datagram(Kind.HELLO, PROBE).encode(CLIENT_SIZE)
     assert parse_client(push) is None
@@ -93,4 +93,4 @@ def test_a_valid_header_parses_whatever_padding_follows(
     parsed = parse(data, CLIENT_KINDS | SERVER_KINDS)
     assert parsed == Datagram(kind, probe, seq, cookie)
     assert (parse_client(data) is not None) == (kind in CLIENT_KINDS and len(data) >= MIN_CLIENT_SIZE)
-    assert NO_COOKIE == bytes(8)
+    assert bytes(8) == NO_COOKIE
