@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from enum import StrEnum
+from typing import Annotated, Any, NoReturn
 
 import typer
 
-from probe.cli.common import duration, fail, heartbeat, keepalive, run, ws_options
+from probe.cli.common import duration, fail, heartbeat, keepalive, run, udp_control, ws_options
 from probe.cli.monitoring import Monitor, Nagios, ProbeName, Textfile
 from probe.cli.options import (
     CaCert,
@@ -30,6 +31,14 @@ from probe.render.console import make_console, render_check, render_history_note
 from probe.render.jsonout import dump
 from probe.run import history
 from probe.run.check import CheckOptions, run_check
+from probe.run.check_udp import UdpCheckOptions, run_check_udp
+
+
+class UdpState(StrEnum):
+    unreplied = "unreplied"
+    replied = "replied"
+    stream = "stream"
+
 
 EXAMPLES = """
 Examples:
@@ -39,6 +48,8 @@ Examples:
   natprobe check tcp://probe.example.net:4040 --idle 10m --keepalive-idle 60 --keepalive-interval 10 --keepalive-count 3
 
   natprobe check wss://probe.example.net/natprobe --idle 5m --heartbeat 30s --heartbeat-kind ping
+
+  natprobe check udp://probe.example.net:4040 --idle 25s --udp-state unreplied   # WireGuard's 25 s?
 
   natprobe check tcp://probe.example.net:4040 --idle 2m --nagios          # a Nagios/Icinga plugin
 
@@ -50,9 +61,20 @@ Examples:
 def command(
     target: Annotated[
         str,
-        typer.Argument(help="tcp://HOST[:PORT] (port 4040 if none) or ws(s)://HOST[:PORT]/PATH of a natprobe server."),
+        typer.Argument(
+            help="tcp://HOST[:PORT] (port 4040 if none), udp://HOST[:PORT] or ws(s)://HOST[:PORT]/PATH "
+            "of a natprobe server."
+        ),
     ],
     idle: Annotated[str, typer.Option("--idle", help="How long the connection stays idle before the push.")],
+    udp_state: Annotated[
+        UdpState | None,
+        typer.Option("--udp-state", help="UDP only: the flow's state before the idle (default replied)."),
+    ] = None,
+    control: Annotated[
+        str | None,
+        typer.Option("--control", help="UDP only: the control connection (default tcp://HOST:PORT of the target)."),
+    ] = None,
     keepalive_idle: KeepaliveIdle = None,
     keepalive_interval: KeepaliveInterval = None,
     keepalive_count: KeepaliveCount = None,
@@ -78,9 +100,22 @@ def command(
     """
     monitor = Monitor.begin("check", target, textfile, probe_name, use_nagios)
     try:
-        parsed = parse_target(target)
+        parsed = parse_target(target, ("tcp", "udp", "ws", "wss"))
+        control_target = udp_control(parsed, control)
     except UsageError as exc:
         fail(exc.message, ExitCode.USAGE)
+    if control_target is not None:
+        tcp_only = [keepalive_idle, keepalive_interval, keepalive_count, heartbeat_every]
+        if any(value is not None for value in tcp_only):
+            fail("--keepalive-* and --heartbeat are for tcp:// and ws:// targets, not udp://", ExitCode.USAGE)
+        udp_options = UdpCheckOptions(
+            parsed, control_target, duration(idle, "--idle") or 0.0, (udp_state or UdpState.replied).value,
+            grace_s=duration(grace, "--grace") or 1.0, token=token,
+            ws=ws_options(header, subprotocol, cacert, insecure),
+        )  # fmt: skip
+        finish(run(run_check_udp(udp_options), on_error=monitor.failed).to_json(), monitor, no_save, json_out)
+    if udp_state is not None:
+        fail("--udp-state is for udp:// targets only", ExitCode.USAGE)
     beat = heartbeat(heartbeat_every, heartbeat_kind, heartbeat_mode, heartbeat_timeout)
     if beat is not None and beat.kind == "ping" and parsed.scheme == "tcp":
         fail("--heartbeat-kind ping needs a ws:// or wss:// target; use --heartbeat-kind message", ExitCode.USAGE)
@@ -93,7 +128,11 @@ def command(
         ws=ws_options(header, subprotocol, cacert, insecure),
         heartbeat=beat,
     )
-    result = run(run_check(options), on_error=monitor.failed).to_json()
+    finish(run(run_check(options), on_error=monitor.failed).to_json(), monitor, no_save, json_out)
+
+
+def finish(result: dict[str, Any], monitor: Monitor, no_save: bool, json_out: bool) -> NoReturn:
+    """Save, report and exit 0 (passed) or 1."""
     if not no_save:
         result["history"] = history.record("check", result)
     monitor.done(result)

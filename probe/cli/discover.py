@@ -6,11 +6,11 @@ from typing import Annotated
 
 import typer
 
-from probe.cli.common import duration, fail, run, ws_options
+from probe.cli.common import duration, fail, run, udp_control, ws_options
 from probe.cli.monitoring import Monitor, Nagios, ProbeName, Textfile
 from probe.cli.options import CaCert, Header, Insecure, NoSave, Subprotocol
 from probe.core.planner import PlannerConfig
-from probe.core.targets import Target, parse_target
+from probe.core.targets import parse_target
 from probe.errors import ExitCode, UsageError
 from probe.render import stream
 from probe.render.console import make_console, render_discover, render_history_note
@@ -19,18 +19,6 @@ from probe.render.live import run_with_live
 from probe.run import history
 from probe.run.discover import DiscoverOptions, DiscoverRun
 from probe.run.discover_udp import UdpDiscoverOptions, UdpDiscoverRun
-
-
-def udp_control(parsed: Target, control: str | None) -> Target | None:
-    """The control connection of a UDP target (None for other targets)."""
-    if parsed.scheme != "udp":
-        if control is not None:
-            raise UsageError("--control is for udp:// targets only")
-        return None
-    if control is None:
-        return Target("tcp", parsed.host, parsed.port)
-    return parse_target(control)
-
 
 EXAMPLES = """
 Examples:

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from probe.core.after_expiry import meaning
 from probe.core.durations import format_duration
-from probe.render.udp import render_states, render_udp_plan, render_udp_recommendations
+from probe.render.udp import STATE_MEANING, render_states, render_udp_plan, render_udp_recommendations
 
 
 def make_console(stream: TextIO | None = None, width: int | None = None) -> Console:
@@ -250,6 +250,9 @@ def render_check(result: dict[str, Any], console: Console) -> None:
     console.print(
         f"[bold]natprobe check[/bold] {escape(str(result['target']))}: idle {_dur(result['idle_s'])} {verdict}"
     )
+    if result.get("udp_state"):
+        state = result["udp_state"]
+        console.print(f"  UDP flow state before the idle: {state} ({STATE_MEANING.get(state, '')})")
     if not result["passed"]:
         console.print(f"  Ended after {_dur(result['alive_s'])}: {result['failure_mode']}")
         render_after_expiry(result.get("after_expiry"), console)

@@ -1,0 +1,135 @@
+"""``check udp://``: does a UDP binding in a given flow state survive an idle period?"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from probe.core.protocol import json_number
+from probe.core.targets import Target
+from probe.errors import TargetError
+from probe.net.client import nat_facts
+from probe.net.connect import open_protocol
+from probe.net.sockopts import KeepaliveSettings
+from probe.net.ws_client import WsOptions
+from probe.run.control import keep_busy
+from probe.run.udp_session import UdpProbe, UdpSession, require_udp
+
+
+@dataclass(frozen=True)
+class UdpCheckOptions:
+    target: Target
+    control: Target
+    idle_s: float
+    state: str = "replied"
+    grace_s: float = 1.0
+    token: str | None = None
+    ws: WsOptions | None = None
+    timeout_s: float = 10.0
+
+
+@dataclass
+class UdpCheckResult:
+    options: UdpCheckOptions
+    passed: bool
+    alive_s: float
+    push_idle_s: float | None
+    push_copies: int
+    nat: dict[str, Any]
+    wall_s: float
+
+    def to_json(self) -> dict[str, Any]:
+        o = self.options
+        return {
+            "schema": "natprobe.check/1",
+            "target": str(o.target),
+            "transport": "udp",
+            "idle_s": o.idle_s,
+            "passed": self.passed,
+            "outcome": "survived" if self.passed else "failed",
+            # UDP has no reset or close: a binding that is gone is silence.
+            "failure_mode": None if self.passed else "silent_drop",
+            "alive_s": round(self.alive_s, 3),
+            "push_idle_s": self.push_idle_s,
+            "client_originated": False,
+            "evidence": "server_push",
+            "keepalive": KeepaliveSettings().to_json(),
+            "keepalive_in_force": {"enabled": False},
+            "heartbeat": None,
+            "close": None,
+            "tcp_info": None,
+            "after_expiry": None,
+            "nat": self.nat,
+            "wall_s": round(self.wall_s, 3),
+            "udp_state": o.state,
+            "control": str(o.control),
+            "push_copies": self.push_copies,
+        }
+
+
+async def run_check_udp(options: UdpCheckOptions, clock: Callable[[], float] = time.monotonic) -> UdpCheckResult:
+    started = clock()
+    control = await open_protocol(options.control, options.ws, timeout_s=options.timeout_s)
+    fatal: list[BaseException] = []
+
+    def fail(exc: BaseException) -> None:
+        fatal.append(exc)
+
+    session = UdpSession(control, options.target, clock, options.timeout_s, fail)
+    session.wait_s = options.grace_s
+    arrived: list[float] = []
+    pushed: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+    got = asyncio.Event()
+
+    def on_push(probe: UdpProbe, at: float) -> None:
+        arrived.append(at)
+        got.set()
+
+    def on_pushed(ident: str, msg: dict[str, Any]) -> None:
+        if ident == "check" and not pushed.done():
+            pushed.set_result(msg)
+
+    session.on_push, session.on_pushed = on_push, on_pushed
+    helpers: list[asyncio.Task[Any]] = []
+    try:
+        welcome = await control.hello(options.token, options.timeout_s)
+        require_udp(welcome.raw, control.where, options.target)
+        helpers = [asyncio.create_task(session.reader()), asyncio.create_task(keep_busy(control, fail))]
+        probe = await session.open("check")
+        since = await session.bind(probe, options.state)
+        if since is None:
+            raise TargetError(f"no answer from {options.target}: is UDP blocked on the way, or the port wrong?")
+        # Pacing, not synchronisation: the idle period is what is measured.
+        await asyncio.sleep(max(0.0, since + options.idle_s - clock()))
+        session.push(probe, "check")
+        async with asyncio.timeout(options.timeout_s):
+            report = await pushed
+        if not report.get("sent"):
+            raise TargetError(f"{control.where} did not push ({str(report.get('reason'))[:40]})")
+        deadline = clock() + options.grace_s
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.0, deadline - clock())):
+                await got.wait()
+        if fatal:
+            raise fatal[0]
+        end = arrived[0] if arrived else deadline
+    except TimeoutError:
+        raise TargetError(f"{control.where} did not answer push_now") from None
+    finally:
+        for task in helpers:
+            task.cancel()
+        session.close_all()
+        control.abort()
+    return UdpCheckResult(
+        options=options,
+        passed=bool(arrived),
+        alive_s=end - since,
+        push_idle_s=json_number(report.get("idle_s")),
+        push_copies=int(json_number(report.get("copies")) or 0),
+        nat=session.nat or nat_facts("", ""),
+        wall_s=clock() - started,
+    )

@@ -1,0 +1,203 @@
+"""A control connection and the UDP probes it drives (shared by discover and check).
+
+The control connection (TCP or WebSocket) asks the server for probe ids,
+learns where each probe's datagrams came from, and asks for pushes; each
+probe is its own UDP socket. This module brings a probe into a flow state
+(docs/discovery.md) and reports what arrives; what to test, and when, is
+the caller's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from probe.core.targets import Target
+from probe.core.udp_wire import Datagram, Kind
+from probe.errors import TargetError
+from probe.net.client import ConnectionEnded, MessageConnection, nat_facts
+from probe.net.udp_client import UdpProbeSocket
+
+STATES = ("unreplied", "replied", "stream")
+#: The stream state's second exchange: Linux conntrack counts a flow as a
+#: stream once it has a reply and a packet more than 2 s after its first.
+STREAM_GAP_S = 2.5
+#: Binding a probe: tries, each waiting at least this long for the answer.
+BIND_TRIES = 3
+BIND_WAIT_S = 1.0
+
+
+@dataclass
+class UdpProbe:
+    """One UDP probe: a socket, the server's id for it, and what came back."""
+
+    tag: Any
+    hexid: str = ""
+    sock: UdpProbeSocket | None = None
+    task: asyncio.Task[None] | None = None
+    observed: str | None = None
+    #: The server reported a datagram of ours.
+    seen: asyncio.Event = field(default_factory=asyncio.Event)
+    replied: asyncio.Event = field(default_factory=asyncio.Event)
+    reply_at: float = 0.0
+    #: The idle the server measured when it pushed (from ``pushed``).
+    server_idle: float | None = None
+    #: For the caller: a push's first copy arrived (later copies are ignored).
+    arrived: bool = False
+
+
+def require_udp(welcome_raw: dict[str, Any], where: str, target: Target) -> None:
+    """A clear error when the server has no UDP listener."""
+    if not welcome_raw.get("udp"):
+        raise TargetError(
+            f"{where} answers no UDP probes: start it with --udp {target.host}:{target.port}", code="no_udp"
+        )
+
+
+class UdpSession:
+    def __init__(
+        self,
+        control: MessageConnection,
+        target: Target,
+        clock: Callable[[], float],
+        timeout_s: float,
+        fail: Callable[[BaseException], None],
+    ) -> None:
+        self.control = control
+        self.target = target
+        self.clock = clock
+        self.timeout_s = timeout_s
+        self.fail = fail
+        #: How long to wait for an answer to each bind try (the caller sets it
+        #: from the RTT).
+        self.wait_s = BIND_WAIT_S
+        self.nat: dict[str, Any] = {}
+        self.opened = 0
+        #: Called with each push copy that arrives, and with each ``pushed`` report.
+        self.on_push: Callable[[UdpProbe, float], None] = lambda probe, at: None
+        self.on_pushed: Callable[[str, dict[str, Any]], None] = lambda ident, msg: None
+        self._by_hex: dict[str, UdpProbe] = {}
+        self._requests: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._count = 0
+
+    # Probes ------------------------------------------------------------------
+
+    async def _request(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Send a control request and wait for the answer with its id."""
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._requests[msg["id"]] = future
+        self.control.send(msg)
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return await future
+        except TimeoutError:
+            raise TargetError(f"{self.control.where} did not answer udp_open") from None
+        finally:
+            self._requests.pop(msg["id"], None)
+
+    async def open(self, tag: Any) -> UdpProbe:
+        """A new probe: an id from the server and a fresh socket (a fresh source port)."""
+        probe = UdpProbe(tag)
+        self._count += 1
+        answer = await self._request({"op": "udp_open", "id": f"u{self._count}"})
+        hexid = answer.get("probe")
+        if not isinstance(hexid, str):
+            raise TargetError(f"the server refused a UDP probe ({str(answer.get('reason'))[:40]})", code="busy")
+        probe.hexid = hexid
+        self._by_hex[hexid] = probe
+        probe.sock = await UdpProbeSocket.open(
+            self.target.host, self.target.port, bytes.fromhex(hexid), partial(self._datagram, probe), self.clock
+        )
+        self.opened += 1
+        return probe
+
+    async def exchange(self, probe: UdpProbe, kind: Kind) -> bool:
+        """Send until the server reports the datagram (HELLO) or replies (ECHO);
+        False if it never does."""
+        assert probe.sock is not None
+        event = probe.seen if kind is Kind.HELLO else probe.replied
+        for _ in range(BIND_TRIES):
+            event.clear()
+            probe.sock.send(kind, self.clock())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(BIND_WAIT_S, self.wait_s)):
+                    await event.wait()
+                    return True
+        return False
+
+    async def bind(self, probe: UdpProbe, state: str) -> float | None:
+        """Bring the probe into ``state``; return when its idle period began
+        (its last packet), or None if the server never answered."""
+        assert probe.sock is not None
+        if state == "unreplied":
+            return probe.sock.sent_at if await self.exchange(probe, Kind.HELLO) else None
+        if not await self.exchange(probe, Kind.ECHO):
+            return None
+        if state == "stream":
+            first = probe.sock.sent_at or self.clock()
+            await asyncio.sleep(max(0.0, first + STREAM_GAP_S - self.clock()))
+            if not await self.exchange(probe, Kind.ECHO):
+                return None
+        return probe.reply_at
+
+    def push(self, probe: UdpProbe, ident: str, copies: int = 3) -> None:
+        self.control.send({"op": "push_now", "id": ident, "probe": probe.hexid, "copies": copies})
+
+    def drop(self, probe: UdpProbe, release: bool = True) -> None:
+        if probe.task is not None and not probe.task.done():
+            probe.task.cancel()
+        if probe.sock is not None:
+            probe.sock.close()
+        self._by_hex.pop(probe.hexid, None)
+        if release and probe.hexid:
+            with contextlib.suppress(OSError, RuntimeError):
+                self.control.send({"op": "release", "probe": probe.hexid})
+
+    def close_all(self) -> None:
+        for probe in list(self._by_hex.values()):
+            self.drop(probe, release=False)
+
+    def _datagram(self, probe: UdpProbe, msg: Datagram, at: float) -> None:
+        if msg.kind is Kind.REPLY:
+            probe.reply_at = at
+            if probe.sock is not None:
+                probe.sock.cookie = msg.cookie
+            probe.replied.set()
+        else:
+            self.on_push(probe, at)
+
+    # Control -----------------------------------------------------------------
+
+    async def reader(self) -> None:
+        control = self.control
+        try:
+            while True:
+                msg = await control.recv()
+                op = msg.get("op")
+                if op == "udp_probe":
+                    future = self._requests.get(str(msg.get("id")))
+                    if future is not None and not future.done():
+                        future.set_result(msg)
+                elif op == "udp_seen":
+                    self._seen(msg)
+                elif op == "pushed" and "probe" in msg:
+                    self.on_pushed(str(msg.get("id", "")), msg)
+        except ConnectionEnded as exc:
+            self.fail(TargetError(f"lost the control connection to {control.where} ({exc})"))
+        except TargetError as exc:
+            self.fail(exc)
+
+    def _seen(self, msg: dict[str, Any]) -> None:
+        probe = self._by_hex.get(str(msg.get("probe")))
+        if probe is None:
+            return
+        observed = msg.get("observed")
+        if isinstance(observed, str):
+            probe.observed = observed
+            if not self.nat and probe.sock is not None:
+                self.nat = nat_facts(probe.sock.local_address, observed)
+        probe.seen.set()
