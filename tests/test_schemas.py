@@ -108,3 +108,39 @@ def test_the_exporter_config_schema_accepts_the_documented_example_and_refuses_t
     both["probes"][0]["discover"] = {"max_idle": "1h"}
     with pytest.raises(ValidationError):
         validator.validate(both)
+
+
+def _udp_discover() -> dict[str, Any]:
+    from probe.core.results import StateResult
+
+    evidence = Evidence()
+    evidence.add(IdleTest(0, 29.5, Outcome.SURVIVED, state="replied"))
+    evidence.add(IdleTest(1, 30.2, Outcome.FAILED, FailureMode.SILENT_DROP, state="replied"))
+    bracket = evidence.bracket()
+    states = {name: StateResult(bracket, "resolved", 2) for name in ("unreplied", "replied", "stream")}
+    return DiscoverResult(
+        target="udp://h:4040", transport="udp", bracket=bracket, tests=evidence.tests, wall_s=140.0,
+        nat={"local": "a:1", "observed": "b:2", "detected": True, "port_preserved": True}, max_idle_s=7800,
+        reason="resolved", connections={"max_open": 3, "opened": 3, "asked": 63, "pool": 63,
+                                        "limited_by_server": False, "server_limits": None},
+        states=states, inbound_refresh=True, control="tcp://h:4040",
+    ).to_json()  # fmt: skip
+
+
+def test_a_udp_discovery_validates_and_its_shape_is_checked_by_transport() -> None:
+    good = validate_output(_udp_discover())
+    assert good["transport"] == "udp" and good["plan"]["transport"] == "udp"
+    # A UDP result carrying TCP's plan, or a TCP result carrying UDP's, is refused.
+    tcp_plan = _discover()["plan"]
+    with pytest.raises(ValidationError):
+        validate_output(copy.deepcopy(good) | {"plan": tcp_plan})
+    with pytest.raises(ValidationError):
+        validate_output(_discover() | {"plan": good["plan"]})
+    bad_state = copy.deepcopy(good)
+    bad_state["states"]["bound"] = bad_state["states"]["replied"]
+    with pytest.raises(ValidationError):
+        validate_output(bad_state)
+    missing = copy.deepcopy(good)
+    del missing["states"]["stream"]["upper_s"]
+    with pytest.raises(ValidationError, match="'upper_s' is a required property"):
+        validate_output(missing)

@@ -1,0 +1,78 @@
+"""UDP discover and check through a userspace UDP NAT on loopback, in real time.
+
+The NAT keeps bindings T1 = 3 s until they are streams, then T2 = 6 s (above
+the 2.5 s the stream state needs to be reached), as conntrack does with its
+UDP timers; with ``inbound_refresh`` off, only the client's packets count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from probe.core.planner import PlannerConfig
+from probe.lab.udp_nat import UdpTimers
+from probe.run.check_udp import UdpCheckOptions, run_check_udp
+from probe.run.discover_udp import UdpDiscoverOptions, UdpDiscoverRun
+from tests.conftest import scaled, validate_output
+from tests.run.helpers import udp_path
+
+T1 = scaled(3.0)
+T2 = scaled(6.0)
+
+
+async def _discover(inbound_refresh: bool) -> tuple[dict[str, Any], int]:
+    async with udp_path(UdpTimers(T1, T2, inbound_refresh)) as path:
+        options = UdpDiscoverOptions(path.target, path.control, PlannerConfig())
+        result = validate_output((await UdpDiscoverRun(options).run()).to_json())
+        return result, path.nat.expired
+
+
+@pytest.mark.parametrize("inbound_refresh", [True, False])
+def test_each_state_has_its_own_bracket_and_inbound_refresh_is_told(inbound_refresh: bool) -> None:
+    result, expired = asyncio.run(_discover(inbound_refresh))
+    states = result["states"]
+    assert set(states) == {"unreplied", "replied", "stream"}
+    for name, timer in (("unreplied", T1), ("replied", T1), ("stream", T2)):
+        state = states[name]
+        assert state["lower_s"] <= timer <= state["upper_s"], (name, state)
+        assert state["upper_s"] - state["lower_s"] <= max(0.02 * timer, 0.5) + 1e-3
+        assert state["failure_mode"] == "silent_drop" and state["reason"] == "resolved"
+    assert result["shortest_state"] in ("unreplied", "replied")
+    shortest = states[result["shortest_state"]]
+    assert (result["lower_s"], result["upper_s"]) == (shortest["lower_s"], shortest["upper_s"])
+    assert result["transport"] == "udp" and result["evidence"] == "server_push"
+    assert result["inbound_refresh"] is inbound_refresh
+    # Each binding has its own public port here (a new socket per binding).
+    assert result["nat"]["detected"] is True and result["nat"]["port_preserved"] is False
+    assert expired >= 3
+    # Every probe was tested once, on its own binding.
+    tests = [(p["state"], p["conn"]) for p in result["probes"]]
+    assert len(tests) == len(set(tests))
+    # The answer comes shortly after the longest timer: the stream state
+    # starts its idle 2.5 s in, then the same goal as TCP (1.1 T + 2 s + grace).
+    assert result["wall_s"] <= 2.5 + 1.10 * T2 + 2.0 + result["grace_s"] + scaled(0.5)
+    recommendations = result["recommendations"]
+    assert recommendations["state"] == result["shortest_state"]
+    assert recommendations["interval_s"] == pytest.approx(0.8 * shortest["lower_s"], abs=0.1)
+
+
+async def _check(idle: float, state: str) -> dict[str, Any]:
+    async with udp_path(UdpTimers(T1, T2)) as path:
+        options = UdpCheckOptions(path.target, path.control, idle, state)
+        return validate_output((await run_check_udp(options)).to_json())
+
+
+@pytest.mark.parametrize(
+    ("state", "idle", "passed"),
+    [("replied", T1 - 0.7, True), ("replied", T1 + 0.7, False), ("unreplied", T1 + 0.7, False),
+     ("stream", T1 + 0.7, True)],
+)  # fmt: skip
+def test_check_passes_below_the_states_timer_and_fails_above(state: str, idle: float, passed: bool) -> None:
+    result = asyncio.run(_check(idle, state))
+    assert result["passed"] is passed and result["udp_state"] == state
+    assert result["push_copies"] == 3
+    assert result["push_idle_s"] == pytest.approx(idle, abs=0.3)
+    assert result["failure_mode"] == (None if passed else "silent_drop")
