@@ -59,14 +59,18 @@ class Lab:
 
 @pytest.fixture
 def make_lab() -> Iterator[Callable[..., Any]]:
-    """make_lab(timeout_s, loose=False, random_ports=False, router_rst=True) as a context manager."""
+    """make_lab(timeout_s, loose=False, random_ports=False, router_rst=True, udp=None) as a context manager."""
     labs: list[Lab] = []
 
     @contextmanager
     def factory(
-        timeout_s: int, loose: bool = False, random_ports: bool = False, router_rst: bool = True
+        timeout_s: int,
+        loose: bool = False,
+        random_ports: bool = False,
+        router_rst: bool = True,
+        udp: tuple[int, int] | None = None,
     ) -> Iterator[Lab]:
-        with nat_lab(timeout_s, loose=loose, random_ports=random_ports, router_rst=router_rst) as nat:
+        with nat_lab(timeout_s, loose=loose, random_ports=random_ports, router_rst=router_rst, udp=udp) as nat:
             lab = Lab(nat)
             labs.append(lab)
             try:

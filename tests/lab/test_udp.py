@@ -1,0 +1,49 @@
+"""UDP through a real kernel NAT: conntrack's own UDP timers, per namespace.
+
+nf_conntrack_udp_timeout = 3 s until a flow has a reply and a packet more
+than 2 s after its first, then nf_conntrack_udp_timeout_stream = 6 s. Linux
+refreshes a flow on packets in either direction, so inbound refresh is true.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from probe.lab.netns import SERVER_IP
+
+UDP = f"udp://{SERVER_IP}:4040"
+LISTEN = ("--tcp", f"{SERVER_IP}:4040", "--udp", f"{SERVER_IP}:4040")
+TIMERS = (3, 6)
+
+
+@pytest.mark.parametrize("random_ports", [False, True])
+def test_discover_measures_each_conntrack_udp_timer(make_lab: Callable[..., Any], random_ports: bool) -> None:
+    with make_lab(60, udp=TIMERS, random_ports=random_ports) as lab:
+        lab.natprobe_server(*LISTEN)
+        result = lab.client_json("discover", UDP)
+    states = result["states"]
+    for name, timer in (("unreplied", 3.0), ("replied", 3.0), ("stream", 6.0)):
+        assert states[name]["lower_s"] <= timer <= states[name]["upper_s"], (name, states[name])
+        assert states[name]["failure_mode"] == "silent_drop"
+    assert result["upper_s"] == min(s["upper_s"] for s in states.values())
+    assert result["inbound_refresh"] is True
+    nat = result["nat"]
+    assert nat["detected"] is True and nat["observed"].startswith("198.19.0.1:")
+    # masquerade keeps the source port when it is free; fully-random never does.
+    assert nat["port_preserved"] is (not random_ports)
+    assert result["recommendations"]["wireguard"]["PersistentKeepalive"] == 2
+    assert result["wall_s"] <= 2.5 + 1.10 * 6 + 2.0 + result["grace_s"] + 1.0
+
+
+def test_check_tells_the_unreplied_timer_from_the_stream_timer(make_lab: Callable[..., Any]) -> None:
+    with make_lab(60, udp=TIMERS) as lab:
+        lab.natprobe_server(*LISTEN)
+        short = lab.client_json("check", UDP, "--idle", "4", "--udp-state", "unreplied", expect_rc=1)
+        stream = lab.client_json("check", UDP, "--idle", "4", "--udp-state", "stream")
+        human = lab.client("check", UDP, "--idle", "2")
+    assert short["passed"] is False and short["failure_mode"] == "silent_drop" and short["push_copies"] == 3
+    assert stream["passed"] is True and stream["udp_state"] == "stream"
+    assert human.returncode == 0 and "replied" in human.stdout
