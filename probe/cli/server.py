@@ -55,7 +55,8 @@ def command(
 ) -> None:
     """Run the cooperating server: it pushes to clients after the idle periods they ask for."""
     if not tcp and not ws:
-        # UDP probes are driven over a TCP or WebSocket control connection.
+        if udp:
+            fail("--udp needs a --tcp or --ws listener too: UDP probes are driven over it", ExitCode.USAGE)
         fail("give at least one --tcp HOST:PORT or --ws HOST:PORT", ExitCode.USAGE)
     try:
         tcp_addrs = [parse_hostport(a, "--tcp address", DEFAULT_TCP_PORT) for a in tcp or []]
