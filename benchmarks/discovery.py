@@ -14,6 +14,14 @@ Each runs against the same simulated NAT (probe/lab/simnat.py) for timeouts of
 reach the same target width, max(2% of T, 0.5 s); a failure costs the same grace
 period (1 s) in every method.
 
+UDP (--udp, or the "udp" rows of --json): natprobe measures the three flow
+states (unreplied, replied, stream) at once, one single-use probe per test,
+against timer profiles people meet: Linux conntrack (30 s until a flow is a
+stream, then 120 s), AWS connection tracking (30 s / 180 s) and a carrier NAT
+(15 s after the first outbound packet, 300 s once answered). The baseline is a
+bisection per state, one state after another (natbd reuses one socket, so it
+cannot run them at once). wall_ratio is against the longest timer.
+
 Columns: wall_ratio = wall time / T; width_ratio = bracket width / T;
 max_connections = connections open at once (natprobe counts its control
 connection); connections_opened; contains = lower <= T <= upper; honest =
@@ -34,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from probe.core.planner import Planner, PlannerConfig
 from probe.lab.simnat import SimNat, SimPath, simulate
+from probe.run.udp_session import STREAM_GAP_S
 
 TIMEOUTS = (5.0, 30.0, 120.0, 350.0, 1200.0, 7000.0)
 GRACE_S = 1.0
@@ -168,6 +177,69 @@ def run_grid(path: SimPath, width: int = 20) -> Row:
     return _row("grid", path, now, lower, upper, width, opened)
 
 
+#: name -> (unreplied, replied, stream) timers in seconds.
+UDP_PROFILES: dict[str, tuple[float, float, float]] = {
+    "linux-conntrack": (30.0, 30.0, 120.0),
+    "aws": (30.0, 30.0, 180.0),
+    "carrier-nat": (15.0, 300.0, 300.0),
+}
+UDP_STATES = ("unreplied", "replied", "stream")
+
+
+@dataclass
+class UdpRow:
+    method: str
+    profile: str
+    timers_s: tuple[float, float, float]
+    wall_s: float
+    wall_ratio: float
+    max_probes: int
+    probes_opened: int
+    brackets: dict[str, tuple[float | None, float | None]]
+    contains: bool
+
+
+def run_udp(profile: str) -> list[UdpRow]:
+    timers = UDP_PROFILES[profile]
+    longest = max(timers)
+    walls, conns, opened = [], 0, 0
+    brackets: dict[str, tuple[float | None, float | None]] = {}
+    bisect: dict[str, tuple[float | None, float | None]] = {}
+    bisect_wall, bisect_opened = 0.0, 0
+    for state, timer in zip(UDP_STATES, timers, strict=True):
+        delay = STREAM_GAP_S if state == "stream" else 0.0
+        path = SimPath(timer, rtt_s=RTT_S, seed=int(timer) + len(state), udp_state=state)
+        config = PlannerConfig(grace_s=GRACE_S, reuse=False, open_delay_s=delay)
+        result = simulate(Planner(config), path)
+        walls.append(result.wall_s)
+        conns += result.max_connections - 1
+        opened += result.connections_opened - 1
+        b = result.bracket
+        brackets[state] = (b.lower, b.upper)
+        row = run_bisection(SimPath(timer, rtt_s=RTT_S))
+        bisect[state] = (row.lower_s, row.upper_s)
+        # One state after another, each needing its own setup first.
+        bisect_wall += row.wall_ratio * timer + delay
+        bisect_opened += row.connections_opened
+
+    def contains(found: dict[str, tuple[float | None, float | None]]) -> bool:
+        return all(
+            lo is not None and hi is not None and lo <= t <= hi
+            for (lo, hi), t in zip(found.values(), timers, strict=True)
+        )
+
+    def rounded(found: dict[str, tuple[float | None, float | None]]) -> dict[str, tuple[float | None, float | None]]:
+        return {k: tuple(None if v is None else round(v, 3) for v in pair) for k, pair in found.items()}  # type: ignore[misc]
+
+    wall = max(walls)
+    return [
+        UdpRow("natprobe", profile, timers, round(wall, 2), round(wall / longest, 3), conns + 1, opened + 1,
+               rounded(brackets), contains(brackets)),
+        UdpRow("bisection", profile, timers, round(bisect_wall, 2), round(bisect_wall / longest, 3), 1,
+               bisect_opened, rounded(bisect), contains(bisect)),
+    ]  # fmt: skip
+
+
 METHODS: dict[str, Callable[[SimPath], Row]] = {
     "natprobe": run_natprobe,
     "bisection": run_bisection,
@@ -178,8 +250,20 @@ METHODS: dict[str, Callable[[SimPath], Row]] = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print rows as JSON")
+    parser.add_argument("--udp", action="store_true", help="print the UDP rows only")
     args = parser.parse_args()
     started = time.perf_counter()
+    udp_rows = [row for profile in UDP_PROFILES for row in run_udp(profile)]
+    if args.udp and not args.json:
+        print(f"{'method':10} {'profile':16} {'timers (s)':>16} {'wall (s)':>9} {'wall/T':>7} {'probes':>7} "
+              f"{'opened':>7} {'contains':>8}")  # fmt: skip
+        for u in udp_rows:
+            timers = "/".join(f"{t:g}" for t in u.timers_s)
+            print(
+                f"{u.method:10} {u.profile:16} {timers:>16} {u.wall_s:9.1f} {u.wall_ratio:7.3f} {u.max_probes:7d} "
+                f"{u.probes_opened:7d} {u.contains!s:>8}"
+            )
+        return
     rows: list[Row] = []
     for timeout in TIMEOUTS:
         for sweep in (0.0, max(1.0, 0.05 * timeout)):
@@ -188,7 +272,8 @@ def main() -> None:
                 rows.append(run(path))
     elapsed = time.perf_counter() - started
     if args.json:
-        print(json.dumps({"rows": [asdict(r) for r in rows], "elapsed_s": round(elapsed, 2)}, indent=2))
+        data = {"rows": [asdict(r) for r in rows], "udp": [asdict(u) for u in udp_rows], "elapsed_s": round(elapsed, 2)}
+        print(json.dumps(data, indent=2))
         return
     header = (
         f"{'method':10} {'T':>7} {'sweep':>6} {'wall/T':>7} {'width/T':>8} "

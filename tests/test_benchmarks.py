@@ -15,7 +15,22 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "discovery.py"
 def test_discovery_benchmark_rows_and_ranking() -> None:
     proc = subprocess.run([sys.executable, str(BENCH), "--json"], capture_output=True, text=True, timeout=scaled(120))
     assert proc.returncode == 0, proc.stderr
-    rows = json.loads(proc.stdout)["rows"]
+    data = json.loads(proc.stdout)
+    rows = data["rows"]
+    udp = data["udp"]
+    assert {(u["method"], u["profile"]) for u in udp} == {
+        (m, p) for m in ("natprobe", "bisection") for p in ("linux-conntrack", "aws", "carrier-nat")
+    }
+    for u in udp:
+        if u["method"] != "natprobe":
+            continue
+        baseline = next(b for b in udp if b["profile"] == u["profile"] and b["method"] == "bisection")
+        longest = max(u["timers_s"])
+        # All three states at once: shortly after the longest timer.
+        assert u["contains"] and u["wall_ratio"] < baseline["wall_ratio"]
+        assert u["wall_s"] <= 1.10 * longest + 2.0 + 2.5 + 1.0
+        for (lower, upper), timer in zip(u["brackets"].values(), u["timers_s"], strict=True):
+            assert upper - lower <= max(0.02 * timer, 0.5) + 1e-6
     keys = {"method", "timeout_s", "wall_ratio", "width_ratio", "max_connections", "connections_opened"}
     assert all(keys <= set(row) for row in rows)
     assert {row["method"] for row in rows} == {"natprobe", "bisection", "grid"}
