@@ -28,6 +28,8 @@ Examples:
 
   sudo natprobe lab --nat-timeout 2m --loose   # NAT re-creates mappings for mid-stream packets
 
+  sudo natprobe lab --nat-timeout 5m --udp-timeout 15s --udp-stream-timeout 5m   # a carrier NAT's UDP timers
+
 Then, in other terminals, run your server and client inside the namespaces it prints,
 e.g. `ip netns exec <server-ns> myserver --listen 198.19.0.2:8080`.
 """
@@ -47,11 +49,16 @@ def command(
             "--silent-router", help="Drop server packets for forgotten flows instead of answering them with RST."
         ),
     ] = False,
+    udp_timeout: Annotated[
+        str, typer.Option("--udp-timeout", help="conntrack timeout for UDP flows not yet a stream.")
+    ] = "30s",
+    udp_stream_timeout: Annotated[
+        str, typer.Option("--udp-stream-timeout", help="conntrack timeout for UDP streams (replied, 2 s on).")
+    ] = "120s",
 ) -> None:
     """Build client, router and server network namespaces joined by a kernel NAT; remove them on Ctrl-C."""
-    seconds = duration(nat_timeout, "--nat-timeout") or 0.0
-    if seconds < 1 or seconds != int(seconds):
-        fail("--nat-timeout must be whole seconds, at least 1 (conntrack counts seconds)", ExitCode.USAGE)
+    seconds = whole_seconds(nat_timeout, "--nat-timeout")
+    udp = (whole_seconds(udp_timeout, "--udp-timeout"), whole_seconds(udp_stream_timeout, "--udp-stream-timeout"))
     reason = unavailable_reason()
     if reason is not None:
         fail(reason, ExitCode.UNREACHABLE)
@@ -59,11 +66,12 @@ def command(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        with nat_lab(int(seconds), loose=loose, random_ports=random_ports, router_rst=not silent_router) as lab:
+        with nat_lab(seconds, loose=loose, random_ports=random_ports, router_rst=not silent_router, udp=udp) as lab:
             sys.stdout.write(
                 f"client namespace {lab.client}: {CLIENT_IP} (default route via {ROUTER_INSIDE_IP})\n"
                 f"router namespace {lab.router}: {ROUTER_INSIDE_IP} | {ROUTER_OUTSIDE_IP}, masquerade, "
-                f"TCP established timeout {int(seconds)}s, mid-stream pickup {'on' if loose else 'off'}, "
+                f"TCP established timeout {seconds}s, UDP {udp[0]}s / stream {udp[1]}s, "
+                f"mid-stream pickup {'on' if loose else 'off'}, "
                 f"{'random' if random_ports else 'preserved'} ports, forgotten flows "
                 f"{'dropped silently' if silent_router else 'answered with RST'}\n"
                 f"server namespace {lab.server}: {SERVER_IP}\n"
@@ -73,3 +81,10 @@ def command(
             stop.wait()
     except LabUnavailable as exc:
         fail(str(exc), ExitCode.UNREACHABLE)
+
+
+def whole_seconds(text: str, option: str) -> int:
+    seconds = duration(text, option) or 0.0
+    if seconds < 1 or seconds != int(seconds):
+        fail(f"{option} must be whole seconds, at least 1 (conntrack counts seconds)", ExitCode.USAGE)
+    return int(seconds)
