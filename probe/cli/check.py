@@ -7,7 +7,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from probe.cli.common import duration, fail, heartbeat, keepalive, run, udp_control, ws_options
+from probe.cli.common import duration, fail, heartbeat, keepalive, run, ws_options
 from probe.cli.monitoring import Monitor, Nagios, ProbeName, Textfile
 from probe.cli.options import (
     CaCert,
@@ -25,7 +25,7 @@ from probe.cli.options import (
     Subprotocol,
     Token,
 )
-from probe.core.targets import parse_target
+from probe.core.targets import control_for, parse_target
 from probe.errors import ExitCode, UsageError
 from probe.render.console import make_console, render_check, render_history_note
 from probe.render.jsonout import dump
@@ -101,7 +101,7 @@ def command(
     monitor = Monitor.begin("check", target, textfile, probe_name, use_nagios)
     try:
         parsed = parse_target(target, ("tcp", "udp", "ws", "wss"))
-        control_target = udp_control(parsed, control)
+        control_target = control_for(parsed, control)
     except UsageError as exc:
         fail(exc.message, ExitCode.USAGE)
     if control_target is not None:

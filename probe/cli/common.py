@@ -13,7 +13,6 @@ import typer
 from probe.core import nagios
 from probe.core.durations import DurationError, parse_duration
 from probe.core.heartbeat import HeartbeatConfig
-from probe.core.targets import Target, parse_target
 from probe.core.text import printable
 from probe.errors import ExitCode, NatprobeError, UsageError
 from probe.net.sockopts import KeepaliveSettings
@@ -95,14 +94,3 @@ def run(coro: Coroutine[Any, Any, T], on_error: Callable[[NatprobeError], None] 
         fail(exc.message, exc.exit_code)
     except KeyboardInterrupt:
         fail("interrupted", ExitCode.INTERRUPTED)
-
-
-def udp_control(parsed: Target, control: str | None) -> Target | None:
-    """The control connection of a UDP target (None for other targets)."""
-    if parsed.scheme != "udp":
-        if control is not None:
-            raise UsageError("--control is for udp:// targets only")
-        return None
-    if control is None:
-        return Target("tcp", parsed.host, parsed.port)
-    return parse_target(control)

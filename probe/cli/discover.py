@@ -6,11 +6,11 @@ from typing import Annotated
 
 import typer
 
-from probe.cli.common import duration, fail, run, udp_control, ws_options
+from probe.cli.common import duration, fail, run, ws_options
 from probe.cli.monitoring import Monitor, Nagios, ProbeName, Textfile
 from probe.cli.options import CaCert, Header, Insecure, NoSave, Subprotocol
 from probe.core.planner import PlannerConfig
-from probe.core.targets import parse_target
+from probe.core.targets import control_for, parse_target
 from probe.errors import ExitCode, UsageError
 from probe.render import stream
 from probe.render.console import make_console, render_discover, render_history_note
@@ -83,7 +83,7 @@ def command(
     monitor = Monitor.begin("discover", target, textfile, probe_name, use_nagios)
     try:
         parsed = parse_target(target, ("tcp", "udp", "ws", "wss"))
-        control_target = udp_control(parsed, control)
+        control_target = control_for(parsed, control)
     except UsageError as exc:
         fail(exc.message, ExitCode.USAGE)
     config = PlannerConfig(

@@ -35,7 +35,11 @@ _CHECK = {
     "heartbeat_kind": "str",
     "heartbeat_mode": "str",
     "heartbeat_timeout": "duration",
+    "udp_state": "str",
 }
+#: Check options that tune TCP or WebSocket, refused for udp:// targets.
+_NOT_UDP = ("keepalive_idle", "keepalive_interval", "keepalive_count", "user_timeout", "heartbeat")
+UDP_STATES = ("unreplied", "replied", "stream")
 _DISCOVER = {
     "max_idle": "duration",
     "resolution": "duration",
@@ -44,7 +48,9 @@ _DISCOVER = {
     "parallel": "int",
     "grace": "duration",
 }
-_PROBE_KEYS = {"name", "target", "check", "discover", "every", "token", "headers", "cacert", "insecure", "timeout"}
+_PROBE_KEYS = {
+    "name", "target", "check", "discover", "every", "token", "headers", "cacert", "insecure", "timeout", "control",
+}  # fmt: skip
 _TOP_KEYS = {"probes", "concurrency", "jitter", "start_spread"}
 
 
@@ -68,6 +74,8 @@ class JobSpec:
     cacert: str | None = None
     insecure: bool = False
     timeout_s: float = 10.0
+    #: udp:// only: the control connection (default tcp:// on the same host and port).
+    control: str | None = None
 
 
 @dataclass(frozen=True)
@@ -172,16 +180,26 @@ def _probe(node: yaml.Node, index: int) -> JobSpec:
     target_node = keys["target"][1]
     target = _scalar(target_node, f"{what}: target")
     try:
-        parse_target(target)
+        udp = parse_target(target, ("tcp", "udp", "ws", "wss")).scheme == "udp"
     except UsageError as exc:
         raise ConfigError(f"{what}: {exc.message}", _line(target_node)) from None
+    control = None
+    if "control" in keys:
+        control_node = keys["control"][1]
+        control = _scalar(control_node, f"{what}: control")
+        if not udp:
+            raise ConfigError(f"{what}: control is for udp:// targets only", _line(control_node))
+        try:
+            parse_target(control)
+        except UsageError as exc:
+            raise ConfigError(f"{what}: control: {exc.message}", _line(control_node)) from None
     kinds = [k for k in ("check", "discover") if k in keys]
     if len(kinds) != 1:
         raise ConfigError(f"{what} needs exactly one of check or discover", _line(node))
     kind = kinds[0]
     options = _options(keys[kind][1], _CHECK if kind == "check" else _DISCOVER, f"{what}: {kind}")
     if kind == "check":
-        _check_options(options, what, _line(keys[kind][1]))
+        _check_options(options, what, _line(keys[kind][1]), udp)
     if kind == "discover" and "parallel" in options and options["parallel"] < 3:
         raise ConfigError(f"{what}: discover.parallel must be at least 3", _line(keys[kind][1]))
     headers: tuple[str, ...] = ()
@@ -201,12 +219,21 @@ def _probe(node: yaml.Node, index: int) -> JobSpec:
         cacert=_scalar(keys["cacert"][1], f"{what}: cacert") if "cacert" in keys else None,
         insecure=_bool(keys["insecure"][1], f"{what}: insecure") if "insecure" in keys else False,
         timeout_s=_duration(keys["timeout"][1], f"{what}: timeout") if "timeout" in keys else 10.0,
+        control=control,
     )
 
 
-def _check_options(options: dict[str, Any], what: str, line: int) -> None:
+def _check_options(options: dict[str, Any], what: str, line: int, udp: bool) -> None:
     if "idle" not in options:
         raise ConfigError(f"{what}: check needs an idle", line)
+    if udp:
+        tcp_only = [name for name in _NOT_UDP if name in options]
+        if tcp_only:
+            raise ConfigError(f"{what}: check.{tcp_only[0]} is for tcp:// and ws:// targets, not udp://", line)
+        if options.get("udp_state", "replied") not in UDP_STATES:
+            raise ConfigError(f"{what}: check.udp_state must be one of {', '.join(UDP_STATES)}", line)
+    elif "udp_state" in options:
+        raise ConfigError(f"{what}: check.udp_state is for udp:// targets only", line)
     if options.get("heartbeat_kind", "ping") not in KINDS:
         raise ConfigError(f"{what}: check.heartbeat_kind must be one of {', '.join(KINDS)}", line)
     if options.get("heartbeat_mode", "fixed") not in MODES:

@@ -88,6 +88,21 @@ def families(states: list[ProbeState], version: str) -> list[Family]:
                 "gauge",
                 f"How flows died at the timeout: 1 for the mode label seen (silent_drop, reset, closed). {CACHED}.",
             ),
+            (
+                "natprobe_discover_state_lower_seconds",
+                "gauge",
+                f"UDP: longest idle the last discovery saw survive, per flow state. {CACHED}.",
+            ),
+            (
+                "natprobe_discover_state_upper_seconds",
+                "gauge",
+                f"UDP: shortest idle the last discovery saw fail, per flow state; absent when none failed. {CACHED}.",
+            ),
+            (
+                "natprobe_discover_inbound_refresh",
+                "gauge",
+                f"UDP: 1 if the server's traffic alone kept a binding alive, 0 if not; absent if unmeasured. {CACHED}.",
+            ),
             ("natprobe_last_run_timestamp_seconds", "gauge", "When the probe's last run started (Unix time)."),
             (
                 "natprobe_last_success_timestamp_seconds",
@@ -130,4 +145,14 @@ def families(states: list[ProbeState], version: str) -> list[Family]:
         mode = result.get("failure_mode")
         if mode in ("silent_drop", "reset", "closed"):
             out["natprobe_discover_failure_mode"].samples.append(({**label, "mode": mode}, 1.0))
+        for state_name, state_result in (result.get("states") or {}).items():
+            for key, name in (
+                ("lower_s", "natprobe_discover_state_lower_seconds"),
+                ("upper_s", "natprobe_discover_state_upper_seconds"),
+            ):
+                if state_result.get(key) is not None:
+                    out[name].samples.append(({**label, "state": state_name}, float(state_result[key])))
+        refresh = result.get("inbound_refresh")
+        if refresh is not None:
+            out["natprobe_discover_inbound_refresh"].samples.append((label, 1.0 if refresh else 0.0))
     return list(out.values())

@@ -83,3 +83,13 @@ def parse_target(text: str, schemes: tuple[str, ...] = ("tcp", "ws", "wss"), def
     if parts.query:
         path += "?" + parts.query
     return Target(scheme, hostname, port, path)
+
+
+def control_for(target: Target, control: str | None) -> Target | None:
+    """The control connection of a ``udp://`` target: ``control`` if given, else
+    ``tcp://`` on the same host and port. None for other targets."""
+    if target.scheme != "udp":
+        if control is not None:
+            raise UsageError("--control is for udp:// targets only")
+        return None
+    return parse_target(control) if control is not None else Target("tcp", target.host, target.port)

@@ -21,13 +21,15 @@ from probe.core.exporter_config import ExporterConfig, JobSpec
 from probe.core.heartbeat import HeartbeatConfig
 from probe.core.metrics import Family, ProbeState, families
 from probe.core.planner import PlannerConfig
-from probe.core.targets import parse_target
+from probe.core.targets import Target, control_for, parse_target
 from probe.errors import NatprobeError, TargetError
 from probe.net.server import format_addr
 from probe.net.sockopts import KeepaliveSettings
 from probe.net.ws_client import WsOptions, parse_header
 from probe.run.check import CheckOptions, run_check
+from probe.run.check_udp import UdpCheckOptions, run_check_udp
 from probe.run.discover import DiscoverOptions, DiscoverRun
+from probe.run.discover_udp import UdpDiscoverOptions, UdpDiscoverRun
 from probe.run.prometheus import exposition
 
 log = logging.getLogger("natprobe.exporter")
@@ -73,8 +75,8 @@ def discover_options(spec: JobSpec) -> DiscoverOptions:
         max_conns=o.get("parallel", 64) - 1,
     )
     return DiscoverOptions(
-        parse_target(spec.target), planner, token=spec.token, grace_s=o.get("grace"), ws=_ws(spec),
-        timeout_s=spec.timeout_s,
+        parse_target(spec.target, ("tcp", "udp", "ws", "wss")), planner, token=spec.token, grace_s=o.get("grace"),
+        ws=_ws(spec), timeout_s=spec.timeout_s,
     )  # fmt: skip
 
 
@@ -82,10 +84,40 @@ def _ws(spec: JobSpec) -> WsOptions:
     return WsOptions(headers=[parse_header(h) for h in spec.headers], cacert=spec.cacert, insecure=spec.insecure)
 
 
+def _udp(spec: JobSpec) -> tuple[Target, Target]:
+    target = parse_target(spec.target, ("udp",))
+    control = control_for(target, spec.control)
+    assert control is not None
+    return target, control
+
+
+def udp_check_options(spec: JobSpec) -> UdpCheckOptions:
+    o = spec.options
+    target, control = _udp(spec)
+    return UdpCheckOptions(
+        target, control, o["idle"], o.get("udp_state", "replied"),
+        grace_s=o.get("grace", 1.0), token=spec.token, ws=_ws(spec), timeout_s=spec.timeout_s,
+    )  # fmt: skip
+
+
+def udp_discover_options(spec: JobSpec) -> UdpDiscoverOptions:
+    tcp = discover_options(spec)
+    target, control = _udp(spec)
+    return UdpDiscoverOptions(
+        target, control, tcp.planner, token=spec.token, grace_s=tcp.grace_s, ws=tcp.ws,
+        timeout_s=spec.timeout_s,
+    )  # fmt: skip
+
+
 async def run_job(spec: JobSpec) -> dict[str, Any]:
     """One run of a probe; its JSON result, or a NatprobeError."""
+    udp = spec.target.startswith("udp://")
+    if spec.kind == "check" and udp:
+        return (await run_check_udp(udp_check_options(spec))).to_json()
     if spec.kind == "check":
         return (await run_check(check_options(spec))).to_json()
+    if udp:
+        return (await UdpDiscoverRun(udp_discover_options(spec)).run()).to_json()
     return (await DiscoverRun(discover_options(spec)).run()).to_json()
 
 

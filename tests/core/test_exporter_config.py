@@ -80,7 +80,7 @@ BAD = [
     ("probes:\n  - name: 'a b'\n", 2, "probe name 'a b': use letters, digits"),
     ("probes:\n  - name: a\n    every: 1m\n    check: {idle: 1}\n", 2, "probe 'a' has no target"),
     ("probes:\n  - name: a\n    target: tcp://h\n    check: {idle: 1}\n", 2, "probe 'a' has no every"),
-    ("probes:\n  - name: a\n    target: udp://h:1\n    every: 1m\n    check: {idle: 1}\n", 3, "unsupported scheme"),
+    ("probes:\n  - name: a\n    target: ftp://h:1\n    every: 1m\n    check: {idle: 1}\n", 3, "unsupported scheme"),
     ("probes:\n  - name: a\n    target: tcp://h\n    every: 1m\n", 2, "needs exactly one of check or discover"),
     (
         "probes:\n  - name: a\n    target: tcp://h\n    every: 1m\n    check: {idle: 1}\n    discover: {}\n",
@@ -204,3 +204,53 @@ def test_limits_at_their_edges_are_accepted() -> None:
     assert parse_config(ONE) == ExporterConfig(
         (JobSpec("a", "tcp://h", "check", 1.0, {"idle": 1.0}),), concurrency=2, jitter=0.1, start_spread_s=5.0
     )
+
+
+def test_udp_probes_take_udp_state_and_a_control_connection() -> None:
+    config = parse_config(
+        """\
+probes:
+  - name: wireguard
+    target: udp://probe.example.net:4040
+    check: {idle: 25s, grace: 2s, udp_state: unreplied}
+    every: 10m
+  - name: udp-find
+    target: udp://probe.example.net
+    control: wss://probe.example.net/natprobe
+    discover: {max_idle: 10m}
+    every: 24h
+"""
+    )
+    check, find = config.probes
+    assert check == JobSpec(
+        "wireguard", "udp://probe.example.net:4040", "check", 600.0,
+        {"idle": 25.0, "grace": 2.0, "udp_state": "unreplied"},
+    )  # fmt: skip
+    assert find.control == "wss://probe.example.net/natprobe" and find.kind == "discover"
+
+
+def udp_probe(check: str, extra: str = "") -> str:
+    return f"probes:\n  - {{name: u, target: udp://h, every: 1, check: {check}{extra}}}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (udp_probe("{idle: 1, keepalive_idle: 5}"),
+         "line 2: probe 'u': check.keepalive_idle is for tcp:// and ws:// targets, not udp://"),
+        (udp_probe("{idle: 1, heartbeat: 5}"),
+         "line 2: probe 'u': check.heartbeat is for tcp:// and ws:// targets, not udp://"),
+        (udp_probe("{idle: 1, udp_state: bound}"),
+         "line 2: probe 'u': check.udp_state must be one of unreplied, replied, stream"),
+        ("probes:\n  - {name: t, target: tcp://h, every: 1, check: {idle: 1, udp_state: replied}}\n",
+         "line 2: probe 't': check.udp_state is for udp:// targets only"),
+        ("probes:\n  - {name: t, target: tcp://h, every: 1, check: {idle: 1}, control: tcp://h}\n",
+         "line 2: probe 't': control is for udp:// targets only"),
+        (udp_probe("{idle: 1}", ", control: udp://h"),
+         "line 2: probe 'u': control: unsupported scheme 'udp' in 'udp://h': use tcp://, ws://, wss://"),
+    ],
+)  # fmt: skip
+def test_udp_refusals_name_the_option(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    assert info.value.message == message

@@ -125,6 +125,12 @@ def test_help_texts_in_full() -> None:
         f"{cached}",
         "natprobe_discover_failure_mode": "How flows died at the timeout: 1 for the mode label seen (silent_drop, "
         f"reset, closed). {cached}",
+        "natprobe_discover_state_lower_seconds": "UDP: longest idle the last discovery saw survive, per flow state. "
+        f"{cached}",
+        "natprobe_discover_state_upper_seconds": "UDP: shortest idle the last discovery saw fail, per flow state; "
+        f"absent when none failed. {cached}",
+        "natprobe_discover_inbound_refresh": "UDP: 1 if the server's traffic alone kept a binding alive, 0 if not; "
+        f"absent if unmeasured. {cached}",
         "natprobe_last_run_timestamp_seconds": "When the probe's last run started (Unix time).",
         "natprobe_last_success_timestamp_seconds": "When the last successful run started (Unix time): a check that "
         "passed, a discovery that finished.",
@@ -143,3 +149,28 @@ def test_every_failure_mode_is_exported(mode: str) -> None:
     state = ProbeState("d", "discover")
     state.record(0.0, 1.0, FOUND | {"failure_mode": mode}, None)
     assert samples([state])["natprobe_discover_failure_mode"] == [({"probe": "d", "mode": mode}, 1.0)]
+
+
+@pytest.mark.parametrize(("refresh", "value"), [(True, [1.0]), (False, [0.0]), (None, [])])
+def test_a_udp_discovery_exports_each_state_and_inbound_refresh(refresh: bool | None, value: list[float]) -> None:
+    states = {
+        "unreplied": {"lower_s": 29.5, "upper_s": 30.2},
+        "replied": {"lower_s": 29.6, "upper_s": 30.1},
+        "stream": {"lower_s": 200.0, "upper_s": None},
+    }
+    state = ProbeState("u", "discover")
+    state.record(0.0, 1.0, FOUND | {"states": states, "inbound_refresh": refresh}, None)
+    got = samples([state])
+    assert got["natprobe_discover_state_lower_seconds"] == [
+        ({"probe": "u", "state": "unreplied"}, 29.5),
+        ({"probe": "u", "state": "replied"}, 29.6),
+        ({"probe": "u", "state": "stream"}, 200.0),
+    ]
+    assert got["natprobe_discover_state_upper_seconds"] == [
+        ({"probe": "u", "state": "unreplied"}, 30.2),
+        ({"probe": "u", "state": "replied"}, 30.1),
+    ]
+    assert got["natprobe_discover_inbound_refresh"] == [({"probe": "u"}, v) for v in value]
+    tcp = ProbeState("t", "discover")
+    tcp.record(0.0, 1.0, FOUND | {"states": None, "inbound_refresh": None}, None)
+    assert samples([tcp])["natprobe_discover_state_lower_seconds"] == []

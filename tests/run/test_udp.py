@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
+from probe.core.exporter_config import JobSpec
 from probe.core.planner import PlannerConfig
 from probe.lab.udp_nat import UdpTimers
 from probe.run.check_udp import UdpCheckOptions, run_check_udp
 from probe.run.discover_udp import UdpDiscoverOptions, UdpDiscoverRun
+from probe.run.exporter import run_job
 from tests.conftest import scaled, validate_output
 from tests.run.helpers import udp_path
 
@@ -76,3 +78,17 @@ def test_check_passes_below_the_states_timer_and_fails_above(state: str, idle: f
     assert result["push_copies"] == 3
     assert result["push_idle_s"] == pytest.approx(idle, abs=0.3)
     assert result["failure_mode"] == (None if passed else "silent_drop")
+
+
+def test_the_exporter_runs_udp_probes_with_their_state_and_control() -> None:
+    async def body() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with udp_path(UdpTimers(T1, T2)) as path:
+            common = {"control": str(path.control), "timeout_s": 10.0}
+            check = JobSpec("w", str(path.target), "check", 60.0, {"idle": 0.5, "udp_state": "unreplied"}, **common)
+            find = JobSpec("f", str(path.target), "discover", 60.0, {"max_idle": 1.0}, **common)
+            return await run_job(check), await run_job(find)
+
+    check, found = asyncio.run(body())
+    assert validate_output(check)["udp_state"] == "unreplied" and check["passed"] is True
+    assert validate_output(found)["transport"] == "udp" and found["reason"] == "max_idle"
+    assert set(found["states"]) == {"unreplied", "replied", "stream"}
