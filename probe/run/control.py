@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from typing import Any, Generic, TypeVar
 
 from probe.core.planner import PlannerConfig
 from probe.errors import TargetError
@@ -57,3 +60,62 @@ async def keep_busy(control: MessageConnection, fail: Callable[[BaseException], 
         except (OSError, RuntimeError) as exc:
             fail(TargetError(f"lost the control connection to {control.where} ({exc})"))
             return
+
+
+@contextlib.contextmanager
+def on_interrupt(handler: Callable[[], None]) -> Iterator[None]:
+    """Call ``handler`` on SIGINT or SIGTERM while inside (where the loop can)."""
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, handler)
+            installed.append(signum)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+    try:
+        yield
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+async def stop(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel helper tasks and wait for them, whatever they raise."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+E = TypeVar("E")
+
+
+class RunEvents(Generic[E]):
+    """A discovery's event queue, observer and ways to stop: ``None`` on the
+    queue wakes the loop to look at ``interrupted`` and ``fatal``."""
+
+    def __init__(self, clock: Callable[[], float], observer: Callable[[dict[str, Any]], None] | None) -> None:
+        self.clock = clock
+        self.observer = observer
+        self.started: float | None = None
+        self.interrupted = False
+        self._events: asyncio.Queue[E | None] = asyncio.Queue()
+        self._fatal: BaseException | None = None
+
+    def _emit(self, name: str, **fields: Any) -> None:
+        if self.observer is not None:
+            self.observer({"event": name, "t": round(self._elapsed(), 3), **fields})
+
+    def _elapsed(self) -> float:
+        return 0.0 if self.started is None else self.clock() - self.started
+
+    def _interrupt(self) -> None:
+        self.interrupted = True
+        self._events.put_nowait(None)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._fatal is None:
+            self._fatal = exc
+        self._events.put_nowait(None)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -21,7 +20,7 @@ from probe.net.client import ConnectionEnded, MessageConnection, nat_facts
 from probe.net.connect import open_protocol
 from probe.net.ws_client import WsOptions
 from probe.run.after_expiry import MAX_WAIT_S, lost_push_wait, speak_after_expiry
-from probe.run.control import keep_busy, measure_rtt, timed
+from probe.run.control import RunEvents, keep_busy, measure_rtt, on_interrupt, stop, timed
 
 Observer = Callable[[dict[str, Any]], None]
 #: An event for the planner: called with the time it happened.
@@ -51,7 +50,7 @@ class DiscoverOptions:
     after_expiry: bool = True
 
 
-class DiscoverRun:
+class DiscoverRun(RunEvents[_Event]):
     """One discovery. ``result()`` gives what is known, at any moment."""
 
     def __init__(
@@ -60,22 +59,17 @@ class DiscoverRun:
         clock: Callable[[], float] = time.monotonic,
         observer: Observer | None = None,
     ) -> None:
+        super().__init__(clock, observer)
         self.options = options
-        self.clock = clock
-        self.observer = observer
         self.planner = Planner(options.planner)
-        self.started: float | None = None
         #: When the bracket was settled (the planner finished).
         self.settled: float | None = None
-        self.interrupted = False
         self.nat: dict[str, Any] = {}
         self.server_name: str | None = None
         self.rtt_s: float | None = None
-        self._events: asyncio.Queue[_Event | None] = asyncio.Queue()
         self._conns: dict[int, MessageConnection] = {}
         self._sessions: dict[int, str] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
-        self._fatal: BaseException | None = None
         self._open_failures = 0
         self._backstop_s = options.planner.max_idle_s
         self._reported = 0
@@ -106,9 +100,7 @@ class DiscoverRun:
     async def run(self) -> DiscoverResult:
         target = self.options.target
         control = await open_protocol(target, self.options.ws, timeout_s=self.options.timeout_s)
-        helpers: list[asyncio.Task[None]] = []
-        loop = asyncio.get_running_loop()
-        installed: list[signal.Signals] = []
+        helpers: list[asyncio.Task[Any]] = []
         try:
             welcome = await control.hello(self.options.token, self.options.timeout_s)
             self._control = control
@@ -128,27 +120,18 @@ class DiscoverRun:
                 await self._open_quiet()
             self._configure_timing(self.rtt_s)
             self._emit("start", target=str(target), rtt_s=round(self.rtt_s, 5), nat=self.nat)
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                try:
-                    loop.add_signal_handler(signum, self._interrupt)
-                    installed.append(signum)
-                except (NotImplementedError, RuntimeError, ValueError):
-                    pass
             helpers.append(asyncio.create_task(self._control_reader(control)))
             helpers.append(asyncio.create_task(keep_busy(control, self._fail)))
-            await self._loop(control)
-            if self.options.after_expiry and not self.interrupted:
-                await self._after_expiry()
+            with on_interrupt(self._interrupt):
+                await self._loop(control)
+                if self.options.after_expiry and not self.interrupted:
+                    await self._after_expiry()
         finally:
-            for signum in installed:
-                loop.remove_signal_handler(signum)
             for task in helpers:
                 task.cancel()
             await self._close_all()
             control.abort()
-            for task in helpers:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await stop(helpers)
         result = self.result()
         self._emit("result", result=result.to_json())
         return result
@@ -220,22 +203,6 @@ class DiscoverRun:
 
     def _post(self, event: _Event) -> None:
         self._events.put_nowait(event)
-
-    def _emit(self, name: str, **fields: Any) -> None:
-        if self.observer is not None:
-            self.observer({"event": name, "t": round(self._elapsed(), 3), **fields})
-
-    def _elapsed(self) -> float:
-        return 0.0 if self.started is None else self.clock() - self.started
-
-    def _interrupt(self) -> None:
-        self.interrupted = True
-        self._events.put_nowait(None)
-
-    def _fail(self, exc: BaseException) -> None:
-        if self._fatal is None:
-            self._fatal = exc
-        self._events.put_nowait(None)
 
     async def _loop(self, control: MessageConnection) -> None:
         planner = self.planner

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -35,7 +34,7 @@ from probe.errors import TargetError
 from probe.net.client import nat_facts
 from probe.net.connect import open_protocol
 from probe.net.ws_client import WsOptions
-from probe.run.control import keep_busy, measure_rtt, timed
+from probe.run.control import RunEvents, keep_busy, measure_rtt, on_interrupt, stop, timed
 from probe.run.udp_session import STATES, STREAM_GAP_S, UdpProbe, UdpSession, require_udp
 
 Observer = Callable[[dict[str, Any]], None]
@@ -59,26 +58,21 @@ class UdpDiscoverOptions:
     inbound_refresh: bool = True
 
 
-class UdpDiscoverRun:
+class UdpDiscoverRun(RunEvents[Callable[[], None]]):
     """One UDP discovery. ``result()`` gives what is known, at any moment."""
 
     def __init__(
         self, options: UdpDiscoverOptions, clock: Callable[[], float] = time.monotonic, observer: Observer | None = None
     ) -> None:
+        super().__init__(clock, observer)
         self.options = options
-        self.clock = clock
-        self.observer = observer
         cfg = replace(options.planner, reuse=False)
         self.planners: dict[str, Planner] = {s: Planner(self._for_state(cfg, s)) for s in options.states}
-        self.started: float | None = None
         self.settled: float | None = None
-        self.interrupted = False
         self.server_name: str | None = None
         self.rtt_s: float | None = None
         self.ip_version = 4
         self.inbound_refresh: bool | None = None
-        self._events: asyncio.Queue[Callable[[], None] | None] = asyncio.Queue()
-        self._fatal: BaseException | None = None
         self._session: UdpSession | None = None
         self._probes: dict[tuple[str, int], UdpProbe] = {}
         self._open_failures = 0
@@ -101,8 +95,6 @@ class UdpDiscoverRun:
         opts = self.options
         control = await open_protocol(opts.control, opts.ws, timeout_s=opts.timeout_s)
         helpers: list[asyncio.Task[Any]] = []
-        loop = asyncio.get_running_loop()
-        installed: list[signal.Signals] = []
         session = UdpSession(control, opts.target, self.clock, opts.timeout_s, self._fail)
         session.on_push = self._push_arrived
         session.on_pushed = self._pushed
@@ -117,24 +109,17 @@ class UdpDiscoverRun:
                 cfg = planner.config
                 self.planners[state] = Planner(timed(cfg, self.rtt_s, opts.grace_s, cfg.max_conns))
             session.wait_s = self.grace_s
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                try:
-                    loop.add_signal_handler(signum, self._interrupt)
-                    installed.append(signum)
-                except (NotImplementedError, RuntimeError, ValueError):
-                    pass
             helpers.append(asyncio.create_task(session.reader()))
             helpers.append(asyncio.create_task(keep_busy(control, self._fail)))
             self._emit("start", target=str(opts.target), control=str(opts.control), rtt_s=round(self.rtt_s, 5))
             self.started = self.clock()
             if opts.inbound_refresh:
                 helpers.append(asyncio.create_task(self._refresh_test(session)))
-            await self._loop()
-            if not self.interrupted:
-                await self._await_refresh_verdict()
+            with on_interrupt(self._interrupt):
+                await self._loop()
+                if not self.interrupted:
+                    await self._await_refresh_verdict()
         finally:
-            for signum in installed:
-                loop.remove_signal_handler(signum)
             for task in helpers:
                 task.cancel()
             for probe in self._probes.values():
@@ -142,9 +127,7 @@ class UdpDiscoverRun:
                     probe.task.cancel()
             session.close_all()
             control.abort()
-            for task in helpers:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await stop(helpers)
         result = self.result()
         self._emit("result", result=result.to_json())
         return result
@@ -194,22 +177,8 @@ class UdpDiscoverRun:
 
     # Event plumbing ----------------------------------------------------------
 
-    def _emit(self, name: str, **fields: Any) -> None:
-        if self.observer is not None:
-            t = 0.0 if self.started is None else self.clock() - self.started
-            self.observer({"event": name, "t": round(t, 3), **fields})
-
     def _post(self, state: str, call: Callable[[], list[Action]]) -> None:
         self._events.put_nowait(lambda: self._apply(state, call()))
-
-    def _interrupt(self) -> None:
-        self.interrupted = True
-        self._events.put_nowait(None)
-
-    def _fail(self, exc: BaseException) -> None:
-        if self._fatal is None:
-            self._fatal = exc
-        self._events.put_nowait(None)
 
     async def _loop(self) -> None:
         now = self.clock()

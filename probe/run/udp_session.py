@@ -29,6 +29,8 @@ STREAM_GAP_S = 2.5
 #: Binding a probe: tries, each waiting at least this long for the answer.
 BIND_TRIES = 3
 BIND_WAIT_S = 1.0
+#: Sockets to try for a source port this run has not used yet.
+PORT_TRIES = 8
 
 
 @dataclass
@@ -83,6 +85,9 @@ class UdpSession:
         self._by_hex: dict[str, UdpProbe] = {}
         self._requests: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._count = 0
+        #: Source ports this run has used: a port the kernel hands out again
+        #: could meet its old binding, still alive in the NAT.
+        self._ports: set[str] = set()
 
     # Probes ------------------------------------------------------------------
 
@@ -109,9 +114,15 @@ class UdpSession:
             raise TargetError(f"the server refused a UDP probe ({str(answer.get('reason'))[:40]})", code="busy")
         probe.hexid = hexid
         self._by_hex[hexid] = probe
-        probe.sock = await UdpProbeSocket.open(
-            self.target.host, self.target.port, bytes.fromhex(hexid), partial(self._datagram, probe), self.clock
-        )
+        for _ in range(PORT_TRIES):
+            sock = await UdpProbeSocket.open(
+                self.target.host, self.target.port, bytes.fromhex(hexid), partial(self._datagram, probe), self.clock
+            )
+            if sock.local_address not in self._ports:
+                break
+            sock.close()
+        self._ports.add(sock.local_address)
+        probe.sock = sock
         self.opened += 1
         return probe
 
