@@ -11,6 +11,7 @@ from probe.core.evidence import Evidence, FailureMode, IdleTest, Outcome
 from probe.core.plan import PlanInputs, make_plan
 from probe.core.recommend import recommendations, recommended_interval
 from probe.core.results import DiscoverResult
+from tests.core.brackets import bracket
 
 
 def test_an_idle_test_maps_every_field_with_its_rounding() -> None:
@@ -113,15 +114,6 @@ def test_a_discovery_without_total_reports_its_wall_time_and_nulls() -> None:
     assert data["recommendations"] is None and data["recommended_keepalive_s"] is None
 
 
-def _bracket(lower: float | None, upper: float | None) -> Any:
-    evidence = Evidence()
-    if lower is not None:
-        evidence.add(IdleTest(0, lower, Outcome.SURVIVED))
-    if upper is not None:
-        evidence.add(IdleTest(1, upper, Outcome.FAILED, FailureMode.SILENT_DROP))
-    return evidence.bracket()
-
-
 @pytest.mark.parametrize(
     ("lower", "upper", "interval"),
     [
@@ -136,11 +128,11 @@ def _bracket(lower: float | None, upper: float | None) -> Any:
     ],
 )
 def test_recommended_interval(lower: float | None, upper: float | None, interval: float | None) -> None:
-    assert recommended_interval(_bracket(lower, upper)) == interval
+    assert recommended_interval(bracket(lower, upper)) == interval
 
 
 def test_recommendations_for_a_silent_drop() -> None:
-    assert recommendations(_bracket(300.0, 310.0), "silent_drop") == {
+    assert recommendations(bracket(300.0, 310.0), "silent_drop") == {
         "interval_s": 240.0,
         "linux_sysctl": {
             "net.ipv4.tcp_keepalive_time": 240,
@@ -154,22 +146,22 @@ def test_recommendations_for_a_silent_drop() -> None:
 
 
 def test_recommendations_keep_whole_second_floors_and_probe_caps() -> None:
-    options = recommendations(_bracket(300.0, 310.0), None)
+    options = recommendations(bracket(300.0, 310.0), None)
     assert options is not None
     # The kernel takes whole seconds: integers, not floats that print alike.
     assert all(type(v) is int for v in options["socket_options"].values())  # type: ignore[attr-defined]
     assert all(type(v) is int for v in options["linux_sysctl"].values())  # type: ignore[attr-defined]
-    short = recommendations(_bracket(1.0, 1.2), None)
+    short = recommendations(bracket(1.0, 1.2), None)
     assert short is not None and short["interval_s"] == 0.8
     assert short["socket_options"] == {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 1, "TCP_KEEPINTVL": 1, "TCP_KEEPCNT": 3}
-    long = recommendations(_bracket(3000.0, 3100.0), None)
+    long = recommendations(bracket(3000.0, 3100.0), None)
     assert long is not None and long["socket_options"]["TCP_KEEPINTVL"] == 75  # capped
-    assert recommendations(_bracket(5.0, None), None) is None
+    assert recommendations(bracket(5.0, None), None) is None
 
 
 def test_recommendations_name_the_proxy_setting_for_closes_and_resets() -> None:
-    closed = recommendations(_bracket(60.0, 61.0), "closed")
-    reset = recommendations(_bracket(60.0, 61.0), "reset")
+    closed = recommendations(bracket(60.0, 61.0), "closed")
+    reset = recommendations(bracket(60.0, 61.0), "reset")
     assert closed is not None and reset is not None
     assert closed["proxy"] == (
         "flows were closed, as proxies and L7 load balancers do: raise their idle timeout above your "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from probe.core.evidence import Bracket, Evidence, FailureMode, IdleTest, Outcome
+from probe.core.evidence import FailureMode, IdleTest, Outcome
 from probe.core.results import DiscoverResult, StateResult, shortest_state
 from probe.core.udp_advice import (
     QUIC_ACK,
@@ -17,15 +17,7 @@ from probe.core.udp_advice import (
     udp_plan,
     udp_recommendations,
 )
-
-
-def bracket(lower: float | None, upper: float | None) -> Bracket:
-    evidence = Evidence()
-    if lower is not None:
-        evidence.add(IdleTest(0, lower, Outcome.SURVIVED))
-    if upper is not None:
-        evidence.add(IdleTest(1, upper, Outcome.FAILED, FailureMode.SILENT_DROP))
-    return evidence.bracket()
+from tests.core.brackets import bracket
 
 
 def states(**brackets: tuple[float | None, float | None]) -> dict[str, StateResult]:
