@@ -155,7 +155,7 @@ def test_recommendations_keep_whole_second_floors_and_probe_caps() -> None:
     assert short is not None and short["interval_s"] == 0.8
     assert short["socket_options"] == {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 1, "TCP_KEEPINTVL": 1, "TCP_KEEPCNT": 3}
     long = recommendations(bracket(3000.0, 3100.0), None)
-    assert long is not None and long["socket_options"]["TCP_KEEPINTVL"] == 75  # capped
+    assert long is not None and long["socket_options"]["TCP_KEEPINTVL"] == 75  # type: ignore[index]  # capped
     assert recommendations(bracket(5.0, None), None) is None
 
 
