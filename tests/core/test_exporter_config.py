@@ -227,6 +227,9 @@ probes:
         {"idle": 25.0, "grace": 2.0, "udp_state": "unreplied"},
     )  # fmt: skip
     assert find.control == "wss://probe.example.net/natprobe" and find.kind == "discover"
+    # The state is optional: replied, as for the command.
+    plain = parse_config(udp_probe("{idle: 1}")).probes[0]
+    assert plain.options == {"idle": 1.0} and plain.control is None
 
 
 def udp_probe(check: str, extra: str = "") -> str:
@@ -246,6 +249,8 @@ def udp_probe(check: str, extra: str = "") -> str:
          "line 2: probe 't': check.udp_state is for udp:// targets only"),
         ("probes:\n  - {name: t, target: tcp://h, every: 1, check: {idle: 1}, control: tcp://h}\n",
          "line 2: probe 't': control is for udp:// targets only"),
+        (udp_probe("{idle: 1}", ", control: [tcp://h]"),
+         "line 2: probe 'u': control must be a single value"),
         (udp_probe("{idle: 1}", ", control: udp://h"),
          "line 2: probe 'u': control: unsupported scheme 'udp' in 'udp://h': use tcp://, ws://, wss://"),
     ],

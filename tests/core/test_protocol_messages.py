@@ -67,6 +67,7 @@ def test_valid_messages_are_typed(msg: dict[str, object], expected: object) -> N
         ({"op": "udp_open"}, "bad_id", None),
         ({"op": "push_now", "id": "p", "probe": "F" * 32}, "bad_probe", "'probe' must be 32 lowercase hex digits"),
         ({"op": "push_now", "id": "p", "probe": "f" * 31}, "bad_probe", None),
+        ({"op": "push_now", "id": "p", "probe": "X" * 32}, "bad_probe", None),
         ({"op": "push_now", "id": "p", "probe": "f" * 33}, "bad_probe", None),
         ({"op": "push_now", "id": "p", "probe": 5}, "bad_probe", None),
         ({"op": "release", "probe": "g" * 32}, "bad_probe", None),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from probe.core.targets import DEFAULT_TCP_PORT, Target, parse_hostport, parse_target
+from probe.core.targets import DEFAULT_TCP_PORT, Target, control_for, parse_hostport, parse_target
 from probe.errors import UsageError
 
 
@@ -93,3 +93,23 @@ def test_targets_print_ipv6_hosts_in_brackets() -> None:
     assert str(Target("wss", "h", 443)) == "wss://h:443/"
     assert parse_target("tcp://h:5") == Target("tcp", "h", 5)
     assert parse_target("[::1]:5", default="tcp") == Target("tcp", "::1", 5)
+
+
+def test_udp_targets_take_natprobes_port_and_print_as_udp() -> None:
+    udp = parse_target("udp://h", ("tcp", "udp"))
+    assert udp == Target("udp", "h", 4040) and udp.transport == "udp"
+    assert str(udp) == "udp://h:4040"
+    assert str(parse_target("udp://[2001:db8::1]:5000", ("udp",))) == "udp://[2001:db8::1]:5000"
+    with pytest.raises(UsageError, match="unsupported scheme 'udp'"):
+        parse_target("udp://h")  # only where a command takes UDP
+
+
+def test_a_udp_targets_control_is_tcp_on_the_same_host_and_port_unless_given() -> None:
+    udp = Target("udp", "h", 5000)
+    assert control_for(udp, None) == Target("tcp", "h", 5000)
+    assert control_for(udp, "wss://c/natprobe") == Target("wss", "c", 443, "/natprobe")
+    assert control_for(Target("tcp", "h", 1), None) is None
+    with pytest.raises(UsageError, match=r"^--control is for udp:// targets only$"):
+        control_for(Target("ws", "h", 80), "tcp://c")
+    with pytest.raises(UsageError, match="unsupported scheme 'udp'"):
+        control_for(udp, "udp://c")

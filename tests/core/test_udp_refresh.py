@@ -68,4 +68,28 @@ def test_no_verdict_without_a_measured_timeout() -> None:
 
 def test_the_verdict_is_due_once_beats_past_the_longest_timeout_had_time() -> None:
     ev = RefreshEvidence(silent_since=2.0)
-    assert ev.decided_by(6.0, 1.0, 0.5) == 2.0 + 6.0 + 2.0 + LOST_IN_A_ROW * 0.5
+    assert ev.decided_by(6.0, 0.5, 0.25) == 2.0 + 6.0 + 1.0 + LOST_IN_A_ROW * 0.25
+
+
+def test_the_silence_must_pass_the_longest_timeout_plus_the_grace() -> None:
+    ev = RefreshEvidence(silent_since=0.0)
+    ev.arrived(6.5)  # past the timeout, not past it plus the grace
+    assert ev.verdict(6.6, 6.0, 1.0) is None
+    ev.arrived(7.0)  # exactly at it: not yet
+    assert ev.verdict(7.1, 6.0, 1.0) is None
+    ev.arrived(7.25)
+    assert ev.verdict(7.3, 6.0, 1.0) is True
+
+
+def test_losses_count_from_the_start_when_nothing_ever_arrived() -> None:
+    ev = RefreshEvidence(silent_since=0.0)
+    beats(ev, [1.0, 2.0], arrive=False)
+    assert ev.lost_since_last_arrival(3.0, 1.0) == 2
+    assert ev.verdict(3.0, 6.0, 1.0) is False
+
+
+def test_a_beat_asked_at_the_moment_of_the_last_arrival_is_not_after_it() -> None:
+    ev = RefreshEvidence(silent_since=0.0)
+    beats(ev, [2.0], arrive=False)
+    ev.arrived(2.0)
+    assert ev.lost_since_last_arrival(10.0, 1.0) == 0

@@ -33,6 +33,15 @@ def test_the_shortest_state_is_the_one_with_the_lowest_upper_bound() -> None:
     assert shortest_state({}) is None
 
 
+def test_with_nothing_proven_a_state_is_shorter_than_one_proven_for_a_while() -> None:
+    assert shortest_state(states(unreplied=(0.5, None), replied=(None, None))) == "replied"
+
+
+def test_a_state_without_failures_has_no_failure_mode() -> None:
+    data = StateResult(bracket(12.0, None), "max_idle", 3).to_json()
+    assert data["failure_mode"] is None and data["upper_s"] is None and data["lower_s"] == 12.0
+
+
 def test_state_result_maps_every_field() -> None:
     data = StateResult(bracket(29.95449, 30.40551), "resolved", 7).to_json()
     assert data == {
@@ -64,6 +73,11 @@ def test_a_udp_discovery_puts_the_shortest_state_on_top_with_udp_advice() -> Non
     assert data["plan"] == udp_plan(per_state["unreplied"].bracket, 4)
     assert data["probes"][0]["state"] == "unreplied"
     assert data["recommended_keepalive_s"] == 11.0
+    v6 = DiscoverResult(
+        target="udp://[::1]:4040", transport="udp", bracket=per_state["unreplied"].bracket, tests=[], wall_s=1.0,
+        nat={}, max_idle_s=7800.0, reason="resolved", states=per_state, ip_version=6,
+    ).to_json()  # fmt: skip
+    assert v6["plan"]["ip_version"] == 6
 
 
 def test_recommendations_speak_wireguard_quic_and_sip() -> None:
@@ -82,6 +96,11 @@ def test_recommendations_speak_wireguard_quic_and_sip() -> None:
         ],
     }
     assert udp_recommendations(bracket(60.0, None), "stream") is None
+    precise = udp_recommendations(bracket(29.91234, 30.3), "replied")
+    assert precise is not None and precise["quic"]["max_idle_timeout_needs_keepalive_above_s"] == 29.912
+    only_failed = udp_recommendations(bracket(None, 2.4), "replied")
+    assert only_failed is not None and only_failed["quic"]["max_idle_timeout_needs_keepalive_above_s"] is None
+    assert only_failed["interval_s"] == 0.9
     short = udp_recommendations(bracket(2.0, 2.4), "unreplied")
     assert short is not None and short["wireguard"] == {"PersistentKeepalive": 1}
     assert short["quic"]["keep_alive_interval_s"] == 1.6
@@ -116,6 +135,7 @@ def test_plan_costs_each_keepalive_per_day() -> None:
     assert v6["ip_version"] == 6
     assert v6["keepalives"]["stun_binding"]["bytes_per_day"] == round(cycles * (STUN_REQUEST + STUN_RESPONSE_V6 + 96))
     assert v6["keepalives"]["wireguard"]["bytes_per_day"] == round(cycles * (WIREGUARD_KEEPALIVE + 48))
+    assert v6["keepalives"]["quic_ping"]["bytes_per_day"] == round(cycles * (QUIC_PING + QUIC_ACK + 96))
     none = udp_plan(bracket(30.0, None))
     assert none == {"purpose": "detect_only", "interval_s": None, "ip_version": 4, "transport": "udp", "keepalives": {}}
 

@@ -55,7 +55,7 @@ def test_limits_refuse_the_probe_past_them(limits: UdpLimits, owners: list[str],
         table.open(owner, "198.18.0.9", 0.0)
     with pytest.raises(Refused) as refused:
         table.open(owners[2], "198.18.0.9", 0.0)
-    assert refused.value.reason == reason
+    assert refused.value.reason == reason and str(refused.value) == reason
     assert len(table.probes) == 2
 
 
