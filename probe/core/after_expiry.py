@@ -113,3 +113,36 @@ def meaning(outcome: str) -> str:
         return _MEANING[AfterOutcome(outcome)]
     except ValueError:
         return ""
+
+
+def udp_after_expiry(seen: bool, before: str | None, after: str | None, waited_s: float) -> dict[str, Any]:
+    """A datagram sent on a UDP binding the path forgot (its push was lost).
+
+    The NAT makes a new binding for it, on the same public port or a new one:
+    the server sees the same client again, or what looks like a new one (QUIC
+    must validate the new path, WireGuard roams to it, a plain UDP server sees
+    a stranger). Nothing reaching the server is a black hole.
+    """
+    changed = None if not seen or before is None or after is None else before != after
+    if not seen:
+        outcome = AfterOutcome.BLACKHOLE
+        detail = f"nothing of the datagram reached the server within {waited_s:.1f}s"
+    elif changed:
+        outcome = AfterOutcome.REVIVED
+        detail = (
+            f"a new binding on a new public address ({after}, was {before}): the server sees a new client; "
+            "QUIC must validate the new path, WireGuard roams to it, what the server sent in the gap was lost"
+        )
+    else:
+        outcome = AfterOutcome.REVIVED
+        detail = (
+            "a new binding on the same public address: the server sees the same client again; "
+            "only what it sent in the gap was lost"
+        )
+    return {
+        "outcome": outcome.value,
+        "port_changed": changed,
+        "waited_s": round(waited_s, 3),
+        "detail": detail,
+        "after_lost_push": None,
+    }

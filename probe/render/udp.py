@@ -45,6 +45,12 @@ def render_states(result: dict[str, Any], console: Console) -> None:
         )
     else:
         console.print("  Inbound refresh: not measured (no state timed out, or the run ended first)")
+    after = result.get("after_expiry")
+    if after and after.get("outcome"):
+        console.print(
+            f"  [bold]After the timeout[/bold], the client sends again: [bold]{after['outcome']}[/bold]: "
+            f"{escape(str(after['detail']))}"
+        )
 
 
 def render_udp_recommendations(rec: dict[str, Any] | None, console: Console) -> None:

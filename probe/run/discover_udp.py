@@ -24,6 +24,8 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
+from probe.core.after_expiry import udp_after_expiry
+from probe.core.evidence import Outcome
 from probe.core.planner import Action, Close, Finish, Open, Planner, PlannerConfig, Probe
 from probe.core.protocol import json_number
 from probe.core.results import DiscoverResult, StateResult, shortest_state
@@ -80,6 +82,9 @@ class UdpDiscoverRun(RunEvents[Callable[[], None]]):
         self._refresh: RefreshEvidence | None = None
         self._refresh_probe: UdpProbe | None = None
         self._refresh_changed = asyncio.Event()
+        #: The newest probe whose push was lost, kept for the after-expiry test.
+        self._lost: UdpProbe | None = None
+        self.after_expiry: dict[str, Any] | None = None
 
     @staticmethod
     def _for_state(cfg: PlannerConfig, state: str) -> PlannerConfig:
@@ -118,7 +123,7 @@ class UdpDiscoverRun(RunEvents[Callable[[], None]]):
             with on_interrupt(self._interrupt):
                 await self._loop()
                 if not self.interrupted:
-                    await self._await_refresh_verdict()
+                    await asyncio.gather(self._await_refresh_verdict(), self._after_expiry(session))
         finally:
             for task in helpers:
                 task.cancel()
@@ -168,7 +173,7 @@ class UdpDiscoverRun(RunEvents[Callable[[], None]]):
             target_width_s=planner.target_width(planner.bracket()),
             grace_s=planner.config.grace_s,
             rtt_s=self.rtt_s,
-            after_expiry=None,
+            after_expiry=self.after_expiry,
             ip_version=self.ip_version,
             states=states,
             inbound_refresh=self.inbound_refresh,
@@ -225,7 +230,7 @@ class UdpDiscoverRun(RunEvents[Callable[[], None]]):
             elif isinstance(action, Close):
                 closing = self._probes.pop((state, action.conn), None)
                 if closing is not None:
-                    session.drop(closing)
+                    self._close(state, closing)
             elif isinstance(action, Finish):
                 self._emit("finish", state=state, reason=action.reason)
         reported = self._reported.get(state, 0)
@@ -234,6 +239,20 @@ class UdpDiscoverRun(RunEvents[Callable[[], None]]):
         self._reported[state] = len(planner.evidence.tests)
 
     # Probes ------------------------------------------------------------------
+
+    def _close(self, state: str, probe: UdpProbe) -> None:
+        """Drop a probe the planner is done with, but keep the newest one whose
+        push was lost: the after-expiry test speaks on it."""
+        session = self._session
+        assert session is not None
+        test = next((t for t in reversed(self.planners[state].evidence.tests) if t.conn == probe.tag[1]), None)
+        lost = test is not None and test.outcome is Outcome.FAILED and test.source == "deadline"
+        if not lost or probe.sock is None:
+            session.drop(probe)
+            return
+        if self._lost is not None:
+            session.drop(self._lost)
+        self._lost = probe
 
     async def _bind(self, state: str, conn: int) -> None:
         """Open a probe, bring it into its state, then hand it to its planner, idle."""
@@ -335,6 +354,18 @@ class UdpDiscoverRun(RunEvents[Callable[[], None]]):
         if self._refresh is None:
             return None
         return self._refresh.verdict(self.clock(), self._longest("upper"), self.grace_s)
+
+    async def _after_expiry(self, session: UdpSession) -> None:
+        """Send once on a binding the path forgot (its push was lost): does the
+        server see the datagram, and from the same public address?"""
+        probe = self._lost
+        if probe is None or probe.sock is None:
+            return
+        before = probe.observed
+        sent = self.clock()
+        seen = await session.exchange(probe, Kind.HELLO)
+        self.after_expiry = udp_after_expiry(seen, before, probe.observed, self.clock() - sent)
+        self._emit("after_expiry", **self.after_expiry)
 
     async def _await_refresh_verdict(self) -> None:
         """Wait, bounded, until the refresh probe has been silent long enough."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from probe.core.after_expiry import AfterObservation, AfterOutcome, classify, meaning
+from probe.core.after_expiry import AfterObservation, AfterOutcome, classify, meaning, udp_after_expiry
 
 
 def test_an_answer_means_the_mapping_was_revived_on_the_same_port() -> None:
@@ -92,3 +92,23 @@ def test_each_outcome_in_full() -> None:
 
 def test_waited_is_rounded_to_milliseconds() -> None:
     assert classify(AfterObservation(False, None, 1.23456)).to_json()["waited_s"] == 1.235
+
+
+def test_udp_after_expiry_names_a_new_binding_and_whether_its_address_changed() -> None:
+    same = udp_after_expiry(True, "198.19.0.1:40000", "198.19.0.1:40000", 0.01234)
+    assert same == {
+        "outcome": "revived",
+        "port_changed": False,
+        "waited_s": 0.012,
+        "detail": "a new binding on the same public address: the server sees the same client again; "
+        "only what it sent in the gap was lost",
+        "after_lost_push": None,
+    }
+    moved = udp_after_expiry(True, "198.19.0.1:40000", "198.19.0.1:51234", 0.02)
+    assert moved["outcome"] == "revived" and moved["port_changed"] is True
+    assert moved["detail"].startswith("a new binding on a new public address (198.19.0.1:51234, was 198.19.0.1:40000)")
+    lost = udp_after_expiry(False, "198.19.0.1:40000", "198.19.0.1:40000", 3.0)
+    assert lost["outcome"] == "blackhole" and lost["port_changed"] is None
+    assert lost["detail"] == "nothing of the datagram reached the server within 3.0s"
+    assert udp_after_expiry(True, None, "198.19.0.1:1", 0.1)["port_changed"] is None
+    assert udp_after_expiry(True, "198.19.0.1:1", None, 0.1)["port_changed"] is None

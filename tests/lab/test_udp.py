@@ -34,6 +34,14 @@ def test_discover_measures_each_conntrack_udp_timer(make_lab: Callable[..., Any]
     assert nat["detected"] is True and nat["observed"].startswith("198.19.0.1:")
     # masquerade keeps the source port when it is free; fully-random never does.
     assert nat["port_preserved"] is (not random_ports)
+    # Sent again after the timeout, a datagram gets a new binding: always on a
+    # new port with fully-random. With masquerade's default the old port is
+    # taken too while the entry that the lost push itself left on the router
+    # (server -> router's port, unreplied) lives, so either can be seen.
+    assert result["after_expiry"]["outcome"] == "revived"
+    assert isinstance(result["after_expiry"]["port_changed"], bool)
+    if random_ports:
+        assert result["after_expiry"]["port_changed"] is True
     assert result["recommendations"]["wireguard"]["PersistentKeepalive"] == 2
     assert result["wall_s"] <= 2.5 + 1.10 * 6 + 2.0 + result["grace_s"] + 1.0
 

@@ -56,6 +56,9 @@ def test_each_state_has_its_own_bracket_and_inbound_refresh_is_told(inbound_refr
     # The answer comes shortly after the longest timer: the stream state
     # starts its idle 2.5 s in, then the same goal as TCP (1.1 T + 2 s + grace).
     assert result["wall_s"] <= 2.5 + 1.10 * T2 + 2.0 + result["grace_s"] + scaled(0.5)
+    # Sending again on a forgotten binding makes a new one, on a new port here.
+    after = result["after_expiry"]
+    assert after["outcome"] == "revived" and after["port_changed"] is True
     recommendations = result["recommendations"]
     assert recommendations["state"] == result["shortest_state"]
     assert recommendations["interval_s"] == pytest.approx(0.8 * shortest["lower_s"], abs=0.1)
