@@ -228,3 +228,49 @@ def test_no_sequence_of_inputs_beats_three_times_before_validation(steps: list[t
             sent[s.addr] = sent.get(s.addr, 0) + len(s.data)
             if s.addr not in validated:
                 assert sent[s.addr] <= AMPLIFICATION * received[s.addr]
+
+
+def test_the_budget_allows_exactly_three_times_what_came_in() -> None:
+    table = ProbeTable()
+    probe = table.open("s1", "198.18.0.9", 5.0)
+    assert probe.last_activity == 5.0
+    # 99 bytes in: 297 out, nine 33-byte pushes, not one more.
+    table.datagram(hello(probe.id, size=99), A, 6.0, via="sock")
+    assert probe.via == "sock"
+    sends = [s for n in range(3) for s in table.push("s1", probe.id, n, 3, 7.0)[0]]
+    assert len(sends) == 9 and probe.sent == 297
+    assert {s.via for s in sends} == {"sock"}
+    assert table.push("s1", probe.id, 9, 1, 7.0)[1] == {"sent": False, "reason": "amplification"}
+
+
+def test_replies_add_up_and_idle_is_reported_to_a_tenth_of_a_millisecond() -> None:
+    table = ProbeTable()
+    probe = table.open("s1", "198.18.0.9", 0.0)
+    for _ in range(2):
+        table.datagram(hello(probe.id, Kind.ECHO), A, 10.0)
+    assert probe.sent == 2 * HEADER_SIZE
+    assert table.push("s1", probe.id, 1, 1, 10.123456)[1]["idle_s"] == 0.1235
+
+
+def test_ipv6_sources_are_reported_in_brackets() -> None:
+    table = ProbeTable()
+    probe = table.open("s1", "2001:db8::9", 0.0)
+    _, report = table.datagram(hello(probe.id), ("2001:db8::1", 5), 0.0)
+    assert report is not None and report.message["observed"] == "[2001:db8::1]:5"
+    assert format_addr(("198.18.0.1", 7)) == "198.18.0.1:7"
+
+
+def test_a_limit_of_one_allows_one_and_unknown_owners_hold_nothing() -> None:
+    table = ProbeTable(UdpLimits(max_per_ip=1))
+    table.open("s1", "198.18.0.9", 0.0)
+    with pytest.raises(Refused):
+        table.open("s2", "198.18.0.9", 0.0)
+    assert table.drop_owner("nobody") == 0
+
+
+def test_every_datagram_cut_by_the_rate_is_counted() -> None:
+    table = ProbeTable(UdpLimits(rate_per_ip=10.0, burst_per_ip=20.0))
+    probe = table.open("s1", "198.18.0.9", 0.0)
+    for _ in range(100):
+        table.datagram(hello(probe.id), A, 0.0)
+    assert table.dropped == 80
