@@ -81,16 +81,19 @@ def render_discover(result: dict[str, Any], console: Console, truth_s: float | N
         )
     tests = len(result["probes"])
     conns = result["connections"]
+    udp = result["transport"] == "udp"
     console.print(
         f"  Took {_dur(result['wall_s'])} with {tests} test{'' if tests == 1 else 's'} on "
-        f"{conns.get('opened', '?')} connections ({result['reason']})"
+        f"{conns.get('opened', '?')} {'probes (a UDP socket each)' if udp else 'connections'} ({result['reason']})"
     )
     if conns.get("limited_by_server"):
         console.print(
             f"  [yellow]The server allowed {conns['pool']} test connections from this address[/yellow] "
             f"({conns['asked']} asked for; other sessions from here hold the rest): slower than usual."
         )
-    for line in timeline(result.get("probes") or [], lower, upper):
+    # UDP: the timeline of the shortest state, whose bracket is the one above.
+    shown = [p for p in result.get("probes") or [] if not udp or p.get("state") == result.get("shortest_state")]
+    for line in timeline(shown, lower, upper):
         console.print("  " + escape(line))
     if result["transport"] == "udp":
         render_states(result, console)

@@ -24,7 +24,8 @@ def progress(event: dict[str, Any]) -> None:
     """Short progress lines on stderr for people watching without a live view."""
     if event["event"] == "test":
         mark = "survived" if event["outcome"] == "survived" else f"failed ({event['failure_mode']})"
-        sys.stderr.write(f"  [{event['t']:8.1f}s] idle {event['idle_s']:9.2f}s {mark}\n")
+        state = f" [{event['state']}]" if event.get("state") else ""
+        sys.stderr.write(f"  [{event['t']:8.1f}s] idle {event['idle_s']:9.2f}s {mark}{state}\n")
     elif event["event"] == "start":
         sys.stderr.write(f"discovering {event['target']} (rtt {event['rtt_s'] * 1000:.1f} ms)\n")
     sys.stderr.flush()

@@ -174,3 +174,49 @@ def test_locate_summary_names_the_hop_then_shows_the_trace() -> None:
         "    2  * (no answer)                                         probes to here: survived  <- state expires here\n"
         "    3  198.19.0.2                                0.1 ms      probes to here: survived\n"
     )
+
+
+def _udp_result(refresh: bool | None) -> dict[str, Any]:
+    from probe.core.results import StateResult
+
+    per_state: dict[str, StateResult] = {}
+    tests: list[IdleTest] = []
+    for conn, (name, timer) in enumerate((("unreplied", 30.0), ("replied", 30.0), ("stream", 120.0))):
+        evidence = Evidence()
+        evidence.add(IdleTest(conn, timer - 0.4, Outcome.SURVIVED, state=name))
+        evidence.add(IdleTest(conn + 10, timer + 0.2, Outcome.FAILED, FailureMode.SILENT_DROP, state=name))
+        per_state[name] = StateResult(evidence.bracket(), "resolved", 2)
+        tests.extend(evidence.tests)
+    return DiscoverResult(
+        target="udp://h:4040", transport="udp", bracket=per_state["unreplied"].bracket, tests=tests, wall_s=128.0,
+        nat={"local": "10.0.0.2:5000", "observed": "203.0.113.1:5000", "detected": True, "port_preserved": True},
+        max_idle_s=7800.0, reason="resolved", connections={"opened": 235}, states=per_state,
+        inbound_refresh=refresh, control="tcp://h:4040",
+        after_expiry={"outcome": "revived", "port_changed": False, "waited_s": 0.01, "detail": "a new binding",
+                      "after_lost_push": None},
+    ).to_json()  # fmt: skip
+
+
+def test_udp_summary_shows_states_refresh_and_protocol_advice() -> None:
+    console, out = _console()
+    render_discover(_udp_result(False), console)
+    text = out.getvalue()
+    assert "on 235 probes (a UDP socket each)" in text
+    assert "stream     1m 59.6s - 2m 00.2s" in text
+    unreplied = next(line for line in text.splitlines() if line.startswith("    unreplied "))
+    assert "29.6s - 30.2s" in unreplied and unreplied.endswith("<- shortest")
+    assert "Inbound refresh: no" in text
+    assert "After the timeout, the client sends again: revived: a new binding" in text
+    assert "WireGuard: PersistentKeepalive = 23" in text
+    assert "QUIC: keep-alive PING every 23.0s" in text
+    assert "WireGuard PersistentKeepalive (recommended 25 s): keeps this path alive" in text
+    assert "QUIC keep-alive (~30 s, RFC 9000 §10.1.2): inside the bracket" in text
+    assert "ICE consent freshness (~5 s, RFC 7675): keeps this path alive" in text
+    assert "WireGuard keepalive" in text and "packets" in text
+    # The timeline is the shortest state's: nothing from the stream state's 2 minutes.
+    axis = next(line for line in text.splitlines() if line.strip().startswith("0s |"))
+    assert axis.endswith("30.2s")
+    for refresh, words in ((True, "Inbound refresh: yes"), (None, "Inbound refresh: not measured")):
+        console, out = _console()
+        render_discover(_udp_result(refresh), console)
+        assert words in out.getvalue()
