@@ -106,7 +106,10 @@ def test_udp_after_expiry_names_a_new_binding_and_whether_its_address_changed() 
     }
     moved = udp_after_expiry(True, "198.19.0.1:40000", "198.19.0.1:51234", 0.02)
     assert moved["outcome"] == "revived" and moved["port_changed"] is True
-    assert moved["detail"].startswith("a new binding on a new public address (198.19.0.1:51234, was 198.19.0.1:40000)")
+    assert moved["detail"] == (
+        "a new binding on a new public address (198.19.0.1:51234, was 198.19.0.1:40000): the server sees a new "
+        "client; QUIC must validate the new path, WireGuard roams to it, what the server sent in the gap was lost"
+    )
     lost = udp_after_expiry(False, "198.19.0.1:40000", "198.19.0.1:40000", 3.0)
     assert lost["outcome"] == "blackhole" and lost["port_changed"] is None
     assert lost["detail"] == "nothing of the datagram reached the server within 3.0s"
