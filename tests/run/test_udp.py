@@ -14,7 +14,10 @@ import pytest
 
 from probe.core.exporter_config import JobSpec
 from probe.core.planner import PlannerConfig
+from probe.core.targets import Target
 from probe.lab.udp_nat import UdpTimers
+from probe.net.server import ProbeServer
+from probe.net.ws_server import listen_ws
 from probe.run.check_udp import UdpCheckOptions, run_check_udp
 from probe.run.discover_udp import UdpDiscoverOptions, UdpDiscoverRun
 from probe.run.exporter import run_job
@@ -95,3 +98,21 @@ def test_the_exporter_runs_udp_probes_with_their_state_and_control() -> None:
     assert validate_output(check)["udp_state"] == "unreplied" and check["passed"] is True
     assert validate_output(found)["transport"] == "udp" and found["reason"] == "max_idle"
     assert set(found["states"]) == {"unreplied", "replied", "stream"}
+
+
+def test_a_websocket_control_connection_drives_udp_probes_too() -> None:
+    async def body() -> dict[str, Any]:
+        server = ProbeServer()
+        _, ws_port = await listen_ws(server, "127.0.0.1", 0)
+        _, udp_port = await server.listen_udp("127.0.0.1", 0)
+        try:
+            options = UdpCheckOptions(
+                Target("udp", "127.0.0.1", udp_port), Target("ws", "127.0.0.1", ws_port, "/"), 0.3, "unreplied"
+            )
+            return validate_output((await run_check_udp(options)).to_json())
+        finally:
+            await server.shutdown()
+
+    result = asyncio.run(body())
+    assert result["passed"] is True and result["control"].startswith("ws://127.0.0.1:")
+    assert result["push_copies"] == 3
