@@ -128,6 +128,46 @@ def rules(random_ports: bool = False, router_rst: bool = True) -> str:
     }
 
 
+#: (namespace, device, peer namespace, peer device): a veth pair.
+Link = tuple[str, str, str, str]
+#: (namespace, device, address/prefix); (namespace, destination, gateway).
+Address = tuple[str, str, str]
+Route = tuple[str, str, str]
+
+
+@contextmanager
+def _joined(
+    namespaces: Sequence[str],
+    links: Sequence[Link],
+    addresses: Sequence[Address],
+    routes: Sequence[Route],
+    routers: Sequence[str],
+) -> Iterator[None]:
+    """Namespaces joined by veth pairs, addressed, routed, ``routers``
+    forwarding; removed on exit, whatever happened."""
+    created: list[str] = []
+    try:
+        for ns in namespaces:
+            _run("ip", "netns", "add", ns)
+            created.append(ns)
+            _run("ip", "link", "set", "lo", "up", ns=ns)
+        # veth pairs are created on one side and moved: names are per namespace.
+        for ns, dev, peer_ns, peer in links:
+            _run("ip", "link", "add", dev, "type", "veth", "peer", "name", peer, ns=ns)
+            _run("ip", "link", "set", peer, "netns", peer_ns, ns=ns)
+        for ns, dev, address in addresses:
+            _run("ip", "addr", "add", address, "dev", dev, ns=ns)
+            _run("ip", "link", "set", dev, "up", ns=ns)
+        for ns, destination, gateway in routes:
+            _run("ip", "route", "add", destination, "via", gateway, ns=ns)
+        for ns in routers:
+            _run("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=ns)
+        yield
+    finally:
+        for ns in reversed(created):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
 @contextmanager
 def nat_lab(
     timeout_s: int,
@@ -152,34 +192,25 @@ def nat_lab(
         random_ports=random_ports,
         router_rst=router_rst,
     )
-    created: list[str] = []
-    try:
-        for ns in (lab.client, lab.router, lab.server):
-            _run("ip", "netns", "add", ns)
-            created.append(ns)
-            _run("ip", "link", "set", "lo", "up", ns=ns)
-        # veth pairs are created in the router and moved: names are per namespace.
-        _run("ip", "link", "add", "rc", "type", "veth", "peer", "name", "cr", ns=lab.router)
-        _run("ip", "link", "set", "cr", "netns", lab.client, ns=lab.router)
-        _run("ip", "link", "add", "rs", "type", "veth", "peer", "name", "sr", ns=lab.router)
-        _run("ip", "link", "set", "sr", "netns", lab.server, ns=lab.router)
-        _run("ip", "addr", "add", f"{ROUTER_INSIDE_IP}/24", "dev", "rc", ns=lab.router)
-        _run("ip", "addr", "add", f"{ROUTER_OUTSIDE_IP}/24", "dev", "rs", ns=lab.router)
-        _run("ip", "addr", "add", f"{CLIENT_IP}/24", "dev", "cr", ns=lab.client)
-        _run("ip", "addr", "add", f"{SERVER_IP}/24", "dev", "sr", ns=lab.server)
-        for ns, dev in ((lab.router, "rc"), (lab.router, "rs"), (lab.client, "cr"), (lab.server, "sr")):
-            _run("ip", "link", "set", dev, "up", ns=ns)
-        _run("ip", "route", "add", "default", "via", ROUTER_INSIDE_IP, ns=lab.client)
-        _run("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=lab.router)
-        _run("nft", "-f", "-", ns=lab.router, input_text=rules(random_ports, router_rst))
+    client, router, server = lab.client, lab.router, lab.server
+    with _joined(
+        (client, router, server),
+        links=((router, "rc", client, "cr"), (router, "rs", server, "sr")),
+        addresses=(
+            (router, "rc", f"{ROUTER_INSIDE_IP}/24"),
+            (router, "rs", f"{ROUTER_OUTSIDE_IP}/24"),
+            (client, "cr", f"{CLIENT_IP}/24"),
+            (server, "sr", f"{SERVER_IP}/24"),
+        ),
+        routes=((client, "default", ROUTER_INSIDE_IP),),
+        routers=(router,),
+    ):
+        _run("nft", "-f", "-", ns=router, input_text=rules(random_ports, router_rst))
         lab.set_timeout(timeout_s)
         lab.set_loose(loose)
         if udp is not None:
             lab.set_udp_timeouts(*udp)
         yield lab
-    finally:
-        for ns in reversed(created):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 # Two routers in a row, for finding *which* hop forgets a flow:
@@ -229,36 +260,25 @@ def hop_lab(timeout_s: int, stateful: str = "hop2") -> Iterator[HopLab]:
     tag = f"np{os.getpid()}h{next(_counter)}"
     lab = HopLab(client=f"{tag}c", routers=(f"{tag}a", f"{tag}b"), server=f"{tag}s", stateful=stateful)
     r1, r2 = lab.routers
-    created: list[str] = []
-    try:
-        for ns in (lab.client, r1, r2, lab.server):
-            _run("ip", "netns", "add", ns)
-            created.append(ns)
-            _run("ip", "link", "set", "lo", "up", ns=ns)
-        for ns, here, there, peer_ns in (
-            (r1, "ac", "ca", lab.client),
-            (r1, "ab", "ba", r2),
-            (r2, "bs", "sb", lab.server),
-        ):
-            _run("ip", "link", "add", here, "type", "veth", "peer", "name", there, ns=ns)
-            _run("ip", "link", "set", there, "netns", peer_ns, ns=ns)
-        addresses = (
+    with _joined(
+        (lab.client, r1, r2, lab.server),
+        links=((r1, "ac", lab.client, "ca"), (r1, "ab", r2, "ba"), (r2, "bs", lab.server, "sb")),
+        addresses=(
             (lab.client, "ca", f"{CLIENT_IP}/24"),
             (r1, "ac", f"{ROUTER_INSIDE_IP}/24"),
             (r1, "ab", f"{HOP1_FAR_IP}/24"),
             (r2, "ba", f"{HOP2_NEAR_IP}/24"),
             (r2, "bs", f"{ROUTER_OUTSIDE_IP}/24"),
             (lab.server, "sb", f"{SERVER_IP}/24"),
-        )
-        for ns, dev, address in addresses:
-            _run("ip", "addr", "add", address, "dev", dev, ns=ns)
-            _run("ip", "link", "set", dev, "up", ns=ns)
-        _run("ip", "route", "add", "default", "via", ROUTER_INSIDE_IP, ns=lab.client)
-        _run("ip", "route", "add", "default", "via", HOP2_NEAR_IP, ns=r1)
-        _run("ip", "route", "add", "198.18.0.0/24", "via", HOP1_FAR_IP, ns=r2)
-        _run("ip", "route", "add", "default", "via", ROUTER_OUTSIDE_IP, ns=lab.server)
-        for router in (r1, r2):
-            _run("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=router)
+        ),
+        routes=(
+            (lab.client, "default", ROUTER_INSIDE_IP),
+            (r1, "default", HOP2_NEAR_IP),
+            (r2, "198.18.0.0/24", HOP1_FAR_IP),
+            (lab.server, "default", ROUTER_OUTSIDE_IP),
+        ),
+        routers=(r1, r2),
+    ):
         if stateful == "destination":
             state_ns = lab.server
             _run("nft", "-f", "-", ns=state_ns, input_text=_FIREWALL)
@@ -271,6 +291,3 @@ def hop_lab(timeout_s: int, stateful: str = "hop2") -> Iterator[HopLab]:
         _run("sysctl", "-qw", f"net.netfilter.nf_conntrack_tcp_timeout_established={timeout_s}", ns=state_ns)
         _run("sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=0", ns=state_ns)
         yield lab
-    finally:
-        for ns in reversed(created):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
