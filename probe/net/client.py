@@ -166,6 +166,18 @@ class MessageConnection(Protocol):
     async def close(self) -> None: ...
 
 
+async def answer(conn: MessageConnection, timeout_s: float, silent: str, during: str = "") -> dict[str, Any]:
+    """The next message, as a TargetError when none comes within ``timeout_s``
+    (``silent`` says what the server did not do) or the connection ends."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await conn.recv()
+    except TimeoutError:
+        raise TargetError(f"{conn.where} {silent}") from None
+    except ConnectionEnded as exc:
+        raise TargetError(f"{conn.where} ended the connection{during} ({exc})") from None
+
+
 async def hello_exchange(
     conn: MessageConnection, token: str | None, timeout_s: float, run: str | None = None
 ) -> Welcome:
@@ -176,13 +188,7 @@ async def hello_exchange(
     if run is not None:
         hello["run"] = run
     conn.send(hello)
-    try:
-        async with asyncio.timeout(timeout_s):
-            msg = await conn.recv()
-    except TimeoutError:
-        raise TargetError(f"{conn.where} did not answer hello (is it a natprobe server?)") from None
-    except ConnectionEnded as exc:
-        raise TargetError(f"{conn.where} ended the connection during hello ({exc})") from None
+    msg = await answer(conn, timeout_s, "did not answer hello (is it a natprobe server?)", " during hello")
     if msg.get("op") != "welcome" or not isinstance(msg.get("observed"), str):
         raise TargetError(f"{conn.where} answered hello with {printable(msg.get('op'), 40)!r}, not welcome")
     return Welcome(

@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from probe.core.planner import PlannerConfig
 from probe.errors import TargetError
-from probe.net.client import ConnectionEnded, MessageConnection
+from probe.net.client import MessageConnection, answer
 
 CONTROL_PING_S = 0.5
 
@@ -25,13 +25,7 @@ async def measure_rtt(
     for n in range(count):
         sent = clock()
         control.send({"op": "ping", "id": f"rtt{n}"})
-        try:
-            async with asyncio.timeout(timeout_s):
-                msg = await control.recv()
-        except TimeoutError:
-            raise TargetError(f"{control.where} stopped answering pings") from None
-        except ConnectionEnded as exc:
-            raise TargetError(f"{control.where} ended the connection ({exc})") from None
+        msg = await answer(control, timeout_s, "stopped answering pings")
         if msg.get("op") != "pong":
             raise TargetError(f"{control.where} answered ping with {str(msg.get('op'))[:40]!r}")
         samples.append(clock() - sent)
