@@ -12,6 +12,10 @@ bytes count as activity. Kernel keepalive probes carry no payload and never
 cross it, so it cannot judge keepalive settings; use the kernel NAT lab
 (tests/lab) for those. Its timer is exact to the event loop's resolution,
 unlike NATs that sweep their tables now and then.
+
+An ``observer`` hears what happens to each flow ("opened", "expired",
+"dropped", "reset", "closed"), which is what the test kit (probe/testing)
+records; ``forget_all`` and ``set_idle_timeout`` let a test steer it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 MODES = ("drop", "reset", "close")
+
+#: observer(kind, flow id, client address, bytes): called on the event loop.
+Observer = Callable[[str, int, tuple[str, int], int], None]
 
 
 @dataclass
@@ -52,10 +59,14 @@ class _Flow:
         emulator: Emulator,
         client: tuple[asyncio.StreamReader, asyncio.StreamWriter],
         upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+        number: int,
     ) -> None:
         self.emulator = emulator
         self.client = client
         self.upstream = upstream
+        self.number = number
+        peer = client[1].get_extra_info("peername")
+        self.peer: tuple[str, int] = (str(peer[0]), int(peer[1])) if peer else ("", 0)
         self.last = emulator.clock()
         self.expired = False
         self._timer: asyncio.TimerHandle | None = None
@@ -66,6 +77,12 @@ class _Flow:
         delay = self.last + self.emulator.idle_timeout_s - self.emulator.clock()
         self._timer = loop.call_later(max(0.0, delay), self._check)
 
+    def rearm(self) -> None:
+        """The timeout changed: wake at the new deadline, not the old one."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._arm()
+
     def _check(self) -> None:
         self._timer = None
         if self.expired:
@@ -74,17 +91,29 @@ class _Flow:
         if idle < self.emulator.idle_timeout_s:
             self._arm()
             return
+        self.expire()
+
+    def expire(self) -> None:
+        """Forget the flow now, as the mode says."""
+        if self.expired:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self.expired = True
         stats = self.emulator.stats
         stats.expired += 1
-        stats.expired_idle_s.append(idle)
+        stats.expired_idle_s.append(self.emulator.clock() - self.last)
+        self.emulator.tell("expired", self)
         mode = self.emulator.mode
         if mode == "reset":
             _abortive(self.client[1])
             _abortive(self.upstream[1])
+            self.emulator.tell("reset", self)
         elif mode == "close":
             self.client[1].close()
             self.upstream[1].close()
+            self.emulator.tell("closed", self)
 
     def abort(self) -> None:
         self.client[1].transport.abort()
@@ -97,6 +126,7 @@ class _Flow:
                 return
             if self.expired:
                 self.emulator.stats.bytes_dropped += len(data)
+                self.emulator.tell("dropped", self, len(data))
                 continue
             self.last = self.emulator.clock()
             writer.write(data)
@@ -136,6 +166,7 @@ class Emulator:
         idle_timeout_s: float,
         mode: str = "drop",
         clock: Callable[[], float] = time.monotonic,
+        observer: Observer | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
@@ -145,6 +176,7 @@ class Emulator:
         self.idle_timeout_s = idle_timeout_s
         self.mode = mode
         self.clock = clock
+        self.observer = observer
         self.stats = EmulatorStats()
         self._server: asyncio.base_events.Server | None = None
         self._flows: set[_Flow] = set()
@@ -155,8 +187,28 @@ class Emulator:
         bound = self._server.sockets[0].getsockname()
         return str(bound[0]), int(bound[1])
 
+    def tell(self, kind: str, flow: _Flow, nbytes: int = 0) -> None:
+        if self.observer is not None:
+            self.observer(kind, flow.number, flow.peer, nbytes)
+
+    def set_idle_timeout(self, seconds: float) -> None:
+        """Change the timeout; flows already idle longer expire at once."""
+        if seconds <= 0:
+            raise ValueError("idle timeout must be positive")
+        self.idle_timeout_s = seconds
+        for flow in list(self._flows):
+            flow.rearm()
+
+    def forget_all(self) -> int:
+        """Forget every live flow now; how many were forgotten."""
+        live = [flow for flow in self._flows if not flow.expired]
+        for flow in live:
+            flow.expire()
+        return len(live)
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.stats.flows += 1
+        number = self.stats.flows
         try:
             upstream = await asyncio.open_connection(*self.upstream)
         except OSError:
@@ -164,8 +216,9 @@ class Emulator:
             # but a proxy does, by closing.
             writer.close()
             return
-        flow = _Flow(self, (reader, writer), upstream)
+        flow = _Flow(self, (reader, writer), upstream, number)
         self._flows.add(flow)
+        self.tell("opened", flow)
         try:
             await flow.run()
         finally:

@@ -29,9 +29,10 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 CLIENT_IP = "198.18.0.2"
@@ -128,6 +129,20 @@ def rules(random_ports: bool = False, router_rst: bool = True) -> str:
     }
 
 
+def namespace_pids(ns: str) -> list[int]:
+    """Processes running inside namespace ``ns``."""
+    out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
+    return [int(word) for word in out.split() if word.isdigit()]
+
+
+def _end_processes(ns: str) -> None:
+    # A namespace outlives `ip netns del` while a process still runs in it:
+    # end what a test left there, so nothing of a lab survives it.
+    for pid in namespace_pids(ns):
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 #: (namespace, device, peer namespace, peer device): a veth pair.
 Link = tuple[str, str, str, str]
 #: (namespace, device, address/prefix); (namespace, destination, gateway).
@@ -165,6 +180,7 @@ def _joined(
         yield
     finally:
         for ns in reversed(created):
+            _end_processes(ns)
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 

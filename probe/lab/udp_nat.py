@@ -9,8 +9,11 @@ packets count, as RFC 4787 REQ-6a allows; Linux always counts both
 directions, so this is the only lab where a test can see "no". A datagram
 out after expiry makes a new binding on a new port; one in is dropped.
 
-Used by tests and benchmarks on loopback only; timers are checked when a
-packet arrives, so an expired binding costs nothing until then.
+Used by tests, benchmarks and the test kit (probe/testing) on loopback only.
+Timers are checked exactly when a packet arrives; a timer per binding also
+forgets it at its deadline, so an ``observer`` hears "expired" when it
+happens ("opened" and "dropped" too), and ``forget_all`` can end every
+binding at once.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from dataclasses import dataclass
 from typing import cast
 
 Address = tuple[str, int]
+
+#: observer(kind, binding number, client address, bytes): called on the event loop.
+Observer = Callable[[str, int, Address, int], None]
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,7 @@ class Binding:
     last: float
     replied: bool = False
     stream: bool = False
+    number: int = 0
 
     def expires(self) -> float:
         return self.last + (self.timers.stream_s if self.stream else self.timers.unreplied_s)
@@ -83,13 +90,22 @@ class _Inside(asyncio.DatagramProtocol):
 class UdpNat:
     """Listen on one address, relay to ``upstream`` through per-client bindings."""
 
-    def __init__(self, upstream: Address, timers: UdpTimers, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        upstream: Address,
+        timers: UdpTimers,
+        clock: Callable[[], float] = time.monotonic,
+        observer: Observer | None = None,
+    ) -> None:
         self.upstream = upstream
         self.timers = timers
         self.clock = clock
+        self.observer = observer
         self.bindings: dict[Address, tuple[Binding, _Upstream]] = {}
         self.expired = 0
+        self.opened = 0
         self._inside: asyncio.DatagramTransport | None = None
+        self._deadlines: dict[Address, asyncio.TimerHandle] = {}
 
     async def listen(self, host: str, port: int) -> Address:
         loop = asyncio.get_running_loop()
@@ -110,8 +126,11 @@ class UdpNat:
             _, upstream = await loop.create_datagram_endpoint(
                 lambda: _Upstream(self, client), remote_addr=self.upstream
             )
-            entry = (Binding(self.timers, now, now), upstream)
+            self.opened += 1
+            entry = (Binding(self.timers, now, now, number=self.opened), upstream)
             self.bindings[client] = entry
+            self._tell("opened", entry[0], client)
+        self._arm(client, entry[0])
         if entry[1].transport is not None:
             entry[1].transport.sendto(data)
 
@@ -120,21 +139,67 @@ class UdpNat:
         if entry is None or entry[1] is not upstream:
             return
         if not entry[0].packet(self.clock(), outbound=False):
+            self._tell("dropped", entry[0], upstream.client, len(data))
             self._forget(upstream.client)
             return
+        self._arm(upstream.client, entry[0])
         if self._inside is not None:
             self._inside.sendto(data, upstream.client)
 
-    def _forget(self, client: Address) -> None:
+    def _tell(self, kind: str, binding: Binding, client: Address, nbytes: int = 0) -> None:
+        if self.observer is not None:
+            self.observer(kind, binding.number, client, nbytes)
+
+    def _arm(self, client: Address, binding: Binding) -> None:
+        """Wake at the binding's deadline (a packet may have moved it)."""
+        old = self._deadlines.pop(client, None)
+        if old is not None:
+            old.cancel()
+        loop = asyncio.get_running_loop()
+        self._deadlines[client] = loop.call_at(
+            loop.time() + max(0.0, binding.expires() - self.clock()), self._deadline, client, binding
+        )
+
+    def _deadline(self, client: Address, binding: Binding) -> None:
+        self._deadlines.pop(client, None)
+        entry = self.bindings.get(client)
+        if entry is None or entry[0] is not binding:
+            return
+        if self.clock() <= binding.expires():
+            self._arm(client, binding)
+            return
+        self._forget(client)
+
+    def set_timers(self, timers: UdpTimers) -> None:
+        """New timers for every binding, live ones included."""
+        self.timers = timers
+        for client, (binding, _) in list(self.bindings.items()):
+            binding.timers = timers
+            self._arm(client, binding)
+
+    def forget_all(self) -> int:
+        """Forget every binding now; how many were forgotten."""
+        clients = list(self.bindings)
+        for client in clients:
+            self._forget(client)
+        return len(clients)
+
+    def _forget(self, client: Address, expired: bool = True) -> None:
+        deadline = self._deadlines.pop(client, None)
+        if deadline is not None:
+            deadline.cancel()
         entry = self.bindings.pop(client, None)
         if entry is not None:
-            self.expired += 1
+            if expired:
+                self.expired += 1
+                self._tell("expired", entry[0], client)
             if entry[1].transport is not None:
                 entry[1].transport.close()
 
     def close(self) -> None:
+        # Shutting down is not expiry: nothing is counted or told.
         for client in list(self.bindings):
             with contextlib.suppress(Exception):
-                self._forget(client)
+                self._forget(client, expired=False)
         if self._inside is not None:
             self._inside.close()
