@@ -20,6 +20,9 @@ from jsonschema import Draft202012Validator
 
 from probe.schemas import load
 
+# pytester runs pytest on generated files: how the test kit's plugin is tested.
+pytest_plugins = ("pytester",)
+
 #: Every real-time constant in the tests scales from this factor, so a slow
 #: machine can stretch them: NATPROBE_TEST_TIME_SCALE=2 pytest
 TIME_SCALE = float(os.environ.get("NATPROBE_TEST_TIME_SCALE", "1"))
@@ -66,6 +69,12 @@ def scaled(seconds: float) -> float:
     return seconds * TIME_SCALE
 
 
+#: How a process whose output a test reads is started: pipes, text, no stdin.
+PIPES: dict[str, Any] = {
+    "stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, "stdin": subprocess.DEVNULL,
+}  # fmt: skip
+
+
 @dataclass
 class Proc:
     proc: subprocess.Popen[str]
@@ -99,10 +108,12 @@ def start(
     The process's own announcement is the signal, never a sleep; waiting for
     it is bounded.
     """
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
-        env=None if env is None else {**os.environ, **env},
-    )  # fmt: skip
+    proc = subprocess.Popen(argv, **PIPES, env=None if env is None else {**os.environ, **env})
+    return wait_ready(proc, ready, stream, within_s)
+
+
+def wait_ready(proc: subprocess.Popen[str], ready: str, stream: str = "stderr", within_s: float = 15.0) -> Proc:
+    """Wait for a started process's ready line (bounded); kill it if it never comes."""
     pipe = proc.stderr if stream == "stderr" else proc.stdout
     assert pipe is not None
     try:
