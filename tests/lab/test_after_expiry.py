@@ -3,12 +3,12 @@ the server saw, and that the server lets go of forgotten sessions.
 
 Each configuration is one of the lab's switches (docs/lab.md):
 loose = mid-stream pickup, random_ports = masquerade fully-random,
-router_rst = the router answers server packets of forgotten flows with RST.
+router_rst = the router answers server packets of forgotten flows with RST;
+kernel_nat's ``after_expiry`` words set the first two (probe/testing/kernel.py).
 """
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,33 +16,34 @@ from typing import Any
 import pytest
 
 from probe.lab.netns import SERVER_IP
-from tests.conftest import scaled
-from tests.lab.conftest import Lab
+from probe.testing import KernelNat
+from tests.conftest import PIPES, scaled
+from tests.lab.conftest import natprobe_json, natprobe_server
 
 TCP = f"tcp://{SERVER_IP}:4040"
 WS = f"ws://{SERVER_IP}:8080/natprobe"
 
-# (lab switches, quiet outcome, after-a-lost-push outcome, late push delivered)
+# (kernel_nat's after_expiry and switches, quiet outcome, after-a-lost-push
+# outcome, late push delivered)
 CASES = {
     # Strict NAT: the client's packet is INVALID and dropped.
-    "blackhole": ({"loose": False}, "blackhole", "blackhole", False),
+    "blackhole": ({"after_expiry": "blackhole"}, "blackhole", "blackhole", False),
     # Pickup re-creates the mapping on the same port; the router had dropped
     # the server's push silently, so its retransmission now gets through.
-    "revived": ({"loose": True, "router_rst": False}, "revived", "revived", True),
+    "revived": ({"after_expiry": "revive"}, "revived", "revived", True),
     # Pickup on a new port: the server does not know the flow and resets it.
-    "reset": ({"loose": True, "random_ports": True}, "reset", "reset", False),
+    "reset": ({"after_expiry": "reset"}, "reset", "reset", False),
     # Same port, but the router had answered the server's push with RST: the
     # server's side is gone, so the revived flow meets a reset there.
-    "revived_router_rst": ({"loose": True}, "revived", "reset", False),
+    "revived_router_rst": ({"after_expiry": "revive", "router_rst": True}, "revived", "reset", False),
 }
 
 
-def established(lab: Lab, port: int) -> int:
+def established(lab: KernelNat, port: int) -> int:
     """Established TCP connections on the server's ``port``, from the kernel's table."""
-    out = subprocess.run(
-        lab.nat.exec_args(lab.nat.server, ["ss", "-tnH", "state", "established", f"( sport = :{port} )"]),
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+    ss = lab.server(["ss", "-tnH", "state", "established", f"( sport = :{port} )"], **PIPES)
+    out, _ = ss.communicate(timeout=scaled(10))
+    assert ss.returncode == 0
     return len([line for line in out.splitlines() if line.strip()])
 
 
@@ -62,12 +63,12 @@ def lost_pushes(result: dict[str, Any]) -> int:
 
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("target", [TCP, WS])
-def test_after_expiry_outcome(make_lab: Callable[..., Any], case: str, target: str) -> None:
+def test_after_expiry_outcome(kernel_nat: Callable[..., KernelNat], case: str, target: str) -> None:
     switches, quiet, lost, late = CASES[case]
     port = 4040 if target == TCP else 8080
-    with make_lab(2, **switches) as lab:
-        lab.natprobe_server("--tcp", f"{SERVER_IP}:4040", "--ws", f"{SERVER_IP}:8080")
-        result = lab.client_json("discover", target, "--no-save")
+    with kernel_nat(2, **switches) as lab:
+        natprobe_server(lab, "--tcp", f"{SERVER_IP}:4040", "--ws", f"{SERVER_IP}:8080")
+        result = natprobe_json(lab, "discover", target, "--no-save")
         # The run is over: every test connection of it is freed within a few
         # seconds, also those behind the black hole whose FIN never arrives.
         freed = wait_for(lambda: established(lab, port) == 0, scaled(5))
@@ -86,11 +87,11 @@ def test_after_expiry_outcome(make_lab: Callable[..., Any], case: str, target: s
 
 
 def test_a_silent_router_leaves_the_server_retransmitting_and_still_counts_every_lost_push(
-    make_lab: Callable[..., Any],
+    kernel_nat: Callable[..., KernelNat],
 ) -> None:
-    with make_lab(2, loose=False, router_rst=False) as lab:
-        lab.natprobe_server("--tcp", f"{SERVER_IP}:4040")
-        result = lab.client_json("discover", TCP, "--no-save")
+    with kernel_nat(2, loose=False, router_rst=False) as lab:
+        natprobe_server(lab, "--tcp", f"{SERVER_IP}:4040")
+        result = natprobe_json(lab, "discover", TCP, "--no-save")
         freed = wait_for(lambda: established(lab, 4040) == 0, scaled(5))
     assert result["after_expiry"]["outcome"] == "blackhole"
     assert result["after_expiry"]["after_lost_push"]["outcome"] == "blackhole"
@@ -99,11 +100,13 @@ def test_a_silent_router_leaves_the_server_retransmitting_and_still_counts_every
 
 
 @pytest.mark.parametrize(("case", "expected"), [("blackhole", "blackhole"), ("revived", "revived")])
-def test_check_reports_what_its_failed_connection_meets(make_lab: Callable[..., Any], case: str, expected: str) -> None:
+def test_check_reports_what_its_failed_connection_meets(
+    kernel_nat: Callable[..., KernelNat], case: str, expected: str
+) -> None:
     switches = CASES[case][0]
-    with make_lab(2, **switches) as lab:
-        lab.natprobe_server("--tcp", f"{SERVER_IP}:4040")
-        result = lab.client_json("check", TCP, "--idle", "4", "--no-save", expect_rc=1)
+    with kernel_nat(2, **switches) as lab:
+        natprobe_server(lab, "--tcp", f"{SERVER_IP}:4040")
+        result = natprobe_json(lab, "check", TCP, "--idle", "4", "--no-save", expect_rc=1)
     assert result["passed"] is False and result["failure_mode"] == "silent_drop"
     lost = result["after_expiry"]["after_lost_push"]
     assert lost["outcome"] == expected
@@ -111,14 +114,14 @@ def test_check_reports_what_its_failed_connection_meets(make_lab: Callable[..., 
     assert result["after_expiry"]["outcome"] is None
 
 
-def test_the_server_frees_a_session_whose_push_stays_unacknowledged(make_lab: Callable[..., Any]) -> None:
+def test_the_server_frees_a_session_whose_push_stays_unacknowledged(kernel_nat: Callable[..., KernelNat]) -> None:
     # Timeline: the check's push is due at 4 s and dropped by the silent
     # router; the check gives up and closes, its FIN lost too. The server's
     # TCP_USER_TIMEOUT (6 s) frees the session at about 4 + 6 = 10 s.
-    with make_lab(2, loose=False, router_rst=False) as lab:
-        lab.natprobe_server("--tcp", f"{SERVER_IP}:4040", "--user-timeout", "6s")
+    with kernel_nat(2, loose=False, router_rst=False) as lab:
+        natprobe_server(lab, "--tcp", f"{SERVER_IP}:4040", "--user-timeout", "6s")
         started = time.monotonic()
-        lab.client_json("check", TCP, "--idle", "4", "--no-save", expect_rc=1)
+        natprobe_json(lab, "check", TCP, "--idle", "4", "--no-save", expect_rc=1)
         held = established(lab, 4040)
         freed = wait_for(lambda: established(lab, 4040) == 0, scaled(8))
         elapsed = time.monotonic() - started

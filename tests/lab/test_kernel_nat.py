@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 from probe.lab.netns import ROUTER_OUTSIDE_IP, SERVER_IP
+from probe.testing import KernelNat
+from tests.lab.conftest import natprobe, natprobe_json, natprobe_server, start_in
 
 TCP = f"tcp://{SERVER_IP}:4040"
 WS = f"ws://{SERVER_IP}:8080/natprobe"
 
 
 @pytest.mark.parametrize("target", [TCP, WS])
-def test_discover_brackets_the_conntrack_timeout_as_a_silent_drop(make_lab: Callable[..., Any], target: str) -> None:
-    with make_lab(3) as lab:
-        lab.natprobe_server("--tcp", f"{SERVER_IP}:4040", "--ws", f"{SERVER_IP}:8080")
-        result = lab.client_json("discover", target)
+def test_discover_brackets_the_conntrack_timeout_as_a_silent_drop(
+    kernel_nat: Callable[..., KernelNat], target: str
+) -> None:
+    with kernel_nat(3) as lab:
+        natprobe_server(lab, "--tcp", f"{SERVER_IP}:4040", "--ws", f"{SERVER_IP}:8080")
+        result = natprobe_json(lab, "discover", target)
     assert result["lower_s"] <= 3.0 <= result["upper_s"]
     assert result["upper_s"] - result["lower_s"] <= 0.5 + 1e-3
     assert result["failure_mode"] == "silent_drop"
@@ -32,23 +35,24 @@ def test_discover_brackets_the_conntrack_timeout_as_a_silent_drop(make_lab: Call
     assert result["wall_s"] <= 1.10 * 3 + 2 + result["grace_s"] + 0.5
 
 
-def test_check_passes_below_the_timeout_and_fails_above(make_lab: Callable[..., Any]) -> None:
-    with make_lab(3) as lab:
-        lab.natprobe_server("--tcp", f"{SERVER_IP}:4040")
-        below = lab.client_json("check", TCP, "--idle", "1.5")
-        above = lab.client_json("check", TCP, "--idle", "4.5", expect_rc=1)
+def test_check_passes_below_the_timeout_and_fails_above(kernel_nat: Callable[..., KernelNat]) -> None:
+    with kernel_nat(3) as lab:
+        natprobe_server(lab, "--tcp", f"{SERVER_IP}:4040")
+        below = natprobe_json(lab, "check", TCP, "--idle", "1.5")
+        above = natprobe_json(lab, "check", TCP, "--idle", "4.5", expect_rc=1)
     assert below["passed"] is True and below["client_originated"] is False
     assert above["passed"] is False and above["failure_mode"] == "silent_drop"
 
 
-def test_keepalive_below_the_timeout_keeps_a_connection_well_past_it(make_lab: Callable[..., Any]) -> None:
-    with make_lab(3) as lab:
-        lab.natprobe_server("--tcp", f"{SERVER_IP}:4040")
-        kept = lab.client_json(
-            "check", TCP, "--idle", "8", "--keepalive-idle", "1", "--keepalive-interval", "1", "--keepalive-count", "3"
-        )
-        lost = lab.client_json(
-            "check", TCP, "--idle", "8", "--keepalive-idle", "5", "--keepalive-interval", "1",
+def test_keepalive_below_the_timeout_keeps_a_connection_well_past_it(kernel_nat: Callable[..., KernelNat]) -> None:
+    with kernel_nat(3) as lab:
+        natprobe_server(lab, "--tcp", f"{SERVER_IP}:4040")
+        kept = natprobe_json(
+            lab, "check", TCP, "--idle", "8", "--keepalive-idle", "1", "--keepalive-interval", "1",
+            "--keepalive-count", "3",
+        )  # fmt: skip
+        lost = natprobe_json(
+            lab, "check", TCP, "--idle", "8", "--keepalive-idle", "5", "--keepalive-interval", "1",
             "--keepalive-count", "3", expect_rc=1,
         )  # fmt: skip
     assert kept["passed"] is True and kept["client_originated"] is True
@@ -62,14 +66,14 @@ PLAIN_SERVER = (
 )
 
 
-def test_hold_against_a_plain_server_ends_timeout_at_idle_plus_probes(make_lab: Callable[..., Any]) -> None:
+def test_hold_against_a_plain_server_ends_timeout_at_idle_plus_probes(kernel_nat: Callable[..., KernelNat]) -> None:
     # Timeline: flow forgotten at 2 s; first keepalive probe at 4 s is INVALID
     # for the strict NAT and dropped, so is the next at 5 s; after 2
     # unanswered probes the kernel gives up at 4 + 1 x 2 = 6 s.
-    with make_lab(2) as lab:
-        lab.start(lab.nat.server, [sys.executable, "-c", PLAIN_SERVER, SERVER_IP], ready="ready", stream="stdout")
-        result = lab.client_json(
-            "hold", f"{SERVER_IP}:9000", "--keepalive-idle", "4", "--keepalive-interval", "1",
+    with kernel_nat(2) as lab:
+        start_in(lab, "server", [sys.executable, "-c", PLAIN_SERVER, SERVER_IP], ready="ready", stream="stdout")
+        result = natprobe_json(
+            lab, "hold", f"{SERVER_IP}:9000", "--keepalive-idle", "4", "--keepalive-interval", "1",
             "--keepalive-count", "2", "--duration", "30", expect_rc=1,
         )  # fmt: skip
     assert result["ended"] == "timeout"
@@ -77,20 +81,21 @@ def test_hold_against_a_plain_server_ends_timeout_at_idle_plus_probes(make_lab: 
     assert result["tcp_info"]["probes"] >= 1
 
 
-def test_mid_stream_pickup_fools_client_probes_but_not_server_pushes(make_lab: Callable[..., Any]) -> None:
+def test_mid_stream_pickup_fools_client_probes_but_not_server_pushes(kernel_nat: Callable[..., KernelNat]) -> None:
     # With nf_conntrack_tcp_loose=1 a keepalive probe after expiry re-creates
     # the mapping (same port), so a check leaning on it passes although the
     # path forgets idle flows after 2 s. discover, where the server speaks
     # first, still finds the 2 s. The push comes 1 s after the probe that
     # re-created the mapping: the re-created mapping also lives only 2 s, so a
     # push at idle 6 (probe at 4) would race its expiry.
-    with make_lab(2, loose=True) as lab:
-        lab.natprobe_server("--tcp", f"{SERVER_IP}:4040")
-        fooled = lab.client_json(
-            "check", TCP, "--idle", "5", "--keepalive-idle", "4", "--keepalive-interval", "1", "--keepalive-count", "3"
-        )
-        human = lab.client("check", TCP, "--idle", "5", "--keepalive-idle", "4")
-        truth = lab.client_json("discover", TCP)
+    with kernel_nat(2, loose=True) as lab:
+        natprobe_server(lab, "--tcp", f"{SERVER_IP}:4040")
+        fooled = natprobe_json(
+            lab, "check", TCP, "--idle", "5", "--keepalive-idle", "4", "--keepalive-interval", "1",
+            "--keepalive-count", "3",
+        )  # fmt: skip
+        human = natprobe(lab, "check", TCP, "--idle", "5", "--keepalive-idle", "4")
+        truth = natprobe_json(lab, "discover", TCP)
     assert fooled["passed"] is True
     assert fooled["client_originated"] is True and fooled["evidence"] == "server_push_with_client_keepalive"
     assert "come from this side" in human.stdout and human.returncode == 0

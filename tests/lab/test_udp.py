@@ -8,11 +8,12 @@ refreshes a flow on packets in either direction, so inbound refresh is true.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 from probe.lab.netns import SERVER_IP
+from probe.testing import KernelNat
+from tests.lab.conftest import natprobe, natprobe_json, natprobe_server
 
 UDP = f"udp://{SERVER_IP}:4040"
 LISTEN = ("--tcp", f"{SERVER_IP}:4040", "--udp", f"{SERVER_IP}:4040")
@@ -20,10 +21,10 @@ TIMERS = (3, 6)
 
 
 @pytest.mark.parametrize("random_ports", [False, True])
-def test_discover_measures_each_conntrack_udp_timer(make_lab: Callable[..., Any], random_ports: bool) -> None:
-    with make_lab(60, udp=TIMERS, random_ports=random_ports) as lab:
-        lab.natprobe_server(*LISTEN)
-        result = lab.client_json("discover", UDP)
+def test_discover_measures_each_conntrack_udp_timer(kernel_nat: Callable[..., KernelNat], random_ports: bool) -> None:
+    with kernel_nat(60, *TIMERS, random_ports=random_ports) as lab:
+        natprobe_server(lab, *LISTEN)
+        result = natprobe_json(lab, "discover", UDP)
     states = result["states"]
     for name, timer in (("unreplied", 3.0), ("replied", 3.0), ("stream", 6.0)):
         assert states[name]["lower_s"] <= timer <= states[name]["upper_s"], (name, states[name])
@@ -46,12 +47,12 @@ def test_discover_measures_each_conntrack_udp_timer(make_lab: Callable[..., Any]
     assert result["wall_s"] <= 2.5 + 1.10 * 6 + 2.0 + result["grace_s"] + 1.0
 
 
-def test_check_tells_the_unreplied_timer_from_the_stream_timer(make_lab: Callable[..., Any]) -> None:
-    with make_lab(60, udp=TIMERS) as lab:
-        lab.natprobe_server(*LISTEN)
-        short = lab.client_json("check", UDP, "--idle", "4", "--udp-state", "unreplied", expect_rc=1)
-        stream = lab.client_json("check", UDP, "--idle", "4", "--udp-state", "stream")
-        human = lab.client("check", UDP, "--idle", "2")
+def test_check_tells_the_unreplied_timer_from_the_stream_timer(kernel_nat: Callable[..., KernelNat]) -> None:
+    with kernel_nat(60, *TIMERS) as lab:
+        natprobe_server(lab, *LISTEN)
+        short = natprobe_json(lab, "check", UDP, "--idle", "4", "--udp-state", "unreplied", expect_rc=1)
+        stream = natprobe_json(lab, "check", UDP, "--idle", "4", "--udp-state", "stream")
+        human = natprobe(lab, "check", UDP, "--idle", "2")
     assert short["passed"] is False and short["failure_mode"] == "silent_drop" and short["push_copies"] == 3
     assert stream["passed"] is True and stream["udp_state"] == "stream"
     assert human.returncode == 0 and "replied" in human.stdout

@@ -1,4 +1,5 @@
-"""Start a server and an emulator in-process for a test."""
+"""A natprobe server in-process for a test; the NAT in front of it comes from
+the test kit's fixtures (``expiring_nat``, ``expiring_udp_nat``)."""
 
 from __future__ import annotations
 
@@ -6,54 +7,29 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from probe.core.targets import Target
-from probe.lab.emulator import Emulator
-from probe.lab.udp_nat import UdpNat, UdpTimers
 from probe.net.server import ProbeServer, ServerConfig
+from probe.testing import ExpiringNat, ExpiringUdpNat
 
 
 @dataclass
-class Path:
+class Served:
     server: ProbeServer
-    emulator: Emulator
-    host: str
-    port: int
+    tcp: tuple[str, int]
+    udp: tuple[str, int] | None
 
 
 @asynccontextmanager
-async def emulated_path(
-    timeout_s: float, mode: str = "drop", config: ServerConfig | None = None
-) -> AsyncIterator[Path]:
+async def probe_server(config: ServerConfig | None = None, udp: bool = False) -> AsyncIterator[Served]:
+    """A server on loopback (TCP, and UDP if asked), shut down on exit."""
     server = ProbeServer(config)
-    upstream = await server.listen_tcp("127.0.0.1", 0)
-    emulator = Emulator(upstream, timeout_s, mode)
-    host, port = await emulator.listen("127.0.0.1", 0)
+    tcp = await server.listen_tcp("127.0.0.1", 0)
+    udp_address = await server.listen_udp("127.0.0.1", 0) if udp else None
     try:
-        yield Path(server, emulator, host, port)
+        yield Served(server, tcp, udp_address)
     finally:
-        await emulator.close()
         await server.shutdown()
 
 
-@dataclass
-class UdpPath:
-    server: ProbeServer
-    nat: UdpNat
-    #: udp:// through the NAT, tcp:// straight to the server.
-    target: Target
-    control: Target
-
-
-@asynccontextmanager
-async def udp_path(timers: UdpTimers, config: ServerConfig | None = None) -> AsyncIterator[UdpPath]:
-    """A server with TCP control and UDP, and a userspace UDP NAT in front of its UDP port."""
-    server = ProbeServer(config)
-    _, tcp_port = await server.listen_tcp("127.0.0.1", 0)
-    udp = await server.listen_udp("127.0.0.1", 0)
-    nat = UdpNat(udp, timers)
-    host, port = await nat.listen("127.0.0.1", 0)
-    try:
-        yield UdpPath(server, nat, Target("udp", host, port), Target("tcp", "127.0.0.1", tcp_port))
-    finally:
-        nat.close()
-        await server.shutdown()
+def expired(nat: ExpiringNat | ExpiringUdpNat) -> int:
+    """How many flows or bindings the NAT forgot."""
+    return sum(1 for event in nat.events if event.kind == "expired")

@@ -15,17 +15,21 @@ from probe.errors import TargetError
 from probe.net.sockopts import KeepaliveSettings
 from probe.run.check import CheckOptions, run_check
 from probe.run.hold import HoldOptions, run_hold
+from probe.testing import ExpiringNat
 from tests.conftest import scaled
-from tests.run.helpers import emulated_path
+from tests.run.helpers import probe_server
 
 T = scaled(1.5)
 
 
 @pytest.mark.parametrize(("idle", "passes"), [(0.5, True), (2.5, False)])
-def test_check_passes_below_the_timeout_and_fails_above(idle: float, passes: bool) -> None:
+def test_check_passes_below_the_timeout_and_fails_above(
+    expiring_nat: Callable[..., ExpiringNat], idle: float, passes: bool
+) -> None:
     async def body() -> dict[str, object]:
-        async with emulated_path(T, "drop") as path:
-            options = CheckOptions(Target("tcp", path.host, path.port), idle_s=scaled(idle), grace_s=scaled(0.5))
+        async with probe_server() as served:
+            nat = expiring_nat(upstream=served.tcp, idle_timeout=T)
+            options = CheckOptions(Target("tcp", nat.host, nat.port), idle_s=scaled(idle), grace_s=scaled(0.5))
             return (await run_check(options)).to_json()
 
     result = asyncio.run(body())
@@ -34,11 +38,12 @@ def test_check_passes_below_the_timeout_and_fails_above(idle: float, passes: boo
     assert result["client_originated"] is False
 
 
-def test_check_with_keepalive_says_its_evidence_is_client_originated() -> None:
+def test_check_with_keepalive_says_its_evidence_is_client_originated(expiring_nat: Callable[..., ExpiringNat]) -> None:
     async def body() -> dict[str, object]:
-        async with emulated_path(T, "drop") as path:
+        async with probe_server() as served:
+            nat = expiring_nat(upstream=served.tcp, idle_timeout=T)
             keep = KeepaliveSettings(idle_s=1, interval_s=1, count=3)
-            options = CheckOptions(Target("tcp", path.host, path.port), idle_s=0.3, keepalive=keep)
+            options = CheckOptions(Target("tcp", nat.host, nat.port), idle_s=0.3, keepalive=keep)
             return (await run_check(options)).to_json()
 
     result = asyncio.run(body())

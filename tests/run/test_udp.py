@@ -8,6 +8,7 @@ UDP timers; with ``inbound_refresh`` off, only the client's packets count.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,29 +16,42 @@ import pytest
 from probe.core.exporter_config import JobSpec
 from probe.core.planner import PlannerConfig
 from probe.core.targets import Target
-from probe.lab.udp_nat import UdpTimers
 from probe.net.server import ProbeServer
 from probe.net.ws_server import listen_ws
 from probe.run.check_udp import UdpCheckOptions, run_check_udp
 from probe.run.discover_udp import UdpDiscoverOptions, UdpDiscoverRun
 from probe.run.exporter import run_job
+from probe.testing import ExpiringUdpNat
 from tests.conftest import scaled, validate_output
-from tests.run.helpers import udp_path
+from tests.run.helpers import Served, expired, probe_server
 
 T1 = scaled(3.0)
 T2 = scaled(6.0)
+NatFactory = Callable[..., ExpiringUdpNat]
 
 
-async def _discover(inbound_refresh: bool) -> tuple[dict[str, Any], int]:
-    async with udp_path(UdpTimers(T1, T2, inbound_refresh)) as path:
-        options = UdpDiscoverOptions(path.target, path.control, PlannerConfig())
+def through_nat(
+    expiring_udp_nat: NatFactory, served: Served, inbound_refresh: bool = True
+) -> tuple[ExpiringUdpNat, Target, Target]:
+    """The NAT (bindings live T1, T2 once streams), udp:// through it, tcp:// straight to the server."""
+    assert served.udp is not None
+    nat = expiring_udp_nat(upstream=served.udp, idle_timeout=T1, stream_timeout=T2, inbound_refresh=inbound_refresh)
+    return nat, Target("udp", nat.host, nat.port), Target("tcp", *served.tcp)
+
+
+async def _discover(expiring_udp_nat: NatFactory, inbound_refresh: bool) -> tuple[dict[str, Any], int]:
+    async with probe_server(udp=True) as served:
+        nat, target, control = through_nat(expiring_udp_nat, served, inbound_refresh)
+        options = UdpDiscoverOptions(target, control, PlannerConfig())
         result = validate_output((await UdpDiscoverRun(options).run()).to_json())
-        return result, path.nat.expired
+        return result, expired(nat)
 
 
 @pytest.mark.parametrize("inbound_refresh", [True, False])
-def test_each_state_has_its_own_bracket_and_inbound_refresh_is_told(inbound_refresh: bool) -> None:
-    result, expired = asyncio.run(_discover(inbound_refresh))
+def test_each_state_has_its_own_bracket_and_inbound_refresh_is_told(
+    expiring_udp_nat: NatFactory, inbound_refresh: bool
+) -> None:
+    result, forgotten = asyncio.run(_discover(expiring_udp_nat, inbound_refresh))
     states = result["states"]
     assert set(states) == {"unreplied", "replied", "stream"}
     for name, timer in (("unreplied", T1), ("replied", T1), ("stream", T2)):
@@ -52,7 +66,7 @@ def test_each_state_has_its_own_bracket_and_inbound_refresh_is_told(inbound_refr
     assert result["inbound_refresh"] is inbound_refresh
     # Each binding has its own public port here (a new socket per binding).
     assert result["nat"]["detected"] is True and result["nat"]["port_preserved"] is False
-    assert expired >= 3
+    assert forgotten >= 3
     # Every probe was tested once, on its own binding.
     tests = [(p["state"], p["conn"]) for p in result["probes"]]
     assert len(tests) == len(set(tests))
@@ -67,9 +81,10 @@ def test_each_state_has_its_own_bracket_and_inbound_refresh_is_told(inbound_refr
     assert recommendations["interval_s"] == pytest.approx(0.8 * shortest["lower_s"], abs=0.1)
 
 
-async def _check(idle: float, state: str) -> dict[str, Any]:
-    async with udp_path(UdpTimers(T1, T2)) as path:
-        options = UdpCheckOptions(path.target, path.control, idle, state)
+async def _check(expiring_udp_nat: NatFactory, idle: float, state: str) -> dict[str, Any]:
+    async with probe_server(udp=True) as served:
+        _, target, control = through_nat(expiring_udp_nat, served)
+        options = UdpCheckOptions(target, control, idle, state)
         return validate_output((await run_check_udp(options)).to_json())
 
 
@@ -78,20 +93,23 @@ async def _check(idle: float, state: str) -> dict[str, Any]:
     [("replied", T1 - 0.7, True), ("replied", T1 + 0.7, False), ("unreplied", T1 + 0.7, False),
      ("stream", T1 + 0.7, True)],
 )  # fmt: skip
-def test_check_passes_below_the_states_timer_and_fails_above(state: str, idle: float, passed: bool) -> None:
-    result = asyncio.run(_check(idle, state))
+def test_check_passes_below_the_states_timer_and_fails_above(
+    expiring_udp_nat: NatFactory, state: str, idle: float, passed: bool
+) -> None:
+    result = asyncio.run(_check(expiring_udp_nat, idle, state))
     assert result["passed"] is passed and result["udp_state"] == state
     assert result["push_copies"] == 3
     assert result["push_idle_s"] == pytest.approx(idle, abs=0.3)
     assert result["failure_mode"] == (None if passed else "silent_drop")
 
 
-def test_the_exporter_runs_udp_probes_with_their_state_and_control() -> None:
+def test_the_exporter_runs_udp_probes_with_their_state_and_control(expiring_udp_nat: NatFactory) -> None:
     async def body() -> tuple[dict[str, Any], dict[str, Any]]:
-        async with udp_path(UdpTimers(T1, T2)) as path:
-            common = {"control": str(path.control), "timeout_s": 10.0}
-            check = JobSpec("w", str(path.target), "check", 60.0, {"idle": 0.5, "udp_state": "unreplied"}, **common)
-            find = JobSpec("f", str(path.target), "discover", 60.0, {"max_idle": 1.0}, **common)
+        async with probe_server(udp=True) as served:
+            _, target, control = through_nat(expiring_udp_nat, served)
+            common = {"control": str(control), "timeout_s": 10.0}
+            check = JobSpec("w", str(target), "check", 60.0, {"idle": 0.5, "udp_state": "unreplied"}, **common)
+            find = JobSpec("f", str(target), "discover", 60.0, {"max_idle": 1.0}, **common)
             return await run_job(check), await run_job(find)
 
     check, found = asyncio.run(body())
