@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -31,6 +32,23 @@ class Target:
         return f"{self.scheme}://{host}:{self.port}{self.path}"
 
 
+#: What no host name or address contains: URL delimiters and white space.
+_NOT_IN_HOST = frozenset("/?#@[]\\ ")
+
+
+def _checked_host(host: str, bracketed: bool, text: str, what: str) -> str:
+    """``host`` if it can name a host: an IPv6 address where it was in
+    brackets (a zone, ``%eth0``, may follow), else free of URL delimiters."""
+    if bracketed:
+        try:
+            ipaddress.IPv6Address(host.partition("%")[0])
+        except ValueError:
+            raise UsageError(f"invalid {what} {text!r}: {host!r} in brackets is not an IPv6 address") from None
+    elif any(ch in _NOT_IN_HOST or not ch.isprintable() for ch in host):
+        raise UsageError(f"invalid {what} {text!r}: {host!r} is not a host name or address")
+    return host
+
+
 def parse_hostport(text: str, what: str = "address", default_port: int | None = None) -> tuple[str, int]:
     """``HOST:PORT`` or ``[V6]:PORT`` into (host, port); ``HOST`` or ``[V6]``
     alone take ``default_port`` when there is one."""
@@ -52,7 +70,7 @@ def parse_hostport(text: str, what: str = "address", default_port: int | None = 
         raise UsageError(f"invalid {what} {text!r}: missing host")
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise UsageError(f"invalid {what} {text!r}: port must be a number from 0 to 65535")
-    return host, int(port_text)
+    return _checked_host(host, text.startswith("["), text, what), int(port_text)
 
 
 def parse_target(text: str, schemes: tuple[str, ...] = ("tcp", "ws", "wss"), default: str | None = None) -> Target:
@@ -61,11 +79,16 @@ def parse_target(text: str, schemes: tuple[str, ...] = ("tcp", "ws", "wss"), def
         if default is None:
             raise UsageError(f"invalid target {text!r}: expected {' or '.join(s + '://HOST:PORT' for s in schemes)}")
         host, port = parse_hostport(text, "target")
-        return Target(default, host, port)
-    parts = urlsplit(text)
-    scheme = parts.scheme.lower()
+        return Target(default, host, _target_port(port, text))
+    scheme = text.partition("://")[0].lower()
     if scheme not in schemes:
         raise UsageError(f"unsupported scheme {scheme!r} in {text!r}: use {', '.join(s + '://' for s in schemes)}")
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        # urllib's own words ("Invalid IPv6 URL") name neither the target nor the fix.
+        expected = f"expected {scheme}://[IPV6]:PORT, an IPv6 address in brackets"
+        raise UsageError(f"invalid target {text!r}: {expected}") from None
     try:
         given_port = parts.port
     except ValueError:
@@ -73,8 +96,16 @@ def parse_target(text: str, schemes: tuple[str, ...] = ("tcp", "ws", "wss"), def
     hostname = parts.hostname
     if not hostname:
         raise UsageError(f"invalid target {text!r}: missing host")
+    _checked_host(hostname, "[" in parts.netloc, text, "target")
+    if parts.fragment:
+        raise UsageError(f"invalid target {text!r}: a target has no #fragment")
+    if parts.username is not None:
+        # A Target keeps no credentials: taking them would drop them silently.
+        raise UsageError(f"invalid target {text!r}: a target takes no user or password (use --header or --token)")
+    if scheme in ("tcp", "udp") and (parts.path not in ("", "/") or parts.query):
+        raise UsageError(f"invalid target {text!r}: a path means nothing for {scheme}:// targets")
     if given_port is not None:
-        port = given_port
+        port = _target_port(given_port, text)
     elif scheme in ("tcp", "udp"):
         port = DEFAULT_TCP_PORT
     else:
@@ -83,6 +114,13 @@ def parse_target(text: str, schemes: tuple[str, ...] = ("tcp", "ws", "wss"), def
     if parts.query:
         path += "?" + parts.query
     return Target(scheme, hostname, port, path)
+
+
+def _target_port(port: int, text: str) -> int:
+    # 0 is "any port" for a listener; nothing can be reached there.
+    if port == 0:
+        raise UsageError(f"invalid target {text!r}: port must be a number from 1 to 65535")
+    return port
 
 
 def control_for(target: Target, control: str | None) -> Target | None:

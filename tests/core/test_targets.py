@@ -113,3 +113,42 @@ def test_a_udp_targets_control_is_tcp_on_the_same_host_and_port_unless_given() -
         control_for(Target("ws", "h", 80), "tcp://c")
     with pytest.raises(UsageError, match="unsupported scheme 'udp'"):
         control_for(udp, "udp://c")
+
+
+def test_malformed_targets_are_usage_errors_in_full() -> None:
+    # Each of these was a traceback (urllib's ValueError) or accepted silently.
+    cases = {
+        "tcp://[::1": "invalid target 'tcp://[::1': expected tcp://[IPV6]:PORT, an IPv6 address in brackets",
+        "ws://[::1": "invalid target 'ws://[::1': expected ws://[IPV6]:PORT, an IPv6 address in brackets",
+        "tcp://[zz]:4040": "invalid target 'tcp://[zz]:4040': expected tcp://[IPV6]:PORT, an IPv6 address in brackets",
+        "tcp://h:4040/path": "invalid target 'tcp://h:4040/path': a path means nothing for tcp:// targets",
+        "udp://h:1?x=1": "invalid target 'udp://h:1?x=1': a path means nothing for udp:// targets",
+        "tcp://h:0": "invalid target 'tcp://h:0': port must be a number from 1 to 65535",
+        "h:0": "invalid target 'h:0': port must be a number from 1 to 65535",
+        "ws://u:p@h/x": "invalid target 'ws://u:p@h/x': a target takes no user or password (use --header or --token)",
+        "tcp://u@h": "invalid target 'tcp://u@h': a target takes no user or password (use --header or --token)",
+        "ws://h/p#x": "invalid target 'ws://h/p#x': a target has no #fragment",
+        "tcp://a b:1": "invalid target 'tcp://a b:1': 'a b' is not a host name or address",
+        "a\\b:5": "invalid target 'a\\\\b:5': 'a\\\\b' is not a host name or address",
+        "a\tb:5": "invalid target 'a\\tb:5': 'a\\tb' is not a host name or address",
+        "[zz]:5": "invalid target '[zz]:5': 'zz' in brackets is not an IPv6 address",
+    }
+    for text, message in cases.items():
+        with pytest.raises(UsageError) as info:
+            parse_target(text, ("tcp", "udp", "ws", "wss"), default="tcp")
+        assert info.value.message == message, text
+
+
+def test_well_formed_edges_still_parse() -> None:
+    assert parse_target("tcp://h/") == Target("tcp", "h", 4040)
+    assert parse_target("tcp://[fe80::1%eth0]:5") == Target("tcp", "fe80::1%eth0", 5)
+    assert parse_target("tcp://h:1") == Target("tcp", "h", 1)
+    assert parse_target("h:65535", default="tcp") == Target("tcp", "h", 65535)
+    assert parse_hostport("[fe80::1%eth0]:5") == ("fe80::1%eth0", 5)
+    assert parse_hostport("[::]:0", "--tcp address") == ("::", 0)
+    with pytest.raises(UsageError) as info:
+        parse_hostport("[1.2.3.4]:5", "--ws address")
+    assert info.value.message == "invalid --ws address '[1.2.3.4]:5': '1.2.3.4' in brackets is not an IPv6 address"
+    with pytest.raises(UsageError) as info:
+        parse_hostport("a/b:5", "--listen address")
+    assert info.value.message == "invalid --listen address 'a/b:5': 'a/b' is not a host name or address"
