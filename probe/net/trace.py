@@ -16,6 +16,7 @@ import socket
 import struct
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from probe.errors import UsageError
@@ -102,11 +103,26 @@ def probe_hop(address: str, port: int, ttl: int, timeout_s: float = 2.0) -> Hop:
         sock.close()
 
 
-def trace(address: str, port: int, max_hops: int = 16, timeout_s: float = 2.0) -> list[Hop]:
+#: A silent hop is asked this many times in all, this far apart: routers rate
+#: limit their ICMP (Linux: about one a second per destination, burst 6), so
+#: one lost answer says little.
+TRIES = 3
+RETRY_SPACING_S = 1.0
+
+
+def trace(
+    address: str, port: int, max_hops: int = 16, timeout_s: float = 2.0, tries: int = TRIES,
+    spacing_s: float = RETRY_SPACING_S, sleep: Callable[[float], None] = time.sleep,
+) -> list[Hop]:  # fmt: skip
     """Hops 1, 2, ... until the destination answers or ``max_hops``."""
     hops: list[Hop] = []
     for ttl in range(1, max_hops + 1):
         hop = probe_hop(address, port, ttl, timeout_s)
+        for _ in range(tries - 1):
+            if hop.address is not None or hop.reached:
+                break
+            sleep(spacing_s)
+            hop = probe_hop(address, port, ttl, timeout_s)
         hops.append(hop)
         if hop.reached:
             break

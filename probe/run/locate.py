@@ -81,11 +81,28 @@ class LocateResult:
         }
 
 
-def set_ttl(sock: socket.socket, ttl: int) -> None:
+def _ttl_option(sock: socket.socket) -> tuple[int, int]:
     if sock.family == socket.AF_INET6:
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, ttl)
-    else:
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+        return socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS
+    return socket.IPPROTO_IP, socket.IP_TTL
+
+
+def set_ttl(sock: socket.socket, ttl: int) -> None:
+    sock.setsockopt(*_ttl_option(sock), ttl)
+
+
+def get_ttl(sock: socket.socket) -> int:
+    return sock.getsockopt(*_ttl_option(sock))
+
+
+def _end(conn: MessageConnection, ttl: int | None) -> None:
+    """Close a test connection, at full TTL again: its FIN and retransmissions
+    would otherwise die at hop k and spend that router's ICMP rate limit
+    (Linux: about one a second, burst 6), which the next trace needs."""
+    if ttl is not None:
+        with contextlib.suppress(OSError):
+            set_ttl(conn.socket, ttl)
+    conn.abort()
 
 
 async def _resolve(target: Target) -> tuple[str, int]:
@@ -149,6 +166,7 @@ async def _round(options: LocateOptions, path: int, interval: int, wait: float) 
     target = options.target
     control = await open_protocol(target, options.ws, timeout_s=options.connect_timeout_s)
     conns: dict[int, tuple[MessageConnection, str]] = {}
+    full_ttl: int | None = None
     try:
         welcome = await control.hello(options.token, options.connect_timeout_s)
         for ttl in range(0, path + 1):  # 0: the baseline, no probes
@@ -160,6 +178,7 @@ async def _round(options: LocateOptions, path: int, interval: int, wait: float) 
                 # leaving after the TTL is lowered dies on the way, and the
                 # server's retransmissions would hold the push back.
                 ack_now(conn.socket)
+                full_ttl = get_ttl(conn.socket)
                 set_ttl(conn.socket, ttl)
                 apply_keepalive(conn.socket, KeepaliveSettings(idle_s=interval, interval_s=interval, count=PROBES))
         # Keep the control connection busy; the test connections stay idle.
@@ -175,8 +194,8 @@ async def _round(options: LocateOptions, path: int, interval: int, wait: float) 
             with contextlib.suppress(asyncio.CancelledError):
                 await pinger
     finally:
-        for conn, _ in conns.values():
-            conn.abort()
+        for ttl, (conn, _) in conns.items():
+            _end(conn, full_ttl if ttl else None)
         control.abort()
     outcomes = dict(zip(conns, arrived, strict=True))
     baseline = outcomes.pop(0)

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 
 from probe.lab.netns import HOP2_NEAR_IP, ROUTER_INSIDE_IP, SERVER_IP, HopLab, hop_lab
+from probe.testing import KernelNat
 from tests.conftest import natprobe_cmd, output_json, scaled, start
+from tests.lab.conftest import natprobe_json, natprobe_server
 
 T = 2
 
@@ -119,3 +121,15 @@ def test_locate_runs_as_an_unprivileged_user(unprivileged_python: list[str]) -> 
     with lab_with_server("hop1") as lab:
         result = locate(lab, f"tcp://{SERVER_IP}:4040", python=unprivileged_python, user="nobody")
     assert result["expiring_hop"]["ttl"] == 1 and result["expiring_hop"]["address"] == ROUTER_INSIDE_IP
+
+
+def test_locate_twice_in_a_row_names_the_same_hops(kernel_nat: Callable[..., KernelNat]) -> None:
+    # One router (the test kit's kernel NAT). The first run's test
+    # connections are closed at full TTL again, and a silent hop is asked
+    # again a second later: the second run still hears from hop 1.
+    nat = kernel_nat(T)
+    natprobe_server(nat, "--tcp", f"{SERVER_IP}:4040")
+    runs = [natprobe_json(nat, "locate", f"tcp://{SERVER_IP}:4040", "--timeout", str(T)) for _ in range(2)]
+    for result in runs:
+        assert [h["address"] for h in result["hops"]] == [ROUTER_INSIDE_IP, SERVER_IP]
+        assert result["expiring_hop"] == {"ttl": 1, "address": ROUTER_INSIDE_IP, "scope": "private"}
