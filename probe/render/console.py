@@ -8,21 +8,42 @@ from typing import Any, TextIO
 
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from probe.core.after_expiry import meaning
 from probe.core.durations import format_duration
 from probe.render.udp import STATE_MEANING, render_states, render_udp_plan, render_udp_recommendations
 
 
+class _Console(Console):
+    """On a terminal, long lines wrap at words, keeping their indent.
+
+    Elsewhere (a pipe, a file) every line stays whole, as long as it is, so
+    that scripts can grep it: soft wrap, as rich calls it.
+    """
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        if not self.soft_wrap and len(objects) == 1 and isinstance(objects[0], str):
+            line = objects[0]
+            text = line.lstrip(" ")
+            indent = len(line) - len(text)
+            if indent:
+                # The indent says where a line belongs; wrapped lines keep it.
+                objects = (Padding(Text.from_markup(text), (0, 0, 0, indent), expand=False),)
+        super().print(*objects, **kwargs)
+
+
 def make_console(stream: TextIO | None = None, width: int | None = None) -> Console:
-    return Console(
+    console = _Console(
         file=stream or sys.stdout,
         width=width,
         no_color=bool(os.environ.get("NO_COLOR")) or None,
         highlight=False,
-        soft_wrap=True,
     )
+    console.soft_wrap = not console.is_terminal
+    return console
 
 
 def _dur(value: Any) -> str:

@@ -1,0 +1,76 @@
+"""The summary on a real terminal (a pty of 80 and 120 columns), and in a pipe.
+
+On a terminal, long lines wrap at words and keep their indent; in a pipe
+every line stays whole, so that scripts can grep it. Only white space may
+differ between the two.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import re
+import select
+import struct
+import subprocess
+import sys
+import termios
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import scaled
+from tests.render.helpers import sample_discover_result
+
+RENDER = """
+import json, sys
+from probe.render.console import make_console, render_discover
+render_discover(json.load(open(sys.argv[1])), make_console())
+"""
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def on_a_pty(argv: list[str], columns: int) -> str:
+    """What ``argv`` shows on a terminal ``columns`` wide (colour codes removed)."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    proc = subprocess.Popen(argv, stdin=follower, stdout=follower, stderr=subprocess.PIPE, env=env, close_fds=True)
+    os.close(follower)
+    chunks: list[bytes] = []
+    try:
+        for _ in range(10_000):  # bounded: the render is a few kilobytes
+            ready, _, _ = select.select([leader], [], [], scaled(15))
+            if not ready:
+                raise AssertionError("no output from the pty within the time")
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # EIO: the child closed its end
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(leader)
+        _, err = proc.communicate(timeout=scaled(15))
+    assert proc.returncode == 0, err
+    return ANSI.sub("", b"".join(chunks).decode()).replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_the_summary_wraps_at_words_to_the_terminal_and_stays_whole_in_a_pipe(tmp_path: Path, columns: int) -> None:
+    result = tmp_path / "result.json"
+    result.write_text(json.dumps(sample_discover_result()))
+    argv = [sys.executable, "-c", RENDER, str(result)]
+    shown = on_a_pty(argv, columns)
+    piped = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=scaled(30)).stdout
+    lines = shown.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    # Wrapping happened, and changed nothing but white space.
+    assert max(len(line) for line in piped.splitlines()) > columns
+    assert len(lines) > len(piped.splitlines())
+    assert shown.split() == piped.split()
+    # Every line but the title keeps an indent: wrapped text stays in its section.
+    assert all(line.startswith("  ") for line in lines[1:] if line.strip())
