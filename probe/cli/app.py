@@ -9,7 +9,21 @@ import typer
 from typer._click.exceptions import UsageError as ClickUsageError
 
 from probe import __version__
-from probe.cli import check, demo, discover, emulate, exporter, history, hold, lab, local, locate, schema, server
+from probe.cli import (
+    check,
+    demo,
+    discover,
+    emulate,
+    exporter,
+    history,
+    hold,
+    lab,
+    local,
+    locate,
+    metavars,
+    schema,
+    server,
+)
 from probe.core.nagios import Status
 from probe.core.nagios import line as nagios_line
 from probe.core.text import printable
@@ -63,7 +77,8 @@ def main() -> None:
     """Run the app; a usage error is one line on stderr and exit 2, like every
     other error natprobe reports (click would print a multi-line box)."""
     try:
-        code = app(standalone_mode=False)
+        # typer.main.get_command is what app() runs; labelled first (metavars.py).
+        code = metavars.label(typer.main.get_command(app))(standalone_mode=False)
     except ClickUsageError as exc:
         if "--nagios" in sys.argv[1:]:
             sys.stdout.write(nagios_line(Status.UNKNOWN, f"usage: {exc.format_message()}") + "\n")

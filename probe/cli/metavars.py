@@ -1,0 +1,75 @@
+"""What each option's value is, as help shows it: DURATION, N, URL, FILE...
+
+typer shows a parameter's Python type (``<str>``, ``<int>``) where it has no
+metavar, which says nothing about what to type; ``--idle <str>`` hides that
+it takes ``90s`` or ``5m``. One table, by parameter name, labels the
+parameters of the click command typer builds, before it runs; flags show no
+value at all.
+Options whose type is a set of choices keep typer's list of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+DURATION = "DURATION"
+
+#: parameter name -> metavar. "" for flags: they take no value.
+METAVARS: dict[str, str] = {
+    # durations (90s, 5m, 2h10m, or plain seconds)
+    **dict.fromkeys(
+        (
+            "idle", "grace", "nat_timeout", "max_idle", "resolution", "budget", "expect_min", "idle_timeout",
+            "user_timeout", "duration_opt", "timeout", "heartbeat_every", "heartbeat_timeout", "keepalive_idle",
+            "keepalive_interval", "udp_timeout", "udp_stream_timeout", "hello_timeout",
+        ),
+        DURATION,
+    ),
+    # counts
+    **dict.fromkeys(("parallel", "keepalive_count", "repeat", "max_hops", "max_sessions", "max_per_ip"), "N"),
+    # where to listen or connect
+    **dict.fromkeys(("listen", "upstream", "tcp", "ws", "udp"), "HOST:PORT"),
+    "control": "URL",
+    "target": "TARGET",
+    # files
+    **dict.fromkeys(("config", "cacert", "textfile"), "FILE"),
+    # words
+    "token": "SECRET",
+    "subprotocol": "NAME",
+    "probe_name": "NAME",
+    "name": "SCHEMA",
+    "header": "'NAME: VALUE'",
+    "heartbeat_message": "TEXT",
+    "heartbeat_kind": "ping|message",
+    "heartbeat_mode": "fixed|idle",
+    "mode": "drop|reset|close",
+    # flags
+    **dict.fromkeys(
+        (
+            "json_out", "ndjson", "quiet", "no_save", "insecure", "loose", "random_ports", "silent_router",
+            "use_nagios", "version", "install_completion", "show_completion",
+        ),
+        "",
+    ),
+}  # fmt: skip
+
+
+def parameters(command: Any) -> Iterator[tuple[str, Any]]:
+    """(command name, parameter) for every parameter of a click command tree."""
+    for param in command.params:
+        yield command.name or "", param
+    for sub in getattr(command, "commands", {}).values():
+        yield from parameters(sub)
+
+
+def label(command: Any) -> Any:
+    """Give every parameter of ``command`` (typer.main.get_command's) its
+    metavar from the table; return the command."""
+    for _, param in parameters(command):
+        # typer's own parameters know their choices; click's keep them on their type.
+        descriptor = getattr(param, "type_descriptor", None)
+        choices = bool(getattr(descriptor, "is_choice", False)) or hasattr(getattr(param, "type", None), "choices")
+        if param.metavar is None and not choices and param.name in METAVARS:
+            param.metavar = METAVARS[param.name]
+    return command
