@@ -6,7 +6,6 @@ import sys
 from typing import Annotated
 
 import typer
-from typer._click.exceptions import UsageError as ClickUsageError
 
 from probe import __version__
 from probe.cli import (
@@ -73,20 +72,31 @@ for name, module in (
     app.command(name, epilog=module.EXAMPLES)(module.command)
 
 
+def _usage_error(exc: BaseException) -> bool:
+    # click's UsageError (vendored by typer 0.2x, click's own before): its
+    # documented interface, exit code 2 and format_message(), rather than a
+    # private import path that moves between typer releases.
+    return getattr(exc, "exit_code", None) == ExitCode.USAGE and callable(getattr(exc, "format_message", None))
+
+
 def main() -> None:
     """Run the app; a usage error is one line on stderr and exit 2, like every
     other error natprobe reports (click would print a multi-line box)."""
     try:
         # typer.main.get_command is what app() runs; labelled first (metavars.py).
         code = metavars.label(typer.main.get_command(app))(standalone_mode=False)
-    except ClickUsageError as exc:
-        if "--nagios" in sys.argv[1:]:
-            sys.stdout.write(nagios_line(Status.UNKNOWN, f"usage: {exc.format_message()}") + "\n")
-            sys.exit(Status.UNKNOWN)
-        command = f" {exc.ctx.info_name}" if exc.ctx is not None and exc.ctx.parent is not None else ""
-        sys.stderr.write(f"natprobe{command}: {printable(exc.format_message(), 500)} (see --help)\n")
-        sys.exit(ExitCode.USAGE)
     except typer.Abort:
         sys.stderr.write("natprobe: interrupted\n")
         sys.exit(ExitCode.INTERRUPTED)
+    except Exception as exc:
+        if not _usage_error(exc):
+            raise
+        message = str(exc.format_message())  # type: ignore[attr-defined]
+        if "--nagios" in sys.argv[1:]:
+            sys.stdout.write(nagios_line(Status.UNKNOWN, f"usage: {message}") + "\n")
+            sys.exit(Status.UNKNOWN)
+        ctx = getattr(exc, "ctx", None)
+        command = f" {ctx.info_name}" if ctx is not None and ctx.parent is not None else ""
+        sys.stderr.write(f"natprobe{command}: {printable(message, 500)} (see --help)\n")
+        sys.exit(ExitCode.USAGE)
     sys.exit(code if isinstance(code, int) else 0)

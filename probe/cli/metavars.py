@@ -63,13 +63,17 @@ def parameters(command: Any) -> Iterator[tuple[str, Any]]:
         yield from parameters(sub)
 
 
+def is_choice(param: Any) -> bool:
+    """Whether help lists the parameter's choices (typer's own parameters
+    know them, click's keep them on their type)."""
+    descriptor = getattr(param, "type_descriptor", None)
+    return bool(getattr(descriptor, "is_choice", False)) or hasattr(getattr(param, "type", None), "choices")
+
+
 def label(command: Any) -> Any:
     """Give every parameter of ``command`` (typer.main.get_command's) its
     metavar from the table; return the command."""
     for _, param in parameters(command):
-        # typer's own parameters know their choices; click's keep them on their type.
-        descriptor = getattr(param, "type_descriptor", None)
-        choices = bool(getattr(descriptor, "is_choice", False)) or hasattr(getattr(param, "type", None), "choices")
-        if param.metavar is None and not choices and param.name in METAVARS:
+        if param.metavar is None and not is_choice(param) and param.name in METAVARS:
             param.metavar = METAVARS[param.name]
     return command

@@ -16,7 +16,7 @@ def test_every_parameter_of_every_command_has_a_metavar_or_its_choices() -> None
     unlabelled = [
         (name, param.name)
         for name, param in metavars.parameters(command)
-        if param.metavar is None and not getattr(getattr(param, "type_descriptor", None), "is_choice", False)
+        if param.metavar is None and not metavars.is_choice(param)
     ]
     assert unlabelled == []
     flags = {param.name for _, param in metavars.parameters(command) if param.metavar == ""}
@@ -30,8 +30,8 @@ def test_help_shows_the_metavars() -> None:
         ("--textfile", "FILE"), ("--token", "SECRET"), ("--json", ""),
     ]:  # fmt: skip
         assert re.search(rf"{re.escape(option)}\s+{re.escape(metavar)}\s", shown), option
-    options = shown[shown.index("Options") :]
-    # Only typer's own --help still says <bool>.
-    assert re.findall(r"<(?:str|int|bool|float|list\[str\])>", options) == ["<bool>"]
+    # No option says its Python type; typer's own --help may (typer 0.2x does).
+    options = [line for line in shown[shown.index("Options") :].splitlines() if "--help" not in line]
+    assert [line for line in options if re.search(r"<(?:str|int|bool|float|list\[str\])>", line)] == []
     server = run_cli("server", "--help", env={"COLUMNS": "160"}).stdout
     assert re.search(r"--tcp\s+HOST:PORT\s", server) and re.search(r"--max-per-ip\s+N\s", server)
