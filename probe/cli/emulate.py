@@ -10,10 +10,9 @@ from typing import Annotated
 import typer
 
 from probe.cli.common import duration, fail, run
-from probe.core.targets import parse_hostport
+from probe.core.targets import format_address, parse_hostport
 from probe.errors import ExitCode, TargetError, UsageError
 from probe.lab.emulator import MODES, Emulator
-from probe.net.server import format_addr
 
 EXAMPLES = """
 Examples:
@@ -50,13 +49,13 @@ async def _serve(listen: tuple[str, int], upstream: tuple[str, int], idle_timeou
     try:
         bound = await emulator.listen(*listen)
     except OSError as exc:
-        raise TargetError(f"cannot listen on {format_addr(*listen)}: {exc.strerror or exc}") from None
+        raise TargetError(f"cannot listen on {format_address(*listen)}: {exc.strerror or exc}") from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     sys.stderr.write(
-        f"natprobe emulate listening on {format_addr(*bound)} -> {format_addr(*upstream)}, "
+        f"natprobe emulate listening on {format_address(*bound)} -> {format_address(*upstream)}, "
         f"forgetting flows idle {idle_timeout_s:g}s ({mode})\n"
     )
     sys.stderr.flush()

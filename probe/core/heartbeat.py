@@ -1,6 +1,6 @@
 """Application heartbeats, without I/O: when to send, what was answered, what was missed.
 
-Modes (METHOD.md section 6):
+Modes (``--heartbeat-mode``), the two ways applications schedule heartbeats:
 * ``fixed``: send every ``interval_s`` on a fixed clock, whatever else happens.
 * ``idle``: send only after ``interval_s`` without any other traffic.
 A heartbeat not answered within ``timeout_s`` ends the session, the way an app

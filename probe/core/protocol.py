@@ -54,8 +54,10 @@ def decode(line: bytes | str) -> dict[str, Any]:
     """Parse one line (without its newline) into a message object.
 
     Only structure is checked here (UTF-8, JSON, an object with a string
-    ``op``); each op's fields are checked by :func:`validate_client` or
-    :func:`validate_server`.
+    ``op``); a client's messages are then checked field by field by
+    :func:`validate_client`. The server's messages are read by the client
+    where it uses them (probe/net/client.py: ``hello_exchange``,
+    ``parse_reply``), which checks each field it reads.
     """
     if isinstance(line, bytes):
         if len(line) >= MAX_LINE:

@@ -14,6 +14,16 @@ DEFAULT_TCP_PORT = 4040
 DEFAULT_WS_PORT = 8080
 
 
+def url_host(host: str) -> str:
+    """A host as it stands in a URL or before ``:PORT``: IPv6 addresses in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
+def format_address(host: str, port: int) -> str:
+    """``host:port`` or ``[v6]:port``: the one way natprobe writes an address."""
+    return f"{url_host(host)}:{port}"
+
+
 @dataclass(frozen=True)
 class Target:
     scheme: str  # "tcp", "udp", "ws" or "wss"
@@ -26,10 +36,10 @@ class Target:
         return self.scheme if self.scheme in ("tcp", "udp") else "ws"
 
     def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        address = format_address(self.host, self.port)
         if self.scheme in ("tcp", "udp"):
-            return f"{self.scheme}://{host}:{self.port}"
-        return f"{self.scheme}://{host}:{self.port}{self.path}"
+            return f"{self.scheme}://{address}"
+        return f"{self.scheme}://{address}{self.path}"
 
 
 #: What no host name or address contains: URL delimiters and white space.

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from probe.core.targets import format_address
 from probe.core.udp_wire import COOKIE_SIZE, PROBE_ID_SIZE, Datagram, Kind, parse_client
 
 AMPLIFICATION = 3
@@ -95,11 +96,6 @@ class Probe:
 class _Bucket:
     tokens: float
     at: float
-
-
-def format_addr(addr: Address) -> str:
-    host, port = addr
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 @dataclass
@@ -205,7 +201,7 @@ class ProbeTable:
             "op": "udp_seen",
             "probe": probe.id.hex(),
             "seq": msg.seq,
-            "observed": format_addr(addr),
+            "observed": format_address(*addr),
             "replied": bool(sends),
             "validated": probe.validated,
             "rebound": rebound,

@@ -4,7 +4,7 @@ Each client address gets its own upstream socket (its own public port), as a
 NAT binding does. A binding expires ``unreplied_s`` after its last counted
 packet until it has seen a reply and a packet ``stream_after_s`` after its
 first, then ``stream_s`` after it (Linux's nf_conntrack_udp_timeout and
-_stream, docs/METHOD §9). With ``inbound_refresh`` False only the client's
+_stream; RFC 4787 REQ-5 and REQ-6). With ``inbound_refresh`` False only the client's
 packets count, as RFC 4787 REQ-6a allows; Linux always counts both
 directions, so this is the only lab where a test can see "no". A datagram
 out after expiry makes a new binding on a new port; one in is dropped.

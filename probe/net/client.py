@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from probe.core.evidence import FailureMode
 from probe.core.protocol import MAX_LINE, VERSION, ProtocolError, decode, encode
+from probe.core.targets import format_address
 from probe.core.text import printable
 from probe.errors import TargetError
 from probe.net.sockopts import KeepaliveSettings, apply_keepalive
@@ -107,7 +108,7 @@ class ProtocolConnection:
 
     def local_address(self) -> str:
         host, port = self.writer.get_extra_info("sockname")[:2]
-        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+        return format_address(str(host), int(port))
 
     def send(self, *messages: dict[str, Any]) -> None:
         """Queue messages as one write (one segment for a small batch)."""

@@ -37,6 +37,7 @@ from probe.core.protocol import (
     encode,
     validate_client,
 )
+from probe.core.targets import format_address
 from probe.core.udp_table import ProbeTable, Refused, Report, UdpLimits
 from probe.net.sockopts import set_user_timeout, tcp_info
 from probe.net.udp_server import UdpListener, bind_udp, send_spaced
@@ -87,10 +88,6 @@ def ack_now(sock: Any) -> None:
     if _QUICKACK is not None and sock is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-
-
-def format_addr(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class _RateLimitedLog:
@@ -258,7 +255,7 @@ class Session:
             if self.greeted:
                 raise ProtocolError("bad_state", "hello sent twice")
             if not self.server.authorized(msg.token):
-                self.server.reject_log.warn(f"unauthorized client {format_addr(*self.peer)}")
+                self.server.reject_log.warn(f"unauthorized client {format_address(*self.peer)}")
                 self.fail("unauthorized", "missing or wrong token", logged=True)
                 return
             if msg.run is not None:
@@ -277,7 +274,7 @@ class Session:
                 {
                     "op": "welcome",
                     "v": VERSION,
-                    "observed": format_addr(*self.peer),
+                    "observed": format_address(*self.peer),
                     "server": f"natprobe {__version__}",
                     "session": self.id,
                     "max_idle_s": self.server.config.max_idle_s,
@@ -312,7 +309,7 @@ class Session:
             if msg.id is not None:
                 # The address seen now: after a NAT re-created a forgotten
                 # mapping, the client compares it with the one in welcome.
-                reply.update(id=msg.id, observed=format_addr(*self.peer))
+                reply.update(id=msg.id, observed=format_address(*self.peer))
             self.send(reply)
         elif isinstance(msg, Beat):
             self.send({"op": "beat_ack", "id": msg.id})
@@ -427,7 +424,7 @@ class Session:
         if self.closed:
             return
         if not logged:
-            self.server.reject_log.warn(f"rejected {format_addr(*self.peer)}: {code}: {message}")
+            self.server.reject_log.warn(f"rejected {format_address(*self.peer)}: {code}: {message}")
         if code in ABORT_CODES:
             # About to be dropped: judge a pending push while TCP_INFO can
             # still tell, so the run's count of lost pushes stays whole.

@@ -11,6 +11,7 @@ import contextlib
 import socket
 from collections.abc import Callable
 
+from probe.core.targets import format_address
 from probe.core.udp_wire import CLIENT_SIZE, NO_COOKIE, Datagram, Kind, parse_server
 from probe.errors import TargetError
 from probe.net.client import describe_connect_error
@@ -65,7 +66,7 @@ class UdpProbeSocket:
     def local_address(self) -> str:
         sock: socket.socket = self.transport.get_extra_info("socket")
         host, port = sock.getsockname()[:2]
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return format_address(str(host), int(port))
 
     def send(self, kind: Kind, now: float) -> None:
         self.seq += 1

@@ -20,7 +20,7 @@ from websockets.typing import Subprotocol
 
 from probe.core.evidence import FailureMode
 from probe.core.protocol import MAX_LINE, encode
-from probe.core.targets import Target
+from probe.core.targets import Target, format_address
 from probe.core.text import printable
 from probe.errors import TargetError, UsageError
 from probe.net.client import (
@@ -63,8 +63,7 @@ def ssl_context(target: Target, options: WsOptions) -> ssl.SSLContext | None:
 
 
 def _uri(target: Target) -> str:
-    host = f"[{target.host}]" if ":" in target.host else target.host
-    return f"{target.scheme}://{host}:{target.port}{target.path}"
+    return f"{target.scheme}://{format_address(target.host, target.port)}{target.path}"
 
 
 def describe_ws_error(exc: BaseException, where: str) -> str:
@@ -157,7 +156,7 @@ class WsProtocolConnection:
 
     def local_address(self) -> str:
         host, port = self.ws.local_address[:2]
-        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+        return format_address(str(host), int(port))
 
     def send(self, *messages: dict[str, Any]) -> None:
         for message in messages:

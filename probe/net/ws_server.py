@@ -18,10 +18,10 @@ from probe.core.protocol import MAX_LINE
 from probe.net.server import ABORT_CODES, ProbeServer, Session, ack_now, end_reason
 from probe.net.sockopts import set_user_timeout
 
-#: 1001 "going away" when the server shuts down, 1008 "policy violation" for
-#: a client that broke the protocol.
 #: The handshake's Server header: tells a WebSocket client (hold) whom it talks to.
 SERVER_HEADER = "natprobe"
+#: 1001 "going away" when the server shuts down, 1008 "policy violation" for
+#: a client that broke the protocol.
 CLOSE_SHUTDOWN = 1001
 CLOSE_VIOLATION = 1008
 

@@ -21,9 +21,8 @@ from probe.core.exporter_config import ExporterConfig, JobSpec
 from probe.core.heartbeat import HeartbeatConfig
 from probe.core.metrics import Family, ProbeState, families
 from probe.core.planner import PlannerConfig
-from probe.core.targets import Target, control_for, parse_target
+from probe.core.targets import Target, control_for, format_address, parse_target
 from probe.errors import NatprobeError, TargetError
-from probe.net.server import format_addr
 from probe.net.sockopts import KeepaliveSettings
 from probe.net.ws_client import WsOptions, parse_header
 from probe.run.check import CheckOptions, run_check
@@ -235,7 +234,7 @@ class Exporter:
         try:
             server = await asyncio.start_server(self.handle, host, port, reuse_address=True)
         except OSError as exc:
-            raise TargetError(f"cannot listen on {format_addr(host, port)}: {exc.strerror or exc}") from None
+            raise TargetError(f"cannot listen on {format_address(host, port)}: {exc.strerror or exc}") from None
         bound = server.sockets[0].getsockname()
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
@@ -243,7 +242,7 @@ class Exporter:
             loop.add_signal_handler(signum, stop.set)
         tasks = [asyncio.create_task(self.schedule(spec, i)) for i, spec in enumerate(self.config.probes)]
         announce(
-            f"natprobe exporter listening on http://{format_addr(str(bound[0]), int(bound[1]))}/metrics "
+            f"natprobe exporter listening on http://{format_address(str(bound[0]), int(bound[1]))}/metrics "
             f"({len(tasks)} probes)"
         )
         try:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probe.core.protocol import MAX_LINE, server_close_reason
+from probe.core.targets import format_address
 from probe.core.text import printable
 from probe.errors import TargetError
 from probe.net.client import CONNECT_TIMEOUT_S, describe_connect_error
@@ -49,10 +50,9 @@ class HoldResult:
 
     def to_json(self) -> dict[str, Any]:
         o = self.options
-        host = f"[{o.host}]" if ":" in o.host else o.host
         return {
             "schema": "natprobe.hold/1",
-            "target": f"{host}:{o.port}",
+            "target": format_address(o.host, o.port),
             "transport": "tcp",
             "duration_s": o.duration_s,
             "alive_s": round(self.alive_s, 3),
@@ -138,6 +138,6 @@ async def run_hold(options: HoldOptions, clock: Any = time.monotonic) -> HoldRes
         keepalive_in_force=in_force,
         tcp_info_last=last_info,
         tcp_info_end=end_info,
-        local=f"{local_host}:{local_port}",
+        local=format_address(str(local_host), int(local_port)),
         natprobe_server=reason is not None,
     )

@@ -9,8 +9,9 @@ import signal
 from collections.abc import Callable
 from functools import partial
 
+from probe.core.targets import format_address
 from probe.errors import TargetError
-from probe.net.server import ProbeServer, ServerConfig, format_addr
+from probe.net.server import ProbeServer, ServerConfig
 from probe.net.ws_server import listen_ws
 
 FREEZE_EVERY_S = 1.0
@@ -66,8 +67,8 @@ async def serve(
                 try:
                     bound = await listen(host, port)
                 except OSError as exc:
-                    raise TargetError(f"cannot listen on {format_addr(host, port)}: {exc.strerror or exc}") from None
-                listening.append(f"{kind} {format_addr(*bound)}")
+                    raise TargetError(f"cannot listen on {format_address(host, port)}: {exc.strerror or exc}") from None
+                listening.append(f"{kind} {format_address(*bound)}")
         # Each session holds one descriptor; keep some for listeners and logs.
         capacity = config.max_sessions if limit is None else min(config.max_sessions, max(0, limit - 32))
         announce(f"natprobe server listening on {', '.join(listening)} (up to {capacity} sessions)")

@@ -21,6 +21,7 @@ import socket
 from types import TracebackType
 from typing import Self
 
+from probe.core.targets import format_address
 from probe.lab.emulator import MODES, Emulator
 from probe.lab.udp_nat import UdpNat, UdpTimers
 from probe.testing.events import EventLog, NatEvent
@@ -49,10 +50,6 @@ def address(name: str, value: object, lowest_port: int = 1) -> Address:
     if isinstance(port, bool) or not isinstance(port, int) or not lowest_port <= port < 65536:
         raise ValueError(f"{name}'s port must be a whole number from {lowest_port} to 65535, not {port!r}")
     return host, port
-
-
-def format_address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _local_listener(upstream: Address) -> bool | None:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from probe.core.targets import DEFAULT_TCP_PORT, Target, control_for, parse_hostport, parse_target
+from probe.core.targets import (
+    DEFAULT_TCP_PORT,
+    Target,
+    control_for,
+    format_address,
+    parse_hostport,
+    parse_target,
+    url_host,
+)
 from probe.errors import UsageError
 
 
@@ -152,3 +160,9 @@ def test_well_formed_edges_still_parse() -> None:
     with pytest.raises(UsageError) as info:
         parse_hostport("a/b:5", "--listen address")
     assert info.value.message == "invalid --listen address 'a/b:5': 'a/b' is not a host name or address"
+
+
+def test_one_way_to_write_an_address() -> None:
+    assert format_address("198.18.0.1", 7) == "198.18.0.1:7"
+    assert format_address("::1", 4040) == "[::1]:4040"
+    assert url_host("fe80::1%eth0") == "[fe80::1%eth0]" and url_host("h") == "h"

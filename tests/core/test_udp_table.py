@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from probe.core.udp_table import AMPLIFICATION, ProbeTable, Refused, UdpLimits, format_addr
+from probe.core.targets import format_address
+from probe.core.udp_table import AMPLIFICATION, ProbeTable, Refused, UdpLimits
 from probe.core.udp_wire import CLIENT_SIZE, HEADER_SIZE, MIN_CLIENT_SIZE, Datagram, Kind, parse_server
 
 A = ("198.18.0.1", 40000)
@@ -126,7 +127,7 @@ def test_a_new_source_address_starts_a_new_budget_and_needs_a_new_cookie() -> No
     table.datagram(hello(probe.id, cookie=old_cookie), A, 0.1)
     assert probe.validated
     _, report = table.datagram(hello(probe.id, cookie=old_cookie), B, 0.2)
-    assert report is not None and report.message["rebound"] is True and report.message["observed"] == format_addr(B)
+    assert report is not None and report.message["rebound"] is True and report.message["observed"] == format_address(*B)
     assert probe.addr == B and probe.validated is False and probe.cookie != old_cookie
     assert probe.received == CLIENT_SIZE and probe.sent == 0
     sends, _ = table.push("s1", probe.id, 1, 3, 0.3)
@@ -257,7 +258,7 @@ def test_ipv6_sources_are_reported_in_brackets() -> None:
     probe = table.open("s1", "2001:db8::9", 0.0)
     _, report = table.datagram(hello(probe.id), ("2001:db8::1", 5), 0.0)
     assert report is not None and report.message["observed"] == "[2001:db8::1]:5"
-    assert format_addr(("198.18.0.1", 7)) == "198.18.0.1:7"
+    assert format_address("198.18.0.1", 7) == "198.18.0.1:7"
 
 
 def test_a_limit_of_one_allows_one_and_unknown_owners_hold_nothing() -> None:
