@@ -7,7 +7,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from probe.cli.common import duration, fail, heartbeat, keepalive, run, ws_options
+from probe.cli.common import duration, endpoint, fail, heartbeat, keepalive, run
 from probe.cli.monitoring import Monitor, Nagios, ProbeName, Textfile
 from probe.cli.options import (
     CaCert,
@@ -109,9 +109,9 @@ def command(
         if any(value is not None for value in tcp_only):
             fail("--keepalive-* and --heartbeat are for tcp:// and ws:// targets, not udp://", ExitCode.USAGE)
         udp_options = UdpCheckOptions(
-            parsed, control_target, duration(idle, "--idle") or 0.0, (udp_state or UdpState.replied).value,
-            grace_s=duration(grace, "--grace") or 1.0, token=token,
-            ws=ws_options(header, subprotocol, cacert, insecure),
+            parsed, endpoint(control_target, token, header, subprotocol, cacert, insecure),
+            duration(idle, "--idle") or 0.0, (udp_state or UdpState.replied).value,
+            grace_s=duration(grace, "--grace") or 1.0,
         )  # fmt: skip
         finish(run(run_check_udp(udp_options), on_error=monitor.failed).to_json(), monitor, no_save, json_out)
     if udp_state is not None:
@@ -120,12 +120,10 @@ def command(
     if beat is not None and beat.kind == "ping" and parsed.scheme == "tcp":
         fail("--heartbeat-kind ping needs a ws:// or wss:// target; use --heartbeat-kind message", ExitCode.USAGE)
     options = CheckOptions(
-        target=parsed,
+        endpoint=endpoint(parsed, token, header, subprotocol, cacert, insecure),
         idle_s=duration(idle, "--idle") or 0.0,
         keepalive=keepalive(keepalive_idle, keepalive_interval, keepalive_count),
         grace_s=duration(grace, "--grace") or 1.0,
-        token=token,
-        ws=ws_options(header, subprotocol, cacert, insecure),
         heartbeat=beat,
     )
     finish(run(run_check(options), on_error=monitor.failed).to_json(), monitor, no_save, json_out)

@@ -13,8 +13,10 @@ import typer
 from probe.core import nagios
 from probe.core.durations import DurationError, parse_duration
 from probe.core.heartbeat import HeartbeatConfig
+from probe.core.targets import Target
 from probe.core.text import printable
 from probe.errors import ExitCode, NatprobeError, UsageError
+from probe.net.dial import Endpoint
 from probe.net.sockopts import KeepaliveSettings
 from probe.net.ws_client import WsOptions, parse_header
 
@@ -69,6 +71,18 @@ def ws_options(headers: list[str] | None, subprotocol: str | None, cacert: str |
     except UsageError as exc:
         fail(exc.message, ExitCode.USAGE)
     return WsOptions(headers=parsed, subprotocol=subprotocol, cacert=cacert, insecure=insecure)
+
+
+def endpoint(
+    target: Target,
+    token: str | None = None,
+    headers: list[str] | None = None,
+    subprotocol: str | None = None,
+    cacert: str | None = None,
+    insecure: bool = False,
+) -> Endpoint:
+    """What the options say about reaching ``target``: the one Endpoint of a command."""
+    return Endpoint(target, token=token, ws=ws_options(headers, subprotocol, cacert, insecure))
 
 
 def heartbeat(interval: str | None, kind: str, mode: str, timeout: str | None) -> HeartbeatConfig | None:

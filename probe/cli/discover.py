@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from probe.cli.common import duration, fail, run, ws_options
+from probe.cli.common import duration, endpoint, fail, run
 from probe.cli.monitoring import Monitor, Nagios, ProbeName, Textfile
 from probe.cli.options import CaCert, Header, Insecure, NoSave, Subprotocol
 from probe.core.planner import PlannerConfig
@@ -100,15 +100,10 @@ def command(
     live = not (json_out or ndjson or quiet or use_nagios) and console.is_terminal and control_target is None
     silent = quiet or json_out or use_nagios
     observer = stream.ndjson if ndjson else (None if silent or live else stream.progress)
-    options = DiscoverOptions(
-        parsed,
-        config,
-        token=token,
-        grace_s=duration(grace, "--grace"),
-        ws=ws_options(header, subprotocol, cacert, insecure),
-    )
+    reach = endpoint(parsed, token, header, subprotocol, cacert, insecure)
+    options = DiscoverOptions(reach, config, grace_s=duration(grace, "--grace"))
     if control_target is not None:
-        udp = UdpDiscoverOptions(parsed, control_target, config, token=token, grace_s=options.grace_s, ws=options.ws)
+        udp = UdpDiscoverOptions(parsed, reach.to(control_target), config, grace_s=options.grace_s)
         job = UdpDiscoverRun(udp, observer=observer).run()
     else:
         runner = DiscoverRun(options, observer=observer)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from probe.cli.common import duration, fail, heartbeat, keepalive, run, ws_options
+from probe.cli.common import duration, endpoint, fail, heartbeat, keepalive, run
 from probe.cli.options import (
     CaCert,
     Header,
@@ -79,8 +79,7 @@ def command(
         if heartbeat_every is not None:
             fail("--heartbeat needs a ws:// or wss:// target; for TCP use --keepalive-idle", ExitCode.USAGE)
         options = HoldOptions(
-            host=parsed.host,
-            port=parsed.port,
+            endpoint=endpoint(parsed),
             duration_s=seconds,
             keepalive=keepalive(keepalive_idle, keepalive_interval, keepalive_count, user_timeout),
         )
@@ -89,9 +88,8 @@ def command(
         if keepalive_idle or keepalive_interval or keepalive_count or user_timeout:
             fail("keepalive options apply to TCP targets; for WebSocket use --heartbeat", ExitCode.USAGE)
         ws_opts = WsHoldOptions(
-            target=parsed,
+            endpoint=endpoint(parsed, None, header, subprotocol, cacert, insecure),
             duration_s=seconds,
-            ws=ws_options(header, subprotocol, cacert, insecure),
             heartbeat=heartbeat(heartbeat_every, heartbeat_kind, heartbeat_mode, heartbeat_timeout),
             heartbeat_message=heartbeat_message,
             repeat=repeat,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from probe.cli.common import duration, fail, run, ws_options
+from probe.cli.common import duration, endpoint, fail, run
 from probe.cli.options import CaCert, Header, Insecure, JsonOut, Subprotocol, Token
 from probe.core.targets import parse_target
 from probe.errors import ExitCode, UsageError
@@ -47,11 +47,9 @@ def command(
     except UsageError as exc:
         fail(exc.message, ExitCode.USAGE)
     options = LocateOptions(
-        parsed,
+        endpoint(parsed, token, header, subprotocol, cacert, insecure),
         timeout_s=duration(timeout, "--timeout"),
         max_hops=max_hops,
-        token=token,
-        ws=ws_options(header, subprotocol, cacert, insecure),
     )
     result = run(run_locate(options)).to_json()
     if json_out:

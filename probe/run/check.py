@@ -19,26 +19,27 @@ from probe.core.protocol import json_number
 from probe.core.targets import Target
 from probe.errors import TargetError
 from probe.net.client import ConnectionEnded, nat_facts
-from probe.net.connect import open_protocol
+from probe.net.dial import Endpoint, dial
 from probe.net.sockopts import KeepaliveSettings, read_keepalive, tcp_info
-from probe.net.ws_client import WsOptions, WsProtocolConnection
+from probe.net.ws_client import WsProtocolConnection
 from probe.run.after_expiry import lost_push_wait, speak_after_expiry
 from probe.run.heartbeats import HeartbeatSender
 
 
 @dataclass(frozen=True)
 class CheckOptions:
-    target: Target
+    endpoint: Endpoint
     idle_s: float
     keepalive: KeepaliveSettings = field(default_factory=KeepaliveSettings)
     grace_s: float = 1.0
-    token: str | None = None
-    ws: WsOptions | None = None
     heartbeat: HeartbeatConfig | None = None
-    timeout_s: float = 10.0
     #: When the idle failed, speak once on the connection and report what
     #: an application would meet.
     after_expiry: bool = True
+
+    @property
+    def target(self) -> Target:
+        return self.endpoint.target
 
 
 @dataclass
@@ -111,14 +112,13 @@ def heartbeat_json(config: HeartbeatConfig, beat: Heartbeat) -> dict[str, Any]:
 
 
 async def run_check(options: CheckOptions, clock: Callable[[], float] = time.monotonic) -> CheckResult:
-    target = options.target
     started = clock()
     keepalive = options.keepalive if options.keepalive.enabled else None
-    conn = await open_protocol(target, options.ws, keepalive=keepalive, timeout_s=options.timeout_s)
+    conn = await dial(options.endpoint, keepalive=keepalive)
     close_info: dict[str, Any] | None = None
     beat: Heartbeat | None = None
     try:
-        welcome = await conn.hello(options.token, options.timeout_s)
+        welcome = await conn.hello(options.endpoint.token, options.endpoint.timeout_s)
         in_force = read_keepalive(conn.socket)
         conn.send({"op": "push_after", "id": "check", "idle_s": options.idle_s})
         sent = clock()

@@ -13,9 +13,8 @@ from probe.core.protocol import json_number
 from probe.core.targets import Target
 from probe.errors import TargetError
 from probe.net.client import nat_facts
-from probe.net.connect import open_protocol
+from probe.net.dial import Endpoint, dial
 from probe.net.sockopts import KeepaliveSettings
-from probe.net.ws_client import WsOptions
 from probe.run.control import keep_busy
 from probe.run.udp_session import UdpProbe, UdpSession, require_udp
 
@@ -23,13 +22,11 @@ from probe.run.udp_session import UdpProbe, UdpSession, require_udp
 @dataclass(frozen=True)
 class UdpCheckOptions:
     target: Target
-    control: Target
+    #: The control connection's server, over TCP or WebSocket.
+    control: Endpoint
     idle_s: float
     state: str = "replied"
     grace_s: float = 1.0
-    token: str | None = None
-    ws: WsOptions | None = None
-    timeout_s: float = 10.0
 
 
 @dataclass
@@ -66,20 +63,20 @@ class UdpCheckResult:
             "nat": self.nat,
             "wall_s": round(self.wall_s, 3),
             "udp_state": o.state,
-            "control": str(o.control),
+            "control": str(o.control.target),
             "push_copies": self.push_copies,
         }
 
 
 async def run_check_udp(options: UdpCheckOptions, clock: Callable[[], float] = time.monotonic) -> UdpCheckResult:
     started = clock()
-    control = await open_protocol(options.control, options.ws, timeout_s=options.timeout_s)
+    control = await dial(options.control)
     fatal: list[BaseException] = []
 
     def fail(exc: BaseException) -> None:
         fatal.append(exc)
 
-    session = UdpSession(control, options.target, clock, options.timeout_s, fail)
+    session = UdpSession(control, options.target, clock, options.control.timeout_s, fail)
     session.wait_s = options.grace_s
     arrived: list[float] = []
     pushed: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -96,7 +93,7 @@ async def run_check_udp(options: UdpCheckOptions, clock: Callable[[], float] = t
     session.on_push, session.on_pushed = on_push, on_pushed
     helpers: list[asyncio.Task[Any]] = []
     try:
-        welcome = await control.hello(options.token, options.timeout_s)
+        welcome = await control.hello(options.control.token, options.control.timeout_s)
         require_udp(welcome.raw, control.where, options.target)
         helpers = [asyncio.create_task(session.reader()), asyncio.create_task(keep_busy(control, fail))]
         probe = await session.open("check")
@@ -106,7 +103,7 @@ async def run_check_udp(options: UdpCheckOptions, clock: Callable[[], float] = t
         # Pacing, not synchronisation: the idle period is what is measured.
         await asyncio.sleep(max(0.0, since + options.idle_s - clock()))
         session.push(probe, "check")
-        async with asyncio.timeout(options.timeout_s):
+        async with asyncio.timeout(options.control.timeout_s):
             report = await pushed
         if not report.get("sent"):
             raise TargetError(f"{control.where} did not push ({str(report.get('reason'))[:40]})")

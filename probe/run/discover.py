@@ -17,8 +17,7 @@ from probe.core.results import DiscoverResult
 from probe.core.targets import Target
 from probe.errors import TargetError
 from probe.net.client import ConnectionEnded, MessageConnection, nat_facts
-from probe.net.connect import open_protocol
-from probe.net.ws_client import WsOptions
+from probe.net.dial import Endpoint, dial
 from probe.run.after_expiry import MAX_WAIT_S, lost_push_wait, speak_after_expiry
 from probe.run.control import RunEvents, keep_busy, measure_rtt, on_interrupt, stop, timed
 
@@ -38,16 +37,16 @@ MIN_POOL = 2
 
 @dataclass(frozen=True)
 class DiscoverOptions:
-    target: Target
+    endpoint: Endpoint
     planner: PlannerConfig
-    token: str | None = None
     #: None: derive from the measured round-trip time.
     grace_s: float | None = None
-    ws: WsOptions | None = None
-    #: Bound on connecting and on the server's answer to hello.
-    timeout_s: float = 10.0
     #: Speak once on forgotten connections after the bracket is settled.
     after_expiry: bool = True
+
+    @property
+    def target(self) -> Target:
+        return self.endpoint.target
 
 
 class DiscoverRun(RunEvents[_Event]):
@@ -98,11 +97,12 @@ class DiscoverRun(RunEvents[_Event]):
     # Public --------------------------------------------------------------
 
     async def run(self) -> DiscoverResult:
-        target = self.options.target
-        control = await open_protocol(target, self.options.ws, timeout_s=self.options.timeout_s)
+        endpoint = self.options.endpoint
+        target = endpoint.target
+        control = await dial(endpoint)
         helpers: list[asyncio.Task[Any]] = []
         try:
-            welcome = await control.hello(self.options.token, self.options.timeout_s)
+            welcome = await control.hello(endpoint.token, endpoint.timeout_s)
             self._control = control
             self._run = welcome.session
             self.ip_version = 6 if welcome.local.startswith("[") else 4
@@ -115,7 +115,7 @@ class DiscoverRun(RunEvents[_Event]):
             if report_s is not None:
                 self._push_report_s = min(report_s, MAX_WAIT_S)
             quiet = self._size_pool(welcome.raw.get("limits"), control.where)
-            self.rtt_s = await measure_rtt(control, self.clock, self.options.timeout_s)
+            self.rtt_s = await measure_rtt(control, self.clock, endpoint.timeout_s)
             if quiet:
                 await self._open_quiet()
             self._configure_timing(self.rtt_s)
@@ -258,16 +258,15 @@ class DiscoverRun(RunEvents[_Event]):
     # Connections -------------------------------------------------------------
 
     async def _conn_task(self, cid: int) -> None:
-        target = self.options.target
         planner = self.planner
         try:
-            conn = await open_protocol(target, self.options.ws, timeout_s=self.options.timeout_s)
+            conn = await dial(self.options.endpoint)
         except TargetError as exc:
             self._open_failed(cid, exc)
             return
         self._conns[cid] = conn
         try:
-            welcome = await conn.hello(self.options.token, self.options.timeout_s, run=self._run)
+            welcome = await conn.hello(self.options.endpoint.token, self.options.endpoint.timeout_s, run=self._run)
         except TargetError as exc:
             self._conns.pop(cid, None)
             conn.abort()
@@ -419,11 +418,11 @@ class DiscoverRun(RunEvents[_Event]):
 
     async def _open_quiet(self) -> None:
         try:
-            conn = await open_protocol(self.options.target, self.options.ws, timeout_s=self.options.timeout_s)
+            conn = await dial(self.options.endpoint)
         except TargetError:
             return
         try:
-            welcome = await conn.hello(self.options.token, self.options.timeout_s, run=self._run)
+            welcome = await conn.hello(self.options.endpoint.token, self.options.endpoint.timeout_s, run=self._run)
         except TargetError:
             conn.abort()
             return

@@ -34,8 +34,7 @@ from probe.core.udp_refresh import RefreshEvidence, beat_interval
 from probe.core.udp_wire import Kind
 from probe.errors import TargetError
 from probe.net.client import nat_facts
-from probe.net.connect import open_protocol
-from probe.net.ws_client import WsOptions
+from probe.net.dial import Endpoint, dial
 from probe.run.control import RunEvents, keep_busy, measure_rtt, on_interrupt, stop, timed
 from probe.run.udp_session import STATES, STREAM_GAP_S, UdpProbe, UdpSession, require_udp
 
@@ -50,12 +49,10 @@ MIN_POOL = 2
 @dataclass(frozen=True)
 class UdpDiscoverOptions:
     target: Target
-    control: Target
+    #: The control connection's server, over TCP or WebSocket.
+    control: Endpoint
     planner: PlannerConfig
-    token: str | None = None
     grace_s: float | None = None
-    ws: WsOptions | None = None
-    timeout_s: float = 10.0
     states: tuple[str, ...] = STATES
     inbound_refresh: bool = True
 
@@ -98,25 +95,25 @@ class UdpDiscoverRun(RunEvents[Callable[[], None]]):
 
     async def run(self) -> DiscoverResult:
         opts = self.options
-        control = await open_protocol(opts.control, opts.ws, timeout_s=opts.timeout_s)
+        control = await dial(opts.control)
         helpers: list[asyncio.Task[Any]] = []
-        session = UdpSession(control, opts.target, self.clock, opts.timeout_s, self._fail)
+        session = UdpSession(control, opts.target, self.clock, opts.control.timeout_s, self._fail)
         session.on_push = self._push_arrived
         session.on_pushed = self._pushed
         try:
-            welcome = await control.hello(opts.token, opts.timeout_s)
+            welcome = await control.hello(opts.control.token, opts.control.timeout_s)
             require_udp(welcome.raw, control.where, opts.target)
             self._session = session
             self.server_name = welcome.server
             self.ip_version = 6 if ":" in opts.target.host else 4
-            self.rtt_s = await measure_rtt(control, self.clock, opts.timeout_s)
+            self.rtt_s = await measure_rtt(control, self.clock, opts.control.timeout_s)
             for state, planner in self.planners.items():
                 cfg = planner.config
                 self.planners[state] = Planner(timed(cfg, self.rtt_s, opts.grace_s, cfg.max_conns))
             session.wait_s = self.grace_s
             helpers.append(asyncio.create_task(session.reader()))
             helpers.append(asyncio.create_task(keep_busy(control, self._fail)))
-            self._emit("start", target=str(opts.target), control=str(opts.control), rtt_s=round(self.rtt_s, 5))
+            self._emit("start", target=str(opts.target), control=str(opts.control.target), rtt_s=round(self.rtt_s, 5))
             self.started = self.clock()
             if opts.inbound_refresh:
                 helpers.append(asyncio.create_task(self._refresh_test(session)))
@@ -177,7 +174,7 @@ class UdpDiscoverRun(RunEvents[Callable[[], None]]):
             ip_version=self.ip_version,
             states=states,
             inbound_refresh=self.inbound_refresh,
-            control=str(self.options.control),
+            control=str(self.options.control.target),
         )
 
     # Event plumbing ----------------------------------------------------------

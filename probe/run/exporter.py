@@ -23,6 +23,7 @@ from probe.core.metrics import Family, ProbeState, families
 from probe.core.planner import PlannerConfig
 from probe.core.targets import Target, control_for, format_address, parse_target
 from probe.errors import NatprobeError, TargetError
+from probe.net.dial import Endpoint
 from probe.net.sockopts import KeepaliveSettings
 from probe.net.ws_client import WsOptions, parse_header
 from probe.run.check import CheckOptions, run_check
@@ -48,7 +49,7 @@ def check_options(spec: JobSpec) -> CheckOptions:
             timeout_s=o.get("heartbeat_timeout"),
         )
     return CheckOptions(
-        target=parse_target(spec.target),
+        endpoint=_endpoint(spec, parse_target(spec.target)),
         idle_s=o["idle"],
         keepalive=KeepaliveSettings(
             idle_s=o.get("keepalive_idle"),
@@ -57,10 +58,7 @@ def check_options(spec: JobSpec) -> CheckOptions:
             user_timeout_s=o.get("user_timeout"),
         ),
         grace_s=o.get("grace", 1.0),
-        token=spec.token,
-        ws=_ws(spec),
         heartbeat=beat,
-        timeout_s=spec.timeout_s,
     )
 
 
@@ -73,39 +71,32 @@ def discover_options(spec: JobSpec) -> DiscoverOptions:
         expect_min_s=o.get("expect_min"),
         max_conns=o.get("parallel", 64) - 1,
     )
-    return DiscoverOptions(
-        parse_target(spec.target, ("tcp", "udp", "ws", "wss")), planner, token=spec.token, grace_s=o.get("grace"),
-        ws=_ws(spec), timeout_s=spec.timeout_s,
-    )  # fmt: skip
+    target = parse_target(spec.target, ("tcp", "udp", "ws", "wss"))
+    return DiscoverOptions(_endpoint(spec, target), planner, grace_s=o.get("grace"))
 
 
-def _ws(spec: JobSpec) -> WsOptions:
-    return WsOptions(headers=[parse_header(h) for h in spec.headers], cacert=spec.cacert, insecure=spec.insecure)
+def _endpoint(spec: JobSpec, target: Target) -> Endpoint:
+    ws = WsOptions(headers=[parse_header(h) for h in spec.headers], cacert=spec.cacert, insecure=spec.insecure)
+    return Endpoint(target, token=spec.token, ws=ws, timeout_s=spec.timeout_s)
 
 
-def _udp(spec: JobSpec) -> tuple[Target, Target]:
+def _udp(spec: JobSpec) -> tuple[Target, Endpoint]:
     target = parse_target(spec.target, ("udp",))
     control = control_for(target, spec.control)
     assert control is not None
-    return target, control
+    return target, _endpoint(spec, control)
 
 
 def udp_check_options(spec: JobSpec) -> UdpCheckOptions:
     o = spec.options
     target, control = _udp(spec)
-    return UdpCheckOptions(
-        target, control, o["idle"], o.get("udp_state", "replied"),
-        grace_s=o.get("grace", 1.0), token=spec.token, ws=_ws(spec), timeout_s=spec.timeout_s,
-    )  # fmt: skip
+    return UdpCheckOptions(target, control, o["idle"], o.get("udp_state", "replied"), grace_s=o.get("grace", 1.0))
 
 
 def udp_discover_options(spec: JobSpec) -> UdpDiscoverOptions:
     tcp = discover_options(spec)
     target, control = _udp(spec)
-    return UdpDiscoverOptions(
-        target, control, tcp.planner, token=spec.token, grace_s=tcp.grace_s, ws=tcp.ws,
-        timeout_s=spec.timeout_s,
-    )  # fmt: skip
+    return UdpDiscoverOptions(target, control, tcp.planner, grace_s=tcp.grace_s)
 
 
 async def run_job(spec: JobSpec) -> dict[str, Any]:

@@ -12,8 +12,7 @@ from typing import Any
 from probe.core.protocol import MAX_LINE, server_close_reason
 from probe.core.targets import format_address
 from probe.core.text import printable
-from probe.errors import TargetError
-from probe.net.client import CONNECT_TIMEOUT_S, describe_connect_error
+from probe.net.dial import Endpoint, dial_stream
 from probe.net.sockopts import KeepaliveSettings, apply_keepalive, read_keepalive, tcp_info
 
 #: TCP_INFO is sampled this often, so the counters from just before the end
@@ -23,8 +22,8 @@ SAMPLE_S = 1.0
 
 @dataclass(frozen=True)
 class HoldOptions:
-    host: str
-    port: int
+    #: Any TCP server (a tcp:// target).
+    endpoint: Endpoint
     duration_s: float
     keepalive: KeepaliveSettings = field(default_factory=KeepaliveSettings)
 
@@ -52,7 +51,7 @@ class HoldResult:
         o = self.options
         return {
             "schema": "natprobe.hold/1",
-            "target": format_address(o.host, o.port),
+            "target": o.endpoint.where,
             "transport": "tcp",
             "duration_s": o.duration_s,
             "alive_s": round(self.alive_s, 3),
@@ -70,12 +69,7 @@ class HoldResult:
 
 
 async def run_hold(options: HoldOptions, clock: Any = time.monotonic) -> HoldResult:
-    where = f"{options.host}:{options.port}"
-    try:
-        async with asyncio.timeout(CONNECT_TIMEOUT_S):
-            reader, writer = await asyncio.open_connection(options.host, options.port)
-    except (OSError, TimeoutError) as exc:
-        raise TargetError(describe_connect_error(exc, where)) from None
+    reader, writer = await dial_stream(options.endpoint)
     sock = writer.get_extra_info("socket")
     try:
         apply_keepalive(sock, options.keepalive)

@@ -6,15 +6,15 @@ import asyncio
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
 from probe.core.heartbeat import Heartbeat, HeartbeatConfig
 from probe.core.protocol import REASON_PREFIX
-from probe.core.targets import Target
-from probe.net.ws_client import WsOptions, open_ws, ws_ended
+from probe.net.dial import Endpoint, dial_ws
+from probe.net.ws_client import ws_ended
 from probe.run.heartbeats import HeartbeatSender
 
 #: Sessions that die within this fraction of each other's age, with their
@@ -24,9 +24,9 @@ CAP_SPREAD = 0.10
 
 @dataclass(frozen=True)
 class WsHoldOptions:
-    target: Target
+    #: Any WebSocket server (a ws:// or wss:// target).
+    endpoint: Endpoint
     duration_s: float
-    ws: WsOptions = field(default_factory=WsOptions)
     heartbeat: HeartbeatConfig | None = None
     heartbeat_message: str = "ping"
     repeat: int = 1
@@ -89,7 +89,7 @@ class WsHoldResult:
         hb = self.options.heartbeat
         return {
             "schema": "natprobe.hold/1",
-            "target": str(self.options.target),
+            "target": str(self.options.endpoint.target),
             "transport": "ws",
             "duration_s": self.options.duration_s,
             **first.to_json(),
@@ -109,7 +109,7 @@ class WsHoldResult:
 
 
 async def _one_session(options: WsHoldOptions, clock: Callable[[], float]) -> WsSession:
-    ws = await open_ws(options.target, options.ws)
+    ws = await dial_ws(options.endpoint)
     response = ws.response
     natprobe = response is not None and response.headers.get("Server", "").split("/")[0] == "natprobe"
     started = clock()

@@ -24,11 +24,10 @@ from probe.core.protocol import json_number
 from probe.core.targets import Target
 from probe.errors import TargetError
 from probe.net.client import ConnectionEnded, MessageConnection
-from probe.net.connect import open_protocol
+from probe.net.dial import Endpoint, dial
 from probe.net.server import ack_now
 from probe.net.sockopts import KeepaliveSettings, apply_keepalive
 from probe.net.trace import Hop, supported, trace
-from probe.net.ws_client import WsOptions
 from probe.run.discover import DiscoverOptions, DiscoverRun
 
 #: The wait, in timeouts: comfortably above T, so every box beyond k forgot.
@@ -39,12 +38,14 @@ PROBES = 127
 
 @dataclass(frozen=True)
 class LocateOptions:
-    target: Target
+    endpoint: Endpoint
+    #: The path's idle timeout, if known; else a discovery finds it first.
     timeout_s: float | None = None
     max_hops: int = 16
-    token: str | None = None
-    ws: WsOptions | None = None
-    connect_timeout_s: float = 10.0
+
+    @property
+    def target(self) -> Target:
+        return self.endpoint.target
 
 
 @dataclass
@@ -127,9 +128,7 @@ async def run_locate(options: LocateOptions, clock: Callable[[], float] = time.m
     discovered = None
     timeout = options.timeout_s
     if timeout is None:
-        run = DiscoverRun(
-            DiscoverOptions(options.target, PlannerConfig(), token=options.token, ws=options.ws, after_expiry=False)
-        )
+        run = DiscoverRun(DiscoverOptions(options.endpoint, PlannerConfig(), after_expiry=False))
         discovered = (await run.run()).to_json()
         timeout = json_number(discovered.get("upper_s"))
         if timeout is None:
@@ -163,15 +162,15 @@ def _rounds(number: int, outcomes: dict[int, bool], baseline: bool) -> list[dict
 
 async def _round(options: LocateOptions, path: int, interval: int, wait: float) -> tuple[dict[int, bool], bool]:
     """One round: a baseline and one connection per TTL; which pushes arrive."""
-    target = options.target
-    control = await open_protocol(target, options.ws, timeout_s=options.connect_timeout_s)
+    endpoint = options.endpoint
+    control = await dial(endpoint)
     conns: dict[int, tuple[MessageConnection, str]] = {}
     full_ttl: int | None = None
     try:
-        welcome = await control.hello(options.token, options.connect_timeout_s)
+        welcome = await control.hello(endpoint.token, endpoint.timeout_s)
         for ttl in range(0, path + 1):  # 0: the baseline, no probes
-            conn = await open_protocol(target, options.ws, timeout_s=options.connect_timeout_s)
-            hello = await conn.hello(options.token, options.connect_timeout_s, run=welcome.session)
+            conn = await dial(endpoint)
+            hello = await conn.hello(endpoint.token, endpoint.timeout_s, run=welcome.session)
             conns[ttl] = (conn, hello.session)
             if ttl:
                 # Send the ACK of the welcome now, at full TTL: a delayed ACK

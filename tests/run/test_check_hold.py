@@ -12,6 +12,7 @@ import pytest
 
 from probe.core.targets import Target
 from probe.errors import TargetError
+from probe.net.dial import Endpoint
 from probe.net.sockopts import KeepaliveSettings
 from probe.run.check import CheckOptions, run_check
 from probe.run.hold import HoldOptions, run_hold
@@ -29,7 +30,9 @@ def test_check_passes_below_the_timeout_and_fails_above(
     async def body() -> dict[str, object]:
         async with probe_server() as served:
             nat = expiring_nat(upstream=served.tcp, idle_timeout=T)
-            options = CheckOptions(Target("tcp", nat.host, nat.port), idle_s=scaled(idle), grace_s=scaled(0.5))
+            options = CheckOptions(
+                Endpoint(Target("tcp", nat.host, nat.port)), idle_s=scaled(idle), grace_s=scaled(0.5)
+            )
             return (await run_check(options)).to_json()
 
     result = asyncio.run(body())
@@ -43,7 +46,7 @@ def test_check_with_keepalive_says_its_evidence_is_client_originated(expiring_na
         async with probe_server() as served:
             nat = expiring_nat(upstream=served.tcp, idle_timeout=T)
             keep = KeepaliveSettings(idle_s=1, interval_s=1, count=3)
-            options = CheckOptions(Target("tcp", nat.host, nat.port), idle_s=0.3, keepalive=keep)
+            options = CheckOptions(Endpoint(Target("tcp", nat.host, nat.port)), idle_s=0.3, keepalive=keep)
             return (await run_check(options)).to_json()
 
     result = asyncio.run(body())
@@ -84,7 +87,7 @@ def _hold(
 ) -> dict[str, object]:
     async def body() -> dict[str, object]:
         async with plain_server(on_client) as port:
-            return (await run_hold(HoldOptions("127.0.0.1", port, duration))).to_json()
+            return (await run_hold(HoldOptions(Endpoint(Target("tcp", "127.0.0.1", port)), duration))).to_json()
 
     return asyncio.run(body())
 
@@ -125,4 +128,4 @@ def test_hold_refused_is_a_target_error() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound but not listening: refused
         with pytest.raises(TargetError, match="refused"):
-            asyncio.run(run_hold(HoldOptions("127.0.0.1", port, 1.0)))
+            asyncio.run(run_hold(HoldOptions(Endpoint(Target("tcp", "127.0.0.1", port)), 1.0)))

@@ -16,6 +16,7 @@ import pytest
 from probe.core.planner import PlannerConfig
 from probe.core.targets import Target
 from probe.errors import TargetError
+from probe.net.dial import Endpoint
 from probe.run.check import CheckOptions, run_check
 from probe.run.discover import DiscoverOptions, DiscoverRun
 from tests.conftest import Proc, natprobe_cmd, port_of, run_cli, scaled, start_process
@@ -62,8 +63,8 @@ async def _against(mode: str) -> list[BaseException | object]:
     try:
         async with asyncio.timeout(scaled(15)):
             return await asyncio.gather(
-                run_check(CheckOptions(target, idle_s=0.2, timeout_s=1.0)),
-                DiscoverRun(DiscoverOptions(target, PlannerConfig(), timeout_s=1.0)).run(),
+                run_check(CheckOptions(Endpoint(target, timeout_s=1.0), idle_s=0.2)),
+                DiscoverRun(DiscoverOptions(Endpoint(target, timeout_s=1.0), PlannerConfig())).run(),
                 return_exceptions=True,
             )
     finally:

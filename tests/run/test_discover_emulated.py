@@ -15,6 +15,7 @@ import pytest
 
 from probe.core.planner import PlannerConfig
 from probe.core.targets import Target
+from probe.net.dial import Endpoint
 from probe.net.server import ServerConfig
 from probe.run.discover import DiscoverOptions, DiscoverRun
 from probe.testing import ExpiringNat
@@ -30,7 +31,7 @@ async def _discover(
 ) -> tuple[dict[str, object], int]:
     async with probe_server() as served:
         nat = expiring_nat(upstream=served.tcp, idle_timeout=T, mode=mode)
-        runner = DiscoverRun(DiscoverOptions(Target("tcp", nat.host, nat.port), config or PlannerConfig()))
+        runner = DiscoverRun(DiscoverOptions(Endpoint(Target("tcp", nat.host, nat.port)), config or PlannerConfig()))
         result = (await runner.run()).to_json()
         return result, expired(nat)
 
@@ -62,7 +63,7 @@ def test_a_server_limit_below_the_pool_makes_discovery_smaller_not_failed(expiri
     async def body() -> dict[str, Any]:
         async with probe_server(ServerConfig(max_per_ip=20)) as served:
             nat = expiring_nat(upstream=served.tcp, idle_timeout=T)
-            runner = DiscoverRun(DiscoverOptions(Target("tcp", nat.host, nat.port), PlannerConfig()))
+            runner = DiscoverRun(DiscoverOptions(Endpoint(Target("tcp", nat.host, nat.port)), PlannerConfig()))
             return validate_output((await runner.run()).to_json())
 
     result = asyncio.run(body())
@@ -85,13 +86,13 @@ def test_two_discoveries_from_one_address_share_the_servers_limit(expiring_nat: 
         async with probe_server(ServerConfig(max_per_ip=30)) as served:
             nat = expiring_nat(upstream=served.tcp, idle_timeout=T)
             target = Target("tcp", nat.host, nat.port)
-            first_run = DiscoverRun(DiscoverOptions(target, PlannerConfig()))
+            first_run = DiscoverRun(DiscoverOptions(Endpoint(target), PlannerConfig()))
             first = asyncio.create_task(first_run.run())
             for _ in range(1000):  # bounded: the first opens 20 within about a second
                 if first_run.started is not None and len(first_run.planner.conns) >= 20:
                     break
                 await asyncio.sleep(0.01)
-            second = await DiscoverRun(DiscoverOptions(target, PlannerConfig())).run()
+            second = await DiscoverRun(DiscoverOptions(Endpoint(target), PlannerConfig())).run()
             return [validate_output(r.to_json()) for r in (await first, second)]
 
     first, second = asyncio.run(body())

@@ -12,6 +12,7 @@ from typing import Any
 
 from probe.core.heartbeat import HeartbeatConfig
 from probe.core.targets import Target
+from probe.net.dial import Endpoint
 from probe.net.server import ProbeServer, ServerConfig
 from probe.net.ws_server import listen_ws
 from probe.run.hold import HoldOptions, run_hold
@@ -45,7 +46,7 @@ def test_a_silent_tcp_hold_outlives_the_hello_deadline() -> None:
                 await asyncio.sleep(0.05)
 
         sampler = asyncio.create_task(sample())
-        result = (await run_hold(HoldOptions("127.0.0.1", tcp, HOLD_S))).to_json()
+        result = (await run_hold(HoldOptions(Endpoint(Target("tcp", "127.0.0.1", tcp)), HOLD_S))).to_json()
         sampler.cancel()
         assert max(parked) == 1  # held, silent, past the deadline
         return result
@@ -58,7 +59,7 @@ def test_a_silent_tcp_hold_outlives_the_hello_deadline() -> None:
 
 def test_past_the_parking_quota_the_server_closes_with_its_reason_and_hold_says_so() -> None:
     async def body(server: ProbeServer, tcp: int, ws: int) -> dict[str, Any]:
-        return (await run_hold(HoldOptions("127.0.0.1", tcp, HOLD_S))).to_json()
+        return (await run_hold(HoldOptions(Endpoint(Target("tcp", "127.0.0.1", tcp)), HOLD_S))).to_json()
 
     result = with_server(body, max_parked_per_ip=0)
     assert result["ended"] == "closed" and result["natprobe_server"] is True
@@ -120,7 +121,7 @@ def test_the_parking_quota_per_address_holds() -> None:
 def test_a_websocket_hold_with_ping_heartbeats_lasts_and_knows_its_far_end() -> None:
     async def body(server: ProbeServer, tcp: int, ws: int) -> dict[str, Any]:
         options = WsHoldOptions(
-            Target("ws", "127.0.0.1", ws, "/x"), HOLD_S, heartbeat=HeartbeatConfig(scaled(0.2), kind="ping")
+            Endpoint(Target("ws", "127.0.0.1", ws, "/x")), HOLD_S, heartbeat=HeartbeatConfig(scaled(0.2), kind="ping")
         )
         return (await run_hold_ws(options)).to_json()
 
@@ -134,7 +135,9 @@ def hold_with_messages(message: str) -> dict[str, Any]:
 
     async def body(server: ProbeServer, tcp: int, ws: int) -> dict[str, Any]:
         beat = HeartbeatConfig(scaled(0.2), kind="message")
-        options = WsHoldOptions(Target("ws", "127.0.0.1", ws, "/x"), HOLD_S, heartbeat=beat, heartbeat_message=message)
+        options = WsHoldOptions(
+            Endpoint(Target("ws", "127.0.0.1", ws, "/x")), HOLD_S, heartbeat=beat, heartbeat_message=message
+        )
         return (await run_hold_ws(options)).to_json()
 
     result: dict[str, Any] = with_server(body)

@@ -16,6 +16,7 @@ import pytest
 from probe.core.exporter_config import JobSpec
 from probe.core.planner import PlannerConfig
 from probe.core.targets import Target
+from probe.net.dial import Endpoint
 from probe.net.server import ProbeServer
 from probe.net.ws_server import listen_ws
 from probe.run.check_udp import UdpCheckOptions, run_check_udp
@@ -42,7 +43,7 @@ def through_nat(
 async def _discover(expiring_udp_nat: NatFactory, inbound_refresh: bool) -> tuple[dict[str, Any], int]:
     async with probe_server(udp=True) as served:
         nat, target, control = through_nat(expiring_udp_nat, served, inbound_refresh)
-        options = UdpDiscoverOptions(target, control, PlannerConfig())
+        options = UdpDiscoverOptions(target, Endpoint(control), PlannerConfig())
         result = validate_output((await UdpDiscoverRun(options).run()).to_json())
         return result, expired(nat)
 
@@ -84,7 +85,7 @@ def test_each_state_has_its_own_bracket_and_inbound_refresh_is_told(
 async def _check(expiring_udp_nat: NatFactory, idle: float, state: str) -> dict[str, Any]:
     async with probe_server(udp=True) as served:
         _, target, control = through_nat(expiring_udp_nat, served)
-        options = UdpCheckOptions(target, control, idle, state)
+        options = UdpCheckOptions(target, Endpoint(control), idle, state)
         return validate_output((await run_check_udp(options)).to_json())
 
 
@@ -125,7 +126,10 @@ def test_a_websocket_control_connection_drives_udp_probes_too() -> None:
         _, udp_port = await server.listen_udp("127.0.0.1", 0)
         try:
             options = UdpCheckOptions(
-                Target("udp", "127.0.0.1", udp_port), Target("ws", "127.0.0.1", ws_port, "/"), 0.3, "unreplied"
+                Target("udp", "127.0.0.1", udp_port),
+                Endpoint(Target("ws", "127.0.0.1", ws_port, "/")),
+                0.3,
+                "unreplied",
             )
             return validate_output((await run_check_udp(options)).to_json())
         finally:

@@ -17,6 +17,7 @@ from probe.core.heartbeat import HeartbeatConfig
 from probe.core.planner import PlannerConfig
 from probe.core.targets import Target
 from probe.lab.emulator import Emulator
+from probe.net.dial import Endpoint
 from probe.net.server import ProbeServer
 from probe.net.ws_server import listen_ws
 from probe.run.check import CheckOptions, run_check
@@ -44,7 +45,7 @@ def test_discover_over_websocket_through_an_emulated_proxy() -> None:
     async def body() -> dict[str, Any]:
         async with ws_path(T, "close") as (host, port, _):
             target = Target("ws", host, port, "/natprobe")
-            return (await DiscoverRun(DiscoverOptions(target, PlannerConfig())).run()).to_json()
+            return (await DiscoverRun(DiscoverOptions(Endpoint(target), PlannerConfig())).run()).to_json()
 
     result = asyncio.run(body())
     assert result["transport"] == "ws" and result["target"].startswith("ws://")
@@ -57,7 +58,7 @@ def test_discover_over_websocket_through_an_emulated_proxy() -> None:
 def test_heartbeats_shorter_than_the_timeout_keep_the_session(beat: HeartbeatConfig | None, passes: bool) -> None:
     async def body() -> dict[str, Any]:
         async with ws_path(T, "drop") as (host, port, _):
-            options = CheckOptions(Target("ws", host, port, "/"), idle_s=2 * T, grace_s=0.5, heartbeat=beat)
+            options = CheckOptions(Endpoint(Target("ws", host, port, "/")), idle_s=2 * T, grace_s=0.5, heartbeat=beat)
             return (await run_check(options)).to_json()
 
     result = asyncio.run(body())
@@ -77,7 +78,9 @@ async def any_ws_server(handler: Callable[[ServerConnection], Awaitable[None]], 
 def _hold(handler: Callable[[ServerConnection], Awaitable[None]], **options: Any) -> dict[str, Any]:
     async def body() -> dict[str, Any]:
         async with any_ws_server(handler) as port:
-            return (await run_hold_ws(WsHoldOptions(Target("ws", "127.0.0.1", port, "/"), **options))).to_json()
+            return (
+                await run_hold_ws(WsHoldOptions(Endpoint(Target("ws", "127.0.0.1", port, "/")), **options))
+            ).to_json()
 
     return asyncio.run(body())
 
