@@ -96,15 +96,15 @@ def command(
     if json_out and ndjson:
         fail("--json and --ndjson cannot be combined", ExitCode.USAGE)
     console = make_console()
-    # The live view draws one planner's connections; UDP runs three at once.
-    live = not (json_out or ndjson or quiet or use_nagios) and console.is_terminal and control_target is None
+    live = not (json_out or ndjson or quiet or use_nagios) and console.is_terminal
     silent = quiet or json_out or use_nagios
     observer = stream.ndjson if ndjson else (None if silent or live else stream.progress)
     reach = endpoint(parsed, token, header, subprotocol, cacert, insecure)
     options = DiscoverOptions(reach, config, grace_s=duration(grace, "--grace"))
     if control_target is not None:
         udp = UdpDiscoverOptions(parsed, reach.to(control_target), config, grace_s=options.grace_s)
-        job = UdpDiscoverRun(udp, observer=observer).run()
+        udp_runner = UdpDiscoverRun(udp, observer=observer)
+        job = run_with_live(udp_runner, console) if live else udp_runner.run()
     else:
         runner = DiscoverRun(options, observer=observer)
         job = run_with_live(runner, console) if live else runner.run()

@@ -167,14 +167,17 @@ def timeline(probes: list[dict[str, Any]], lower: float | None, upper: float | N
     if not tests:
         return []
     hi = max(idle for idle, _ in tests)
+    zoom = lower is not None and upper is not None
+    # The legend says what the second axis is: the axes themselves stay
+    # short enough for an 80-column terminal.
     rows = [
-        "Timeline (idle time; + survived, x failed)",
+        f"Timeline (idle time; + survived, x failed{'; below, a zoom on the bracket' if zoom else ''})",
         f"{'0s':>8} |{_axis(tests, 0.0, hi, TIMELINE_WIDTH)}| {_dur(hi)}",
     ]
     if lower is not None and upper is not None:
         margin = max(upper - lower, 0.1)
         lo, top = max(0.0, lower - 2 * margin), upper + 2 * margin
-        rows.append(f"{_dur(lo):>8} |{_axis(tests, lo, top, TIMELINE_WIDTH)}| {_dur(top)}  (zoom on the bracket)")
+        rows.append(f"{_dur(lo):>8} |{_axis(tests, lo, top, TIMELINE_WIDTH)}| {_dur(top)}")
     return rows
 
 
@@ -232,9 +235,16 @@ def render_plan(plan: dict[str, Any] | None, console: Console, complete: bool = 
         ),
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    # On a terminal too narrow for the table, each design's costs go on a
+    # line of their own under it, rather than wrapping across the columns.
+    folded = not console.soft_wrap and 4 + sum(widths) + 2 * 4 > console.width
     for row in rows:
         cells = [row[i].ljust(widths[i]) if i < 3 else row[i].rjust(widths[i]) for i in range(5)]
-        console.print("    " + escape("  ".join(cells)))
+        if folded:
+            console.print("    " + escape("  ".join(cells[:3]).rstrip()))
+            console.print("      " + escape("  ".join(cells[3:])))
+        else:
+            console.print("    " + escape("  ".join(cells)))
     console.print(
         "    Heartbeats only when idle cost nothing on a connection that carries its own traffic "
         f"(fixed ones: {hb['busy_connection_packets_per_day']['fixed']:,} packets/day regardless)."

@@ -12,6 +12,7 @@ from typing import Any
 
 from probe.core.evidence import FailureMode, IdleTest, Outcome
 from probe.core.planner import Action, Close, Finish, Open, Planner, PlannerConfig, Probe
+from probe.core.progress import Progress, state_progress
 from probe.core.protocol import json_number
 from probe.core.results import DiscoverResult
 from probe.core.targets import Target
@@ -135,6 +136,12 @@ class DiscoverRun(RunEvents[_Event]):
         result = self.result()
         self._emit("result", result=result.to_json())
         return result
+
+    def progress(self, now: float) -> Progress:
+        """What the live view shows at ``now``."""
+        started = self.started if self.started is not None else now
+        view = state_progress(self.planner, started, now)
+        return Progress(str(self.options.target), now - started, (view,))
 
     def result(self) -> DiscoverResult:
         now = self.clock()

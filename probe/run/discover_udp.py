@@ -27,6 +27,7 @@ from typing import Any
 from probe.core.after_expiry import udp_after_expiry
 from probe.core.evidence import Outcome
 from probe.core.planner import Action, Close, Finish, Open, Planner, PlannerConfig, Probe
+from probe.core.progress import Progress, state_progress
 from probe.core.protocol import json_number
 from probe.core.results import DiscoverResult, StateResult, shortest_state
 from probe.core.targets import Target
@@ -133,6 +134,12 @@ class UdpDiscoverRun(RunEvents[Callable[[], None]]):
         result = self.result()
         self._emit("result", result=result.to_json())
         return result
+
+    def progress(self, now: float) -> Progress:
+        """What the live view shows at ``now``: one block per flow state."""
+        started = self.started if self.started is not None else now
+        views = tuple(state_progress(p, started, now, state) for state, p in self.planners.items())
+        return Progress(str(self.options.target), now - started, views)
 
     def result(self) -> DiscoverResult:
         now = self.clock()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import scaled
+from tests.conftest import natprobe_cmd, scaled, start_process
 from tests.render.helpers import sample_discover_result
 
 RENDER = """
@@ -74,3 +74,21 @@ def test_the_summary_wraps_at_words_to_the_terminal_and_stays_whole_in_a_pipe(tm
     assert shown.split() == piped.split()
     # Every line but the title keeps an indent: wrapped text stays in its section.
     assert all(line.startswith("  ") for line in lines[1:] if line.strip())
+
+
+def test_a_udp_discovery_on_a_terminal_draws_a_live_block_per_flow_state() -> None:
+    server = start_process("server", "--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0", ready="listening on")
+    try:
+        match = re.search(r"tcp 127\.0\.0\.1:(\d+), udp 127\.0\.0\.1:(\d+)", server.ready_line)
+        assert match, server.ready_line
+        tcp, udp = match.groups()
+        argv = natprobe_cmd(
+            "discover", f"udp://127.0.0.1:{udp}", "--control", f"tcp://127.0.0.1:{tcp}", "--max-idle", "2s", "--no-save"
+        )
+        shown = on_a_pty(argv, 120)
+    finally:
+        server.stop()
+    # The live view's frames went by before the summary replaced them.
+    for state in ("unreplied", "replied", "stream"):
+        assert f"{state}: Bracket: survived up to" in shown, state
+    assert "natprobe discover udp://127.0.0.1:" in shown and "Elapsed" in shown

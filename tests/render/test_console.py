@@ -30,9 +30,9 @@ natprobe discover tcp://198.18.0.5:4040
   Failure mode: silent_drop - flows were forgotten silently: a NAT or firewall dropping idle state
   Address: local 10.0.0.2:5000, server saw 203.0.113.9:5000 (translated, port preserved)
   Took 7.4s with 5 tests on 57 connections (resolved)
-  Timeline (idle time; + survived, x failed)
+  Timeline (idle time; + survived, x failed; below, a zoom on the bracket)
         0s |               +                +  x   x         x| 6.2s
-      3.2s |                    +        x            x       | 5.2s  (zoom on the bracket)
+      3.2s |                    +        x            x       | 5.2s
   After the timeout, when the application sends again:
     idle, nobody spoke: revived: the connection works again when your application next sends, but everything the server pushed during the gap was lost unless its TCP retransmits it in time.
     after a lost push: revived: the connection works again when your application next sends, but everything the server pushed during the gap was lost unless its TCP retransmits it in time. The lost push arrived late, once the mapping was back.
