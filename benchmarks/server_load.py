@@ -1,6 +1,6 @@
-"""Load on one server process: 10,000 concurrent idle sessions on loopback.
+"""Load on one server process: 15,000 concurrent idle sessions on loopback.
 
-    python benchmarks/server_load.py [--sessions 10000] [--json]
+    python benchmarks/server_load.py [--sessions 15000] [--json]
 
 For natprobe's server and, in the same run, a baseline (a plain asyncio-streams
 server with one task per connection, speaking the same protocol), it reports:
@@ -16,7 +16,7 @@ server with one task per connection, speaking the same protocol), it reports:
 The load client runs in its own process and spreads its connections over
 several 127.0.0.x source addresses (one address has ~28k ephemeral ports, and
 per-address limits are per source IP). Each process may hold 20,000 open
-files here, so 10,000 sessions fit on each side.
+files here, so 15,000 sessions fit on each side.
 """
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ def measure(name: str, target: Any, sessions: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sessions", type=int, default=10_000)
+    parser.add_argument("--sessions", type=int, default=15_000)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--only", choices=["natprobe", "baseline"])
     args = parser.parse_args()

@@ -234,26 +234,32 @@ def server_close_reason(data: bytes) -> str | None:
 
 
 class LineBuffer:
-    """Splits a byte stream into lines, refusing any line over ``MAX_LINE``."""
+    """Splits a byte stream into lines, refusing any line over ``MAX_LINE``.
+
+    The server holds one per idle session, thousands at once: no instance
+    dict, and between lines the buffer is the one shared empty ``b""``.
+    """
+
+    __slots__ = ("_buf", "_limit")
 
     def __init__(self, limit: int = MAX_LINE) -> None:
-        self._buf = bytearray()
+        self._buf = b""
         self._limit = limit
 
     def feed(self, data: bytes) -> list[bytes]:
         """Add bytes; return the complete lines (without newline) now available."""
-        self._buf += data
+        buf = self._buf + bytes(data)
         lines: list[bytes] = []
         start = 0
         while True:
-            end = self._buf.find(b"\n", start)
+            end = buf.find(b"\n", start)
             if end < 0:
                 break
             if end - start + 1 > self._limit:
                 raise ProtocolError("too_long", f"line exceeds {self._limit} bytes")
-            lines.append(bytes(self._buf[start:end]).rstrip(b"\r"))
+            lines.append(buf[start:end].rstrip(b"\r"))
             start = end + 1
-        del self._buf[:start]
+        self._buf = buf[start:]
         if len(self._buf) >= self._limit:
             raise ProtocolError("too_long", f"line exceeds {self._limit} bytes")
         return lines

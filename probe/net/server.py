@@ -15,6 +15,7 @@ import hmac
 import logging
 import secrets
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -114,8 +115,12 @@ class _RateLimitedLog:
         log.warning(message)
 
 
-def _discard(*_: Any) -> None:
-    pass
+class Link(Protocol):
+    """What a session needs of its transport adapter: send a line, close."""
+
+    def send_line(self, data: bytes) -> None: ...
+
+    def close_link(self, code: str, message: str) -> None: ...
 
 
 #: Close codes after which the connection is aborted (RST) rather than closed:
@@ -129,12 +134,11 @@ class Session:
 
     __slots__ = (
         "__weakref__",
-        "_close",
+        "_link",
         "_push_id",
         "_push_timer",
         "_report",
         "_report_timer",
-        "_send",
         "closed",
         "end_reason",
         "greeted",
@@ -154,15 +158,15 @@ class Session:
         self,
         server: ProbeServer,
         peer: tuple[str, int],
-        send: Callable[[bytes], None],
-        close: Callable[[str, str], None],
+        link: Link,
         sock: Any = None,
     ) -> None:
         self.server = server
         self.id = ""
-        self.peer = peer
-        self._send = send
-        self._close = close
+        # Interned: the sessions from one address (a NAT, an office) share it.
+        self.peer = (sys.intern(peer[0]), peer[1])
+        #: The transport adapter: one reference, not two bound methods per session.
+        self._link: Link | None = link
         self.greeted = False
         self.last_activity = server.clock()
         self.rounds = 0
@@ -245,8 +249,7 @@ class Session:
         # Drop the references to the transport adapter: that breaks the
         # session <-> adapter cycle, so reference counting frees both at once
         # and the cyclic GC never has to (see run/serve.py).
-        self._send = _discard
-        self._close = _discard
+        self._link = None
 
     # Protocol.
 
@@ -417,7 +420,8 @@ class Session:
         if self.closed:
             return
         self.last_activity = self.server.clock()
-        self._send(encode(msg))
+        if self._link is not None:
+            self._link.send_line(encode(msg))
 
     def fail(self, code: str, message: str, logged: bool = False) -> None:
         """Tell the client what was wrong, then close."""
@@ -432,7 +436,8 @@ class Session:
         self.send({"op": "error", "code": code, "message": message})
         self.closed = True
         self._cancel_push()
-        self._close(code, message)
+        if self._link is not None:
+            self._link.close_link(code, message)
 
 
 class _TcpSession(asyncio.Protocol):
@@ -454,7 +459,7 @@ class _TcpSession(asyncio.Protocol):
         self._sock = transport.get_extra_info("socket")
         set_user_timeout(self._sock, self.server.config.user_timeout_s)
         peer = transport.get_extra_info("peername") or ("?", 0)
-        session = Session(self.server, (str(peer[0]), int(peer[1])), transport.write, self._close, self._sock)
+        session = Session(self.server, (str(peer[0]), int(peer[1])), self, self._sock)
         self.session = session
         refusal = self.server.admit(session)
         if refusal is not None:
@@ -506,7 +511,11 @@ class _TcpSession(asyncio.Protocol):
     def eof_received(self) -> bool:
         return False
 
-    def _close(self, code: str = "", message: str = "") -> None:
+    def send_line(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(data)
+
+    def close_link(self, code: str = "", message: str = "") -> None:
         if self.transport is not None:
             if code in ABORT_CODES:
                 self.transport.abort()

@@ -48,13 +48,13 @@ class _WsSession:
         peer = ws.remote_address or ("?", 0)
         sock = ws.transport.get_extra_info("socket")
         set_user_timeout(sock, server.config.user_timeout_s)
-        self.session = Session(server, (str(peer[0]), int(peer[1])), self._send, self._close, sock)
+        self.session = Session(server, (str(peer[0]), int(peer[1])), self, sock)
 
-    def _send(self, data: bytes) -> None:
+    def send_line(self, data: bytes) -> None:
         # Session speaks in lines; a WebSocket message carries one object.
         self.outbox.put_nowait(data.decode("utf-8").rstrip("\n"))
 
-    def _close(self, code: str, message: str = "") -> None:
+    def close_link(self, code: str, message: str = "") -> None:
         if code in ABORT_CODES:
             # Behind a forgotten mapping a closing handshake would never
             # finish: drop the connection at once.
