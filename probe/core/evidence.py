@@ -23,6 +23,17 @@ class FailureMode(StrEnum):
     CLOSED = "closed"
 
 
+class Source(StrEnum):
+    """What ended an idle test."""
+
+    #: The server's push arrived.
+    PUSH = "push"
+    #: The connection ended (reset or closed) while idle.
+    DEATH = "death"
+    #: Nothing arrived by the deadline: the push was lost.
+    DEADLINE = "deadline"
+
+
 @dataclass
 class IdleTest:
     """One idle test on one connection. Times are seconds since the run started."""
@@ -37,9 +48,7 @@ class IdleTest:
     rtt_s: float | None = None
     #: The push came after the grace period had already declared it lost.
     late: bool = False
-    #: What ended the test: "push" (server data), "death" (the connection ended
-    #: while idle), "deadline" (nothing arrived in time).
-    source: str = "push"
+    source: Source = Source.PUSH
     #: The UDP flow state the probe tested (None for TCP and WebSocket).
     state: str | None = None
 
@@ -49,7 +58,7 @@ class IdleTest:
             "idle_s": round(self.idle_s, 3),
             "outcome": self.outcome.value,
             "failure_mode": self.failure_mode.value if self.failure_mode else None,
-            "source": self.source,
+            "source": self.source.value,
             "late": self.late,
             "state": self.state,
             "timings": {

@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from probe.core.evidence import Bracket, Evidence, FailureMode, IdleTest, Outcome
+from probe.core.evidence import Bracket, Evidence, FailureMode, IdleTest, Outcome, Source
 
 
 @dataclass(frozen=True)
@@ -96,9 +96,23 @@ class Close:
     conn: int
 
 
+class FinishReason(StrEnum):
+    """Why the planner stopped."""
+
+    #: The bracket is as narrow as asked.
+    RESOLVED = "resolved"
+    #: Every idle up to --max-idle survived.
+    MAX_IDLE = "max_idle"
+    #: The path is proven to forget flows sooner than --expect-min.
+    EXPECT_MIN = "expect_min"
+    BUDGET = "budget"
+    #: Contradicting evidence (a swept table): mapped for a while, then stopped.
+    INCONSISTENT = "inconsistent"
+
+
 @dataclass(frozen=True)
 class Finish:
-    reason: str
+    reason: FinishReason
 
 
 Action = Open | Probe | Close | Finish
@@ -153,7 +167,7 @@ class Planner:
     evidence: Evidence = field(default_factory=Evidence)
     stats: PlannerStats = field(default_factory=PlannerStats)
     started_at: float = 0.0
-    finished: str | None = None
+    finished: FinishReason | None = None
     conns: dict[int, ConnView] = field(default_factory=dict)
     _next_id: int = 0
     _wakeup: float | None = None
@@ -208,7 +222,7 @@ class Planner:
             view.test.idle_s = idle
         elif view.state in (ConnState.PROBING, ConnState.IDLE):
             # IDLE: an unasked push (the server's backstop), still a survived idle.
-            self._record(view, idle, Outcome.SURVIVED, None, now, source="push")
+            self._record(view, idle, Outcome.SURVIVED, None, now, source=Source.PUSH)
         else:
             return self._step(now)
         if not self.config.reuse:
@@ -230,7 +244,7 @@ class Planner:
             # The connection ended at ``now`` (or was gone when probed): it
             # had been idle this long at most, counted from the last data in.
             end = view.probe_at if view.state is ConnState.PROBING and view.probe_at is not None else now
-            self._record(view, self._failed_idle(view, end), Outcome.FAILED, mode, now, source="death")
+            self._record(view, self._failed_idle(view, end), Outcome.FAILED, mode, now, source=Source.DEATH)
         elif view.state is ConnState.LINGER and view.test is not None:
             # A silent loss that later turned into a reset or close tells how.
             view.test.failure_mode = mode
@@ -273,7 +287,7 @@ class Planner:
         outcome: Outcome,
         mode: FailureMode | None,
         now: float,
-        source: str,
+        source: Source,
     ) -> IdleTest:
         test = IdleTest(
             conn=view.id,
@@ -322,7 +336,7 @@ class Planner:
                 deadline = view.probe_at + cfg.grace_s
                 if now >= deadline:
                     idle = self._failed_idle(view, view.probe_at)
-                    view.test = self._record(view, idle, Outcome.FAILED, FailureMode.SILENT_DROP, now, "deadline")
+                    view.test = self._record(view, idle, Outcome.FAILED, FailureMode.SILENT_DROP, now, Source.DEADLINE)
                     view.state = ConnState.LINGER
                     view.linger_until = now + cfg.linger_s
                 else:
@@ -334,12 +348,12 @@ class Planner:
                 else:
                     wakeups.append(view.linger_until)
 
-    def _finish_reason(self, bracket: Bracket, now: float) -> str | None:
+    def _finish_reason(self, bracket: Bracket, now: float) -> FinishReason | None:
         cfg = self.config
         if cfg.expect_min_s is not None and bracket.upper is not None and bracket.upper < cfg.expect_min_s:
-            return "expect_min"
+            return FinishReason.EXPECT_MIN
         if cfg.budget_s is not None and now - self.started_at >= cfg.budget_s:
-            return "budget"
+            return FinishReason.BUDGET
         if any(v.state is ConnState.PROBING for v in self.conns.values()):
             return None
         if not bracket.consistent:
@@ -351,17 +365,17 @@ class Planner:
                 extra = max(2 * cfg.grace_s, (cfg.wall_factor - 1.0) * longest + cfg.wall_slack_s)
                 self._inconsistent_until = now + extra
             if now >= self._inconsistent_until:
-                return "inconsistent"
+                return FinishReason.INCONSISTENT
         if bracket.outer_upper is None:
             if bracket.longest_survived is not None and bracket.longest_survived >= cfg.max_idle_s - 1e-9:
-                return "max_idle"
+                return FinishReason.MAX_IDLE
             return None
         width = bracket.outer_upper - (bracket.longest_survived or 0.0)
         if width <= self.target_width(bracket) + 1e-9:
-            return "resolved"
+            return FinishReason.RESOLVED
         return None
 
-    def _finish(self, reason: str, actions: list[Action]) -> list[Action]:
+    def _finish(self, reason: FinishReason, actions: list[Action]) -> list[Action]:
         self.finished = reason
         self._wakeup = None
         for conn in list(self.conns):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
-from probe.core.evidence import FailureMode, IdleTest, Outcome
+from probe.core.evidence import FailureMode, IdleTest, Outcome, Source
 from probe.core.planner import Action, Close, Finish, Open, Planner, PlannerConfig, Probe
 from probe.core.progress import Progress, state_progress
 from probe.core.protocol import json_number
@@ -396,7 +396,7 @@ class DiscoverRun(RunEvents[_Event]):
     def _lost_push(self, cid: int) -> bool:
         """Whether ``cid`` ends with a push declared lost and never late."""
         test = self._last_test(cid)
-        return test is not None and test.outcome is Outcome.FAILED and test.source == "deadline"
+        return test is not None and test.outcome is Outcome.FAILED and test.source is Source.DEADLINE
 
     def _keep_lost(self, cid: int) -> None:
         """Keep the newest lost-push connection open for the after-expiry test;
@@ -479,7 +479,9 @@ class DiscoverRun(RunEvents[_Event]):
     async def _await_reports(self) -> None:
         """Give the server's reports on the last lost pushes time to arrive."""
         lost = {
-            t.conn: t for t in self.planner.evidence.tests if t.source == "deadline" and t.outcome is Outcome.FAILED
+            t.conn: t
+            for t in self.planner.evidence.tests
+            if t.source is Source.DEADLINE and t.outcome is Outcome.FAILED
         }
         if not lost:
             return

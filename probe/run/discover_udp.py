@@ -25,7 +25,7 @@ from functools import partial
 from typing import Any
 
 from probe.core.after_expiry import udp_after_expiry
-from probe.core.evidence import Outcome
+from probe.core.evidence import Outcome, Source
 from probe.core.planner import Action, Close, Finish, Open, Planner, PlannerConfig, Probe
 from probe.core.progress import Progress, state_progress
 from probe.core.protocol import json_number
@@ -106,7 +106,6 @@ class UdpDiscoverRun(RunEvents[Callable[[], None]]):
             require_udp(welcome.raw, control.where, opts.target)
             self._session = session
             self.server_name = welcome.server
-            self.ip_version = 6 if ":" in opts.target.host else 4
             self.rtt_s = await measure_rtt(control, self.clock, opts.control.timeout_s)
             for state, planner in self.planners.items():
                 cfg = planner.config
@@ -250,7 +249,7 @@ class UdpDiscoverRun(RunEvents[Callable[[], None]]):
         session = self._session
         assert session is not None
         test = next((t for t in reversed(self.planners[state].evidence.tests) if t.conn == probe.tag[1]), None)
-        lost = test is not None and test.outcome is Outcome.FAILED and test.source == "deadline"
+        lost = test is not None and test.outcome is Outcome.FAILED and test.source is Source.DEADLINE
         if not lost or probe.sock is None:
             session.drop(probe)
             return
@@ -274,6 +273,10 @@ class UdpDiscoverRun(RunEvents[Callable[[], None]]):
             return
         probe.task = placeholder.task
         self._probes[(state, conn)] = probe
+        if probe.sock is not None:
+            # The family the name resolved to, not a guess from its spelling:
+            # a host name with only an AAAA record is IPv6 too.
+            self.ip_version = 6 if probe.sock.local_address.startswith("[") else 4
         since = await session.bind(probe, state)
         if since is None:
             self._open_failed(state, conn, TargetError(f"no answer from {self.options.target}"))

@@ -78,3 +78,19 @@ def test_udp_usage_errors_are_one_line_and_exit_2(args: tuple[str, ...], message
     proc = run_cli(*args)
     assert proc.returncode == 2
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_the_ip_version_of_a_udp_discovery_is_the_family_its_probes_use() -> None:
+    proc = start_process("server", "--tcp", "[::1]:0", "--udp", "[::1]:0", ready="listening on")
+    try:
+        match = re.search(r"tcp \[::1\]:(\d+), udp \[::1\]:(\d+)", proc.ready_line)
+        assert match, proc.ready_line
+        tcp, udp = match.groups()
+        run = run_cli(
+            "discover", f"udp://[::1]:{udp}", "--control", f"tcp://[::1]:{tcp}", "--max-idle", "1s", "--json",
+            "--no-save",
+        )  # fmt: skip
+    finally:
+        proc.stop()
+    assert run.returncode == 0, run.stderr
+    assert output_json(run.stdout)["plan"]["ip_version"] == 6

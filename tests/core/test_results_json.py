@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from probe.core.evidence import Evidence, FailureMode, IdleTest, Outcome
+from probe.core.evidence import Evidence, FailureMode, IdleTest, Outcome, Source
 from probe.core.plan import PlanInputs, make_plan
 from probe.core.recommend import recommendations, recommended_interval
 from probe.core.results import DiscoverResult
@@ -17,7 +17,7 @@ from tests.core.brackets import bracket
 def test_an_idle_test_maps_every_field_with_its_rounding() -> None:
     test = IdleTest(
         conn=7, idle_s=12.34567, outcome=Outcome.FAILED, failure_mode=FailureMode.SILENT_DROP,
-        idle_since=1.23456, asked_at=13.5804, result_at=14.58049, rtt_s=0.0123456, late=True, source="deadline",
+        idle_since=1.23456, asked_at=13.5804, result_at=14.58049, rtt_s=0.0123456, late=True, source=Source.DEADLINE,
     )  # fmt: skip
     assert test.to_json() == {
         "conn": 7,
