@@ -2,6 +2,7 @@
 
     python benchmarks/discovery_sweep.py [--timeouts 150] [--rtt 0.001 0.02 0.1]
                                          [--parallel 64 48] [--loss 0] [--jitter 0]
+                                         [--open-gap-frac 0.08] [--open-gap-abs 0.02]
 
 For each RTT and --parallel cap it runs the planner against a virtual-time NAT
 with timeouts drawn log-uniformly from 1 s to 2 h 10 min (fixed seed), with the
@@ -23,11 +24,16 @@ from probe.core.planner import Planner, PlannerConfig
 from probe.lab.simnat import SimPath, simulate
 
 
-def sweep(count: int, rtt: float, parallel: int, loss: float, jitter: float) -> tuple[int, int, float]:
+def sweep(
+    count: int, rtt: float, parallel: int, loss: float, jitter: float, gap_frac: float = 0.08, gap_abs: float = 0.02
+) -> tuple[int, int, float]:
     """(runs missing the goal, most connections open, worst (wall - 2 s - grace) / T)."""
     rng = random.Random(5)
     grace = max(1.0, 0.4 + 4 * rtt)
-    config = PlannerConfig(max_conns=parallel - 1, grace_s=grace, suspect_s=max(0.1, 3 * rtt + 0.02))
+    config = PlannerConfig(
+        max_conns=parallel - 1, grace_s=grace, suspect_s=max(0.1, 3 * rtt + 0.02),
+        open_gap_frac=gap_frac, open_gap_abs_s=gap_abs,
+    )  # fmt: skip
     missed, most, worst = 0, 0, 0.0
     for _ in range(count):
         timeout = round(10 ** rng.uniform(0, 3.89), 2)
@@ -54,11 +60,16 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, nargs="+", default=[64, 48])
     parser.add_argument("--loss", type=float, default=0.0)
     parser.add_argument("--jitter", type=float, default=0.0)
+    # The opening schedule: gaps of max(abs, frac x elapsed) between new connections.
+    parser.add_argument("--open-gap-frac", type=float, default=0.08)
+    parser.add_argument("--open-gap-abs", type=float, default=0.02)
     args = parser.parse_args()
     print(f"{'parallel':>8} {'rtt ms':>7} {'runs':>5} {'missed':>6} {'max conns':>9} {'worst wall/T':>12}")
     for parallel in args.parallel:
         for rtt in args.rtt:
-            missed, most, worst = sweep(args.timeouts, rtt, parallel, args.loss, args.jitter)
+            missed, most, worst = sweep(
+                args.timeouts, rtt, parallel, args.loss, args.jitter, args.open_gap_frac, args.open_gap_abs
+            )
             print(f"{parallel:8d} {rtt * 1000:7.1f} {args.timeouts:5d} {missed:6d} {most:9d} {worst:12.3f}")
 
 
