@@ -22,7 +22,7 @@ METAVARS: dict[str, str] = {
         (
             "idle", "grace", "nat_timeout", "max_idle", "resolution", "budget", "expect_min", "idle_timeout",
             "user_timeout", "duration_opt", "timeout", "heartbeat_every", "heartbeat_timeout", "keepalive_idle",
-            "keepalive_interval", "udp_timeout", "udp_stream_timeout", "hello_timeout",
+            "keepalive_interval", "udp_timeout", "udp_stream_timeout",
         ),
         DURATION,
     ),

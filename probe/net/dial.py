@@ -40,6 +40,17 @@ class Endpoint:
         return replace(self, target=target)
 
 
+@dataclass(frozen=True)
+class Reaching:
+    """The options of a run against one endpoint: what every such run shares."""
+
+    endpoint: Endpoint
+
+    @property
+    def target(self) -> Target:
+        return self.endpoint.target
+
+
 async def dial(endpoint: Endpoint, keepalive: KeepaliveSettings | None = None) -> MessageConnection:
     """A natprobe protocol connection to the endpoint's server (hello not yet said)."""
     target = endpoint.target

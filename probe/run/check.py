@@ -16,10 +16,9 @@ from typing import Any
 from probe.core.after_expiry import AfterObservation, classify
 from probe.core.heartbeat import Heartbeat, HeartbeatConfig
 from probe.core.protocol import json_number
-from probe.core.targets import Target
 from probe.errors import TargetError
 from probe.net.client import ConnectionEnded, nat_facts
-from probe.net.dial import Endpoint, dial
+from probe.net.dial import Reaching, dial
 from probe.net.sockopts import KeepaliveSettings, read_keepalive, tcp_info
 from probe.net.ws_client import WsProtocolConnection
 from probe.run.after_expiry import lost_push_wait, speak_after_expiry
@@ -27,8 +26,7 @@ from probe.run.heartbeats import HeartbeatSender
 
 
 @dataclass(frozen=True)
-class CheckOptions:
-    endpoint: Endpoint
+class CheckOptions(Reaching):
     idle_s: float
     keepalive: KeepaliveSettings = field(default_factory=KeepaliveSettings)
     grace_s: float = 1.0
@@ -36,10 +34,6 @@ class CheckOptions:
     #: When the idle failed, speak once on the connection and report what
     #: an application would meet.
     after_expiry: bool = True
-
-    @property
-    def target(self) -> Target:
-        return self.endpoint.target
 
 
 @dataclass

@@ -15,10 +15,9 @@ from probe.core.planner import Action, Close, Finish, Open, Planner, PlannerConf
 from probe.core.progress import Progress, state_progress
 from probe.core.protocol import json_number
 from probe.core.results import DiscoverResult
-from probe.core.targets import Target
 from probe.errors import TargetError
 from probe.net.client import ConnectionEnded, MessageConnection, nat_facts
-from probe.net.dial import Endpoint, dial
+from probe.net.dial import Reaching, dial
 from probe.run.after_expiry import MAX_WAIT_S, lost_push_wait, speak_after_expiry
 from probe.run.control import RunEvents, keep_busy, measure_rtt, on_interrupt, stop, timed
 
@@ -37,17 +36,12 @@ MIN_POOL = 2
 
 
 @dataclass(frozen=True)
-class DiscoverOptions:
-    endpoint: Endpoint
+class DiscoverOptions(Reaching):
     planner: PlannerConfig
     #: None: derive from the measured round-trip time.
     grace_s: float | None = None
     #: Speak once on forgotten connections after the bracket is settled.
     after_expiry: bool = True
-
-    @property
-    def target(self) -> Target:
-        return self.endpoint.target
 
 
 class DiscoverRun(RunEvents[_Event]):

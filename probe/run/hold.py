@@ -12,7 +12,7 @@ from typing import Any
 from probe.core.protocol import MAX_LINE, server_close_reason
 from probe.core.targets import format_address
 from probe.core.text import printable
-from probe.net.dial import Endpoint, dial_stream
+from probe.net.dial import Reaching, dial_stream
 from probe.net.sockopts import KeepaliveSettings, apply_keepalive, read_keepalive, tcp_info
 
 #: TCP_INFO is sampled this often, so the counters from just before the end
@@ -21,9 +21,9 @@ SAMPLE_S = 1.0
 
 
 @dataclass(frozen=True)
-class HoldOptions:
-    #: Any TCP server (a tcp:// target).
-    endpoint: Endpoint
+class HoldOptions(Reaching):
+    """``endpoint``: any TCP server (a tcp:// target)."""
+
     duration_s: float
     keepalive: KeepaliveSettings = field(default_factory=KeepaliveSettings)
 

@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed
 
 from probe.core.heartbeat import Heartbeat, HeartbeatConfig
 from probe.core.protocol import REASON_PREFIX
-from probe.net.dial import Endpoint, dial_ws
+from probe.net.dial import Reaching, dial_ws
 from probe.net.ws_client import ws_ended
 from probe.run.heartbeats import HeartbeatSender
 
@@ -23,9 +23,9 @@ CAP_SPREAD = 0.10
 
 
 @dataclass(frozen=True)
-class WsHoldOptions:
-    #: Any WebSocket server (a ws:// or wss:// target).
-    endpoint: Endpoint
+class WsHoldOptions(Reaching):
+    """``endpoint``: any WebSocket server (a ws:// or wss:// target)."""
+
     duration_s: float
     heartbeat: HeartbeatConfig | None = None
     heartbeat_message: str = "ping"

@@ -24,7 +24,7 @@ from probe.core.protocol import json_number
 from probe.core.targets import Target
 from probe.errors import TargetError
 from probe.net.client import ConnectionEnded, MessageConnection
-from probe.net.dial import Endpoint, dial
+from probe.net.dial import Reaching, dial
 from probe.net.server import ack_now
 from probe.net.sockopts import KeepaliveSettings, apply_keepalive
 from probe.net.trace import Hop, supported, trace
@@ -37,15 +37,10 @@ PROBES = 127
 
 
 @dataclass(frozen=True)
-class LocateOptions:
-    endpoint: Endpoint
+class LocateOptions(Reaching):
     #: The path's idle timeout, if known; else a discovery finds it first.
     timeout_s: float | None = None
     max_hops: int = 16
-
-    @property
-    def target(self) -> Target:
-        return self.endpoint.target
 
 
 @dataclass

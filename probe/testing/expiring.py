@@ -147,11 +147,41 @@ class _Running:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
-    def start(self) -> Self:
+    #: The loop thread's name, which says whose it is in a thread dump.
+    _thread_name = "natprobe-nat"
+
+    def _check(self) -> None:
+        """What must hold before starting (nothing, unless a NAT says)."""
+
+    async def _open(self) -> Address:
+        """Build the middlebox on the loop's thread; where it listens."""
         raise NotImplementedError
 
-    def close(self) -> None:
+    async def _shut(self) -> None:
+        """End the middlebox, on the loop's thread."""
         raise NotImplementedError
+
+    def start(self) -> Self:
+        if self._thread is not None:
+            return self
+        self._check()
+        self._thread = LoopThread(self._thread_name)
+        try:
+            self._address = self._thread.run(self._open)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        """Stop listening, end every flow and the thread. Safe to call twice."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        try:
+            thread.run(self._shut)
+        finally:
+            thread.stop()
 
 
 class ExpiringNat(_Running):
@@ -172,30 +202,27 @@ class ExpiringNat(_Running):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(repr(m) for m in MODES)}, not {mode!r}")
         self.mode = mode
-        self._check = check_upstream
+        self._check_upstream = check_upstream
         self._emulator: Emulator | None = None
 
     @property
     def idle_timeout(self) -> float:
         return self._idle_timeout
 
-    def start(self) -> Self:
-        if self._thread is not None:
-            return self
-        if self._check:
+    _thread_name = "natprobe-expiring-nat"
+
+    def _check(self) -> None:
+        if self._check_upstream:
             _check_upstream(self.upstream)
-        self._thread = LoopThread("natprobe-expiring-nat")
-        try:
 
-            async def listen() -> Address:
-                self._emulator = Emulator(self.upstream, self._idle_timeout, self.mode, observer=self._log.add)
-                return await self._emulator.listen(*self._listen)
+    async def _open(self) -> Address:
+        self._emulator = Emulator(self.upstream, self._idle_timeout, self.mode, observer=self._log.add)
+        return await self._emulator.listen(*self._listen)
 
-            self._address = self._thread.run(listen)
-        except BaseException:
-            self.close()
-            raise
-        return self
+    async def _shut(self) -> None:
+        emulator, self._emulator = self._emulator, None
+        if emulator is not None:
+            await emulator.close()
 
     def forget_all(self) -> int:
         """Forget every live flow now, as if each had been idle too long; how many."""
@@ -210,18 +237,6 @@ class ExpiringNat(_Running):
         assert emulator is not None
         loop.call(lambda: emulator.set_idle_timeout(value))
         self._idle_timeout = value
-
-    def close(self) -> None:
-        """Stop listening, end every flow and the thread. Safe to call twice."""
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        emulator, self._emulator = self._emulator, None
-        try:
-            if emulator is not None:
-                thread.run(emulator.close)
-        finally:
-            thread.stop()
 
 
 class ExpiringUdpNat(_Running):
@@ -253,21 +268,16 @@ class ExpiringUdpNat(_Running):
     def inbound_refresh(self) -> bool:
         return self._timers.inbound_refresh
 
-    def start(self) -> Self:
-        if self._thread is not None:
-            return self
-        self._thread = LoopThread("natprobe-expiring-udp-nat")
-        try:
+    _thread_name = "natprobe-expiring-udp-nat"
 
-            async def listen() -> Address:
-                self._nat = UdpNat(self.upstream, self._timers, observer=self._log.add)
-                return await self._nat.listen(*self._listen)
+    async def _open(self) -> Address:
+        self._nat = UdpNat(self.upstream, self._timers, observer=self._log.add)
+        return await self._nat.listen(*self._listen)
 
-            self._address = self._thread.run(listen)
-        except BaseException:
-            self.close()
-            raise
-        return self
+    async def _shut(self) -> None:
+        nat, self._nat = self._nat, None
+        if nat is not None:
+            nat.close()
 
     def forget_all(self) -> int:
         """Forget every binding now; the next datagram out opens a new one, on a new port."""
@@ -284,14 +294,3 @@ class ExpiringUdpNat(_Running):
         assert nat is not None
         loop.call(lambda: nat.set_timers(timers))
         self._timers = timers
-
-    def close(self) -> None:
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        nat, self._nat = self._nat, None
-        try:
-            if nat is not None:
-                thread.call(nat.close)
-        finally:
-            thread.stop()
