@@ -77,13 +77,16 @@ def test_close_mode_sends_the_client_a_fin() -> None:
 
 
 def test_data_before_the_timeout_keeps_the_flow() -> None:
-    # Exchanges every T/2 for 3 T: the flow is never idle for T.
-    with tcp_echo() as upstream, ExpiringNat(upstream.server_address, idle_timeout=T) as nat:
+    # Exchanges every T/4 for 1.5 times the timeout (here 4 T, so that a
+    # loaded machine's stall of a few hundred ms cannot fake an idle): the
+    # flow is never idle for its timeout.
+    timeout = 4 * T
+    with tcp_echo() as upstream, ExpiringNat(upstream.server_address, idle_timeout=timeout) as nat:
         with socket.create_connection(nat.address, timeout=WAIT) as sock:
-            for n in range(6):
+            for n in range(24):
                 assert exchange(sock, b"%d" % n) == b"%d" % n
                 with pytest.raises(TimeoutError):
-                    nat.wait_for("expired", T / 2)
+                    nat.wait_for("expired", T / 4)
         assert [e.kind for e in nat.events] == ["opened"]
 
 
