@@ -16,34 +16,36 @@ from websockets.exceptions import ConnectionClosed
 from probe.core.heartbeat import HeartbeatConfig
 from probe.core.planner import PlannerConfig
 from probe.core.targets import Target
-from probe.lab.emulator import Emulator
 from probe.net.dial import Endpoint
 from probe.net.server import ProbeServer
 from probe.net.ws_server import listen_ws
 from probe.run.check import CheckOptions, run_check
 from probe.run.discover import DiscoverOptions, DiscoverRun
 from probe.run.hold_ws import WsHoldOptions, run_hold_ws
+from probe.testing import ExpiringNat
 from tests.conftest import run_cli, scaled
 
 T = scaled(1.5)
 
 
+NatFactory = Callable[..., ExpiringNat]
+
+
 @contextlib.asynccontextmanager
-async def ws_path(timeout_s: float, mode: str) -> AsyncIterator[tuple[str, int, Emulator]]:
+async def ws_path(expiring_nat: NatFactory, timeout_s: float, mode: str) -> AsyncIterator[tuple[str, int]]:
+    """A WebSocket server behind the test kit's expiring NAT: where to connect."""
     server = ProbeServer()
     upstream = await listen_ws(server, "127.0.0.1", 0)
-    emulator = Emulator(upstream, timeout_s, mode)
-    host, port = await emulator.listen("127.0.0.1", 0)
     try:
-        yield host, port, emulator
+        nat = expiring_nat(upstream=upstream, idle_timeout=timeout_s, mode=mode)
+        yield nat.host, nat.port
     finally:
-        await emulator.close()
         await server.shutdown()
 
 
-def test_discover_over_websocket_through_an_emulated_proxy() -> None:
+def test_discover_over_websocket_through_an_emulated_proxy(expiring_nat: NatFactory) -> None:
     async def body() -> dict[str, Any]:
-        async with ws_path(T, "close") as (host, port, _):
+        async with ws_path(expiring_nat, T, "close") as (host, port):
             target = Target("ws", host, port, "/natprobe")
             return (await DiscoverRun(DiscoverOptions(Endpoint(target), PlannerConfig())).run()).to_json()
 
@@ -55,9 +57,11 @@ def test_discover_over_websocket_through_an_emulated_proxy() -> None:
 
 
 @pytest.mark.parametrize(("beat", "passes"), [(None, False), (HeartbeatConfig(0.4, kind="message"), True)])
-def test_heartbeats_shorter_than_the_timeout_keep_the_session(beat: HeartbeatConfig | None, passes: bool) -> None:
+def test_heartbeats_shorter_than_the_timeout_keep_the_session(
+    expiring_nat: NatFactory, beat: HeartbeatConfig | None, passes: bool
+) -> None:
     async def body() -> dict[str, Any]:
-        async with ws_path(T, "drop") as (host, port, _):
+        async with ws_path(expiring_nat, T, "drop") as (host, port):
             options = CheckOptions(Endpoint(Target("ws", host, port, "/")), idle_s=2 * T, grace_s=0.5, heartbeat=beat)
             return (await run_check(options)).to_json()
 
