@@ -39,6 +39,8 @@ _TOOLS = {
     "ss": "apt-get install iproute2",
     "prometheus": "apt-get install prometheus",
     "promtool": "apt-get install prometheus",
+    "squid": "apt-get install squid",
+    "microsocks": "apt-get install microsocks",
 }
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from probe.cli.common import duration, endpoint, fail, heartbeat, keepalive, run
+from probe.cli.common import duration, endpoint, fail, heartbeat, keepalive, proxy_for, run
 from probe.cli.monitoring import Monitor, Nagios, ProbeName, Textfile
 from probe.cli.options import (
     CaCert,
@@ -22,6 +22,7 @@ from probe.cli.options import (
     KeepaliveIdle,
     KeepaliveInterval,
     NoSave,
+    ProxyOpt,
     Subprotocol,
     Token,
 )
@@ -86,6 +87,7 @@ def command(
     subprotocol: Subprotocol = None,
     cacert: CaCert = None,
     insecure: Insecure = False,
+    proxy: ProxyOpt = None,
     grace: Annotated[str, typer.Option("--grace", help="How late the push may be.")] = "1s",
     token: Token = None,
     json_out: JsonOut = False,
@@ -106,6 +108,7 @@ def command(
         fail(exc.message, ExitCode.USAGE)
     if control_target is not None:
         tcp_only = [keepalive_idle, keepalive_interval, keepalive_count, heartbeat_every]
+        proxy_for(proxy, parsed)  # a usage error for udp:// when given
         if any(value is not None for value in tcp_only):
             fail("--keepalive-* and --heartbeat are for tcp:// and ws:// targets, not udp://", ExitCode.USAGE)
         udp_options = UdpCheckOptions(
@@ -120,7 +123,7 @@ def command(
     if beat is not None and beat.kind == "ping" and parsed.scheme == "tcp":
         fail("--heartbeat-kind ping needs a ws:// or wss:// target; use --heartbeat-kind message", ExitCode.USAGE)
     options = CheckOptions(
-        endpoint=endpoint(parsed, token, header, subprotocol, cacert, insecure),
+        endpoint=endpoint(parsed, token, header, subprotocol, cacert, insecure, proxy),
         idle_s=duration(idle, "--idle") or 0.0,
         keepalive=keepalive(keepalive_idle, keepalive_interval, keepalive_count),
         grace_s=duration(grace, "--grace") or 1.0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
@@ -13,6 +14,7 @@ import typer
 from probe.core import nagios
 from probe.core.durations import DurationError, parse_duration
 from probe.core.heartbeat import HeartbeatConfig
+from probe.core.proxy import Proxy, from_env, parse_proxy
 from probe.core.targets import Target
 from probe.core.text import printable
 from probe.errors import ExitCode, NatprobeError, UsageError
@@ -80,9 +82,24 @@ def endpoint(
     subprotocol: str | None = None,
     cacert: str | None = None,
     insecure: bool = False,
+    proxy: str | None = None,
 ) -> Endpoint:
     """What the options say about reaching ``target``: the one Endpoint of a command."""
-    return Endpoint(target, token=token, ws=ws_options(headers, subprotocol, cacert, insecure))
+    return Endpoint(
+        target, token=token, ws=ws_options(headers, subprotocol, cacert, insecure), proxy=proxy_for(proxy, target)
+    )
+
+
+def proxy_for(text: str | None, target: Target) -> Proxy | None:
+    """``--proxy``: a URL, or ``env`` for the one the environment names for ``target``."""
+    if text is None:
+        return None
+    if target.scheme == "udp":
+        fail("--proxy is for tcp:// and ws(s):// targets: HTTP and SOCKS5 proxies carry no UDP probes", ExitCode.USAGE)
+    try:
+        return from_env(os.environ, target) if text == "env" else parse_proxy(text)
+    except UsageError as exc:
+        fail(exc.message, ExitCode.USAGE)
 
 
 def heartbeat(interval: str | None, kind: str, mode: str, timeout: str | None) -> HeartbeatConfig | None:

@@ -8,7 +8,7 @@ import typer
 
 from probe.cli.common import duration, endpoint, fail, run
 from probe.cli.monitoring import Monitor, Nagios, ProbeName, Textfile
-from probe.cli.options import CaCert, Header, Insecure, NoSave, Subprotocol
+from probe.cli.options import CaCert, Header, Insecure, NoSave, ProxyOpt, Subprotocol
 from probe.core.planner import PlannerConfig
 from probe.core.targets import control_for, parse_target
 from probe.errors import ExitCode, UsageError
@@ -74,6 +74,7 @@ def command(
     subprotocol: Subprotocol = None,
     cacert: CaCert = None,
     insecure: Insecure = False,
+    proxy: ProxyOpt = None,
     no_save: NoSave = False,
     textfile: Textfile = None,
     probe_name: ProbeName = None,
@@ -99,7 +100,7 @@ def command(
     live = not (json_out or ndjson or quiet or use_nagios) and console.is_terminal
     silent = quiet or json_out or use_nagios
     observer = stream.ndjson if ndjson else (None if silent or live else stream.progress)
-    reach = endpoint(parsed, token, header, subprotocol, cacert, insecure)
+    reach = endpoint(parsed, token, header, subprotocol, cacert, insecure, proxy)
     options = DiscoverOptions(reach, config, grace_s=duration(grace, "--grace"))
     if control_target is not None:
         udp = UdpDiscoverOptions(parsed, reach.to(control_target), config, grace_s=options.grace_s)

@@ -19,6 +19,7 @@ from probe.cli.options import (
     KeepaliveCount,
     KeepaliveIdle,
     KeepaliveInterval,
+    ProxyOpt,
     Subprotocol,
 )
 from probe.core.targets import parse_target
@@ -59,6 +60,7 @@ def command(
     subprotocol: Subprotocol = None,
     cacert: CaCert = None,
     insecure: Insecure = False,
+    proxy: ProxyOpt = None,
     repeat: Annotated[
         int, typer.Option("--repeat", min=1, max=100, help="WebSocket: hold this many sessions one after another.")
     ] = 1,
@@ -79,7 +81,7 @@ def command(
         if heartbeat_every is not None:
             fail("--heartbeat needs a ws:// or wss:// target; for TCP use --keepalive-idle", ExitCode.USAGE)
         options = HoldOptions(
-            endpoint=endpoint(parsed),
+            endpoint=endpoint(parsed, proxy=proxy),
             duration_s=seconds,
             keepalive=keepalive(keepalive_idle, keepalive_interval, keepalive_count, user_timeout),
         )
@@ -88,7 +90,7 @@ def command(
         if keepalive_idle or keepalive_interval or keepalive_count or user_timeout:
             fail("keepalive options apply to TCP targets; for WebSocket use --heartbeat", ExitCode.USAGE)
         ws_opts = WsHoldOptions(
-            endpoint=endpoint(parsed, None, header, subprotocol, cacert, insecure),
+            endpoint=endpoint(parsed, None, header, subprotocol, cacert, insecure, proxy),
             duration_s=seconds,
             heartbeat=heartbeat(heartbeat_every, heartbeat_kind, heartbeat_mode, heartbeat_timeout),
             heartbeat_message=heartbeat_message,

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from probe.cli.common import duration, endpoint, fail, run
-from probe.cli.options import CaCert, Header, Insecure, JsonOut, Subprotocol, Token
+from probe.cli.options import CaCert, Header, Insecure, JsonOut, ProxyOpt, Subprotocol, Token
 from probe.core.targets import parse_target
 from probe.errors import ExitCode, UsageError
 from probe.render.console import make_console, render_locate
@@ -40,12 +40,19 @@ def command(
     subprotocol: Subprotocol = None,
     cacert: CaCert = None,
     insecure: Insecure = False,
+    proxy: ProxyOpt = None,
 ) -> None:
     """Find the hop whose state forgets idle flows: your router, a carrier NAT, or the far end."""
     try:
         parsed = parse_target(target)
     except UsageError as exc:
         fail(exc.message, ExitCode.USAGE)
+    if proxy is not None:
+        fail(
+            "locate cannot work through a proxy: the TTL of its probes ends at the proxy, which answers them; "
+            "run it where the proxy is, or without --proxy",
+            ExitCode.USAGE,
+        )
     options = LocateOptions(
         endpoint(parsed, token, header, subprotocol, cacert, insecure),
         timeout_s=duration(timeout, "--timeout"),

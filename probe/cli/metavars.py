@@ -31,6 +31,7 @@ METAVARS: dict[str, str] = {
     # where to listen or connect
     **dict.fromkeys(("listen", "upstream", "tcp", "ws", "udp"), "HOST:PORT"),
     "control": "URL",
+    "proxy": "URL|env",
     "target": "TARGET",
     # files
     **dict.fromkeys(("config", "cacert", "textfile"), "FILE"),

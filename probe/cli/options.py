@@ -25,4 +25,12 @@ KeepaliveInterval = Annotated[str | None, typer.Option("--keepalive-interval", h
 KeepaliveCount = Annotated[int | None, typer.Option("--keepalive-count", help="TCP keepalive probes before giving up.")]
 Token = Annotated[str | None, typer.Option("--token", envvar="NATPROBE_TOKEN", help="Server's shared secret.")]
 NoSave = Annotated[bool, typer.Option("--no-save", help="Do not save the result to the history.")]
+ProxyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--proxy",
+        help="Go through this proxy: http://[user:pass@]HOST:PORT (CONNECT), socks5://, socks5h://, "
+        "or env (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY, as curl reads them).",
+    ),
+]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]

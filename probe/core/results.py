@@ -79,6 +79,8 @@ class DiscoverResult:
     states: dict[str, StateResult] | None = None
     inbound_refresh: bool | None = None
     control: str | None = None
+    #: The proxy the connections went through, as shown (no password).
+    proxy: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         b = self.bracket
@@ -113,6 +115,7 @@ class DiscoverResult:
             "grace_s": _r(self.grace_s),
             "rtt_s": _r(self.rtt_s, 5),
             "server": self.server,
+            "proxy": self.proxy,
             "nat": self.nat,
             "connections": self.connections,
             "recommended_keepalive_s": recommended_interval(b),

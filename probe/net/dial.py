@@ -11,15 +11,20 @@ ws:// target). A proxy, when natprobe has one, is one more field here.
 from __future__ import annotations
 
 import asyncio
+import socket
 from dataclasses import dataclass, field, replace
 
+from python_socks import ProxyError as SocksError
+from python_socks.async_.asyncio import Proxy as SocksProxy
 from websockets.asyncio.client import ClientConnection
 
+from probe.core.protocol import MAX_LINE
+from probe.core.proxy import Proxy
 from probe.core.targets import Target, format_address
 from probe.errors import TargetError
 from probe.net.client import CONNECT_TIMEOUT_S, MessageConnection, ProtocolConnection, describe_connect_error
 from probe.net.sockopts import KeepaliveSettings, apply_keepalive
-from probe.net.ws_client import WsOptions, WsProtocolConnection, open_ws
+from probe.net.ws_client import WsOptions, WsProtocolConnection, describe_proxy_error, open_ws
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,8 @@ class Endpoint:
     ws: WsOptions = field(default_factory=WsOptions)
     #: Bound on connecting, and on the server's answer to hello.
     timeout_s: float = CONNECT_TIMEOUT_S
+    #: Every connection goes through this proxy (HTTP CONNECT or SOCKS5).
+    proxy: Proxy | None = None
 
     @property
     def where(self) -> str:
@@ -50,15 +57,25 @@ class Reaching:
     def target(self) -> Target:
         return self.endpoint.target
 
+    @property
+    def proxy(self) -> str | None:
+        """The proxy as results show it (never its password), or None."""
+        return None if self.endpoint.proxy is None else str(self.endpoint.proxy)
+
 
 async def dial(endpoint: Endpoint, keepalive: KeepaliveSettings | None = None) -> MessageConnection:
     """A natprobe protocol connection to the endpoint's server (hello not yet said)."""
     target = endpoint.target
-    if target.scheme == "tcp":
+    conn: MessageConnection
+    if target.scheme == "tcp" and endpoint.proxy is None:
         return await ProtocolConnection.open(
             target.host, target.port, keepalive=keepalive, timeout_s=endpoint.timeout_s
         )
-    conn = await WsProtocolConnection.open(target, endpoint.ws, timeout_s=endpoint.timeout_s)
+    if target.scheme == "tcp":
+        reader, writer = await dial_stream(endpoint, limit=MAX_LINE * 2)
+        conn = ProtocolConnection(reader, writer, endpoint.where)
+    else:
+        conn = await WsProtocolConnection.open(target, endpoint.ws, endpoint.timeout_s, endpoint.proxy)
     if keepalive is not None:
         try:
             apply_keepalive(conn.socket, keepalive)
@@ -68,16 +85,32 @@ async def dial(endpoint: Endpoint, keepalive: KeepaliveSettings | None = None) -
     return conn
 
 
-async def dial_stream(endpoint: Endpoint) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A plain TCP connection to the endpoint, whatever server listens there."""
+async def dial_stream(endpoint: Endpoint, limit: int = 2**16) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A plain TCP connection to the endpoint, whatever server listens there:
+    through the proxy (a CONNECT or SOCKS5 tunnel) when there is one."""
     target = endpoint.target
+    if endpoint.proxy is not None:
+        sock = await _tunnel(endpoint, endpoint.proxy)
+        return await asyncio.open_connection(sock=sock, limit=limit)
     try:
         async with asyncio.timeout(endpoint.timeout_s):
-            return await asyncio.open_connection(target.host, target.port)
+            return await asyncio.open_connection(target.host, target.port, limit=limit)
     except (OSError, TimeoutError) as exc:
         raise TargetError(describe_connect_error(exc, endpoint.where)) from None
 
 
+async def _tunnel(endpoint: Endpoint, proxy: Proxy) -> socket.socket:
+    """A socket connected to the target through ``proxy`` (python-socks)."""
+    client = SocksProxy.from_url(proxy.url, rdns=proxy.scheme != "socks5")
+    try:
+        sock: socket.socket = await client.connect(
+            dest_host=endpoint.target.host, dest_port=endpoint.target.port, timeout=endpoint.timeout_s
+        )
+    except (SocksError, OSError) as exc:
+        raise TargetError(describe_proxy_error(exc, proxy)) from None
+    return sock
+
+
 async def dial_ws(endpoint: Endpoint) -> ClientConnection:
     """A plain WebSocket session to the endpoint's URL, whatever server it is."""
-    return await open_ws(endpoint.target, endpoint.ws, endpoint.timeout_s)
+    return await open_ws(endpoint.target, endpoint.ws, endpoint.timeout_s, endpoint.proxy)

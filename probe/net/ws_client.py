@@ -14,12 +14,22 @@ import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
+from python_socks import ProxyError as SocksError
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidProxyMessage,
+    InvalidProxyStatus,
+    InvalidStatus,
+    InvalidURI,
+    ProxyError,
+)
 from websockets.typing import Subprotocol
 
 from probe.core.evidence import FailureMode
 from probe.core.protocol import MAX_LINE, encode
+from probe.core.proxy import Proxy
 from probe.core.targets import Target, format_address
 from probe.core.text import printable
 from probe.errors import TargetError, UsageError
@@ -66,6 +76,23 @@ def _uri(target: Target) -> str:
     return f"{target.scheme}://{format_address(target.host, target.port)}{target.path}"
 
 
+def describe_proxy_error(exc: BaseException, proxy: Proxy | None) -> str:
+    """One line that names the proxy (never its password) and what it did."""
+    name = f"the proxy {proxy}" if proxy is not None else "the proxy"
+    if isinstance(exc, InvalidProxyStatus):
+        status = exc.response.status_code
+        if status == 407:
+            return f"{name} wants authentication (HTTP 407): give user:password in --proxy"
+        return f"{name} refused the tunnel with HTTP {status}"
+    if isinstance(exc, InvalidProxyMessage):
+        return f"{name} did not answer as an HTTP proxy: {printable(exc, 120)}"
+    if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
+        return f"{name} refused the connection"
+    if isinstance(exc, TimeoutError):
+        return f"{name} did not answer in time"
+    return f"{name} failed: {printable(exc, 200)}"
+
+
 def describe_ws_error(exc: BaseException, where: str) -> str:
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"TLS certificate verification failed for {where}: {exc.verify_message or exc.reason}"
@@ -80,7 +107,9 @@ def describe_ws_error(exc: BaseException, where: str) -> str:
     return describe_connect_error(exc, where)
 
 
-async def open_ws(target: Target, options: WsOptions, timeout_s: float = CONNECT_TIMEOUT_S) -> ClientConnection:
+async def open_ws(
+    target: Target, options: WsOptions, timeout_s: float = CONNECT_TIMEOUT_S, proxy: Proxy | None = None
+) -> ClientConnection:
     where = f"{target.host}:{target.port}"
     subprotocols = [Subprotocol(options.subprotocol)] if options.subprotocol else None
     try:
@@ -89,9 +118,9 @@ async def open_ws(target: Target, options: WsOptions, timeout_s: float = CONNECT
             ssl=ssl_context(target, options),
             additional_headers=options.headers or None,
             subprotocols=subprotocols,
-            # Measure the path itself: no proxy from the environment, no
-            # automatic pings, no compression.
-            proxy=None,
+            # Measure the path asked for: the proxy given, never one the
+            # environment names unasked; no automatic pings, no compression.
+            proxy=None if proxy is None else proxy.url,
             ping_interval=None,
             compression=None,
             open_timeout=timeout_s,
@@ -100,7 +129,12 @@ async def open_ws(target: Target, options: WsOptions, timeout_s: float = CONNECT
         )
     except UsageError:
         raise
+    except (ProxyError, SocksError) as exc:
+        raise TargetError(describe_proxy_error(exc, proxy)) from None
     except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ssl.SSLError) as exc:
+        if proxy is not None and isinstance(exc, OSError | TimeoutError):
+            # The socket we opened was the proxy's.
+            raise TargetError(describe_proxy_error(exc, proxy)) from None
         raise TargetError(describe_ws_error(exc, where)) from None
 
 
@@ -144,9 +178,9 @@ class WsProtocolConnection:
 
     @classmethod
     async def open(
-        cls, target: Target, options: WsOptions, timeout_s: float = CONNECT_TIMEOUT_S
+        cls, target: Target, options: WsOptions, timeout_s: float = CONNECT_TIMEOUT_S, proxy: Proxy | None = None
     ) -> WsProtocolConnection:
-        ws = await open_ws(target, replace_max_size(options), timeout_s)
+        ws = await open_ws(target, replace_max_size(options), timeout_s, proxy)
         return cls(ws, f"{target.host}:{target.port}")
 
     @property

@@ -57,10 +57,21 @@ MODE_MEANING = {
 }
 
 
+def render_proxy(result: dict[str, Any], console: Console) -> None:
+    """Say so when a proxy stood in the path: it is a middlebox of its own."""
+    proxy = result.get("proxy")
+    if proxy:
+        console.print(
+            f"  Through the proxy {escape(str(proxy))}: what was measured is the path through it, "
+            "its own idle timeout included"
+        )
+
+
 def render_discover(result: dict[str, Any], console: Console, truth_s: float | None = None) -> None:
     lower, upper = result["lower_s"], result["upper_s"]
     target = escape(str(result["target"]))
     console.print(f"[bold]natprobe discover[/bold] {target}")
+    render_proxy(result, console)
     longest = result["longest_survived_s"]
     if upper is None and result["reason"] == "max_idle":
         console.print(
@@ -284,6 +295,7 @@ def render_check(result: dict[str, Any], console: Console) -> None:
     console.print(
         f"[bold]natprobe check[/bold] {escape(str(result['target']))}: idle {_dur(result['idle_s'])} {verdict}"
     )
+    render_proxy(result, console)
     if result.get("udp_state"):
         state = result["udp_state"]
         console.print(f"  UDP flow state before the idle: {state} ({STATE_MEANING.get(state, '')})")
@@ -314,6 +326,7 @@ def render_hold(result: dict[str, Any], console: Console) -> None:
         f"[bold]natprobe hold[/bold] {escape(str(result['target']))}: alive {_dur(result['alive_s'])}, "
         f"ended [{colour}]{result['ended']}[/{colour}] - {escape(str(result['detail']))}"
     )
+    render_proxy(result, console)
     if result.get("close_code") is not None:
         console.print(f"  Close code {result['close_code']} {escape(str(result.get('close_reason') or ''))}")
     if result.get("natprobe_server") and result["lasted"]:

@@ -64,6 +64,7 @@ class CheckResult:
             "schema": "natprobe.check/1",
             "target": str(o.target),
             "transport": o.target.transport,
+            "proxy": o.proxy,
             "idle_s": o.idle_s,
             "passed": self.passed,
             "outcome": "survived" if self.passed else "failed",

@@ -45,6 +45,7 @@ class UdpCheckResult:
             "schema": "natprobe.check/1",
             "target": str(o.target),
             "transport": "udp",
+            "proxy": None,
             "idle_s": o.idle_s,
             "passed": self.passed,
             "outcome": "survived" if self.passed else "failed",

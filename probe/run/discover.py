@@ -168,6 +168,7 @@ class DiscoverRun(RunEvents[_Event]):
             server_view={"unacknowledged_pushes": len(self._unacked)},
             ip_version=self.ip_version,
             tls=self.options.target.scheme == "wss",
+            proxy=self.options.proxy,
         )
 
     # Timing ----------------------------------------------------------------

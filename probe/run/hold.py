@@ -53,6 +53,7 @@ class HoldResult:
             "schema": "natprobe.hold/1",
             "target": o.endpoint.where,
             "transport": "tcp",
+            "proxy": o.proxy,
             "duration_s": o.duration_s,
             "alive_s": round(self.alive_s, 3),
             "ended": self.ended,

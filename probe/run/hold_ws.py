@@ -91,6 +91,7 @@ class WsHoldResult:
             "schema": "natprobe.hold/1",
             "target": str(self.options.endpoint.target),
             "transport": "ws",
+            "proxy": self.options.proxy,
             "duration_s": self.options.duration_s,
             **first.to_json(),
             "lasted": self.lasted,

@@ -85,6 +85,7 @@ def test_a_discovery_maps_every_field() -> None:
         "grace_s": 1.0,
         "rtt_s": 1.0,
         "server": "natprobe 0.1.0",
+        "proxy": None,
         "nat": {"local": "a:1", "observed": "b:2", "detected": True, "port_preserved": False},
         "connections": {"max_open": 3},
         "recommended_keepalive_s": 3.2,
@@ -182,3 +183,7 @@ def test_the_rtt_keeps_five_decimals() -> None:
         reason="budget", rtt_s=0.0012345678,
     ).to_json()  # fmt: skip
     assert fine["rtt_s"] == 0.00123
+
+
+def test_a_discovery_through_a_proxy_names_it() -> None:
+    assert _result(proxy="socks5h://u@198.18.0.9:1080").to_json()["proxy"] == "socks5h://u@198.18.0.9:1080"

@@ -187,3 +187,138 @@ backend upstream
     )
     with foreground([HAPROXY, "-db", "-f", str(conf)], listen, b'{"op":"hello","v":1}\n', b'"welcome"'):
         yield
+
+
+def free_port() -> int:
+    """A port nothing listens on now. squid and microsocks take only a number,
+    not a socket, so for them (alone) a port is released and taken again."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes], within_s: float = 10.0) -> None:
+    """The ready signal of a proxy that prints none: the kernel lists its
+    listening socket. Each look waits on the process itself, so a proxy that
+    dies is seen at once; bounded."""
+    import psutil
+
+    for _ in range(int(scaled(within_s) / 0.05)):
+        if any(c.status == psutil.CONN_LISTEN and c.laddr[1] == port for c in psutil.net_connections("tcp")):
+            return
+        try:
+            proc.wait(timeout=0.05)
+        except subprocess.TimeoutExpired:
+            continue
+        raise RuntimeError(f"the proxy exited: {proc.stderr.read() if proc.stderr else b''!r}")
+    raise RuntimeError(f"nothing listened on port {port} within {within_s} s")
+
+
+@contextmanager
+def squid(workdir: Path, read_timeout_s: int) -> Iterator[int]:
+    """Debian's squid, CONNECT allowed to any port from localhost, closing
+    tunnels that carried nothing for ``read_timeout_s``; its port."""
+    port = free_port()
+    workdir.chmod(0o777)  # squid drops to its own user
+    conf = workdir / "squid.conf"
+    conf.write_text(
+        f"""
+http_port 127.0.0.1:{port}
+http_access allow localhost
+http_access deny all
+read_timeout {read_timeout_s} seconds
+cache deny all
+cache_mem 8 MB
+pid_filename {workdir}/squid.pid
+cache_log {workdir}/cache.log
+access_log none
+coredump_dir {workdir}
+cache_effective_user proxy
+shutdown_lifetime 1 seconds
+"""
+    )
+    proc = subprocess.Popen(
+        ["squid", "-N", "-d", "1", "-f", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        # Its own ready line, on stderr with -d 1.
+        for _ in range(200):  # bounded: squid prints a few dozen lines at start
+            line = read_line_bytes(proc, within_s=15.0)
+            if b"Accepting HTTP Socket connections" in line:
+                break
+        else:
+            raise RuntimeError("squid did not say it accepts connections")
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=scaled(10))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+
+
+def read_line_bytes(proc: subprocess.Popen[bytes], within_s: float) -> bytes:
+    import select
+
+    assert proc.stderr is not None
+    ready, _, _ = select.select([proc.stderr], [], [], scaled(within_s))
+    line = proc.stderr.readline() if ready else b""
+    if not line:
+        raise RuntimeError("squid stopped talking before it was ready")
+    return line
+
+
+@contextmanager
+def microsocks(user: str | None = None, password: str | None = None) -> Iterator[int]:
+    """Debian's microsocks, a SOCKS5 proxy (with user and password if given); its port."""
+    port = free_port()
+    argv = ["microsocks", "-i", "127.0.0.1", "-p", str(port)]
+    if user is not None and password is not None:
+        argv += ["-u", user, "-P", password]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        wait_listening(port, proc)
+        yield port
+    finally:
+        proc.kill()
+        proc.communicate(timeout=scaled(10))
+
+
+@contextmanager
+def canned_proxy(answer: bytes) -> Iterator[int]:
+    """A "proxy" that answers every connection with ``answer`` and closes: for
+    a proxy that wants authentication, or one that speaks garbage."""
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(scaled(5))
+                try:
+                    conn.recv(4096)
+                    conn.sendall(answer)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(scaled(5))
+        listener.close()
