@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from probe.core.proxy import parse_proxy
 from probe.core.targets import Target, control_for, parse_hostport, parse_target
 from probe.errors import UsageError
 
@@ -55,3 +56,22 @@ def test_address_parser_returns_host_and_port_or_a_usage_error(text: str) -> Non
             assert exc.message.startswith("invalid --tcp address ") and "\n" not in exc.message
         else:
             assert host and 0 <= port <= 65535
+
+
+@settings(max_examples=400, deadline=None)
+@given(TEXT)
+@example("http://[::1")
+@example("socks5h://u:secret@h:0")
+def test_the_proxy_parser_returns_a_proxy_or_a_usage_error_that_hides_the_password(text: str) -> None:
+    try:
+        proxy = parse_proxy(text)
+    except UsageError as exc:
+        assert exc.message and "\n" not in exc.message
+        if "secret@" in text:
+            assert "secret" not in exc.message
+    else:
+        assert proxy.scheme in ("http", "socks5", "socks5h") and proxy.host and 1 <= proxy.port <= 65535
+        assert parse_proxy(proxy.url) == proxy
+        # As shown, the user part carries no password: nothing after a colon before the @.
+        shown = str(proxy).split("://", 1)[1]
+        assert "@" not in shown or ":" not in shown.rsplit("@", 1)[0]
