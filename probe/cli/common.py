@@ -14,7 +14,7 @@ import typer
 from probe.core import nagios
 from probe.core.durations import DurationError, parse_duration
 from probe.core.heartbeat import HeartbeatConfig
-from probe.core.proxy import Proxy, from_env, parse_proxy
+from probe.core.proxy import Proxy, resolve_proxy
 from probe.core.targets import Target
 from probe.core.text import printable
 from probe.errors import ExitCode, NatprobeError, UsageError
@@ -94,10 +94,8 @@ def proxy_for(text: str | None, target: Target) -> Proxy | None:
     """``--proxy``: a URL, or ``env`` for the one the environment names for ``target``."""
     if text is None:
         return None
-    if target.scheme == "udp":
-        fail("--proxy is for tcp:// and ws(s):// targets: HTTP and SOCKS5 proxies carry no UDP probes", ExitCode.USAGE)
     try:
-        return from_env(os.environ, target) if text == "env" else parse_proxy(text)
+        return resolve_proxy(text, target, os.environ)
     except UsageError as exc:
         fail(exc.message, ExitCode.USAGE)
 

@@ -17,6 +17,7 @@ import yaml
 
 from probe.core.durations import DurationError, parse_duration
 from probe.core.heartbeat import KINDS, MODES
+from probe.core.proxy import resolve_proxy
 from probe.core.targets import parse_target
 from probe.errors import UsageError
 
@@ -50,6 +51,7 @@ _DISCOVER = {
 }
 _PROBE_KEYS = {
     "name", "target", "check", "discover", "every", "token", "headers", "cacert", "insecure", "timeout", "control",
+    "proxy",
 }  # fmt: skip
 _TOP_KEYS = {"probes", "concurrency", "jitter", "start_spread"}
 
@@ -76,6 +78,8 @@ class JobSpec:
     timeout_s: float = 10.0
     #: udp:// only: the control connection (default tcp:// on the same host and port).
     control: str | None = None
+    #: tcp:// and ws(s):// only: a proxy URL, or "env" (the exporter's environment).
+    proxy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,14 @@ def _probe(node: yaml.Node, index: int) -> JobSpec:
             parse_target(control)
         except UsageError as exc:
             raise ConfigError(f"{what}: control: {exc.message}", _line(control_node)) from None
+    proxy = None
+    if "proxy" in keys:
+        proxy_node = keys["proxy"][1]
+        proxy = _scalar(proxy_node, f"{what}: proxy")
+        try:
+            resolve_proxy(proxy, parse_target(target, ("tcp", "udp", "ws", "wss")), {})
+        except UsageError as exc:
+            raise ConfigError(f"{what}: proxy: {exc.message}", _line(proxy_node)) from None
     kinds = [k for k in ("check", "discover") if k in keys]
     if len(kinds) != 1:
         raise ConfigError(f"{what} needs exactly one of check or discover", _line(node))
@@ -220,6 +232,7 @@ def _probe(node: yaml.Node, index: int) -> JobSpec:
         insecure=_bool(keys["insecure"][1], f"{what}: insecure") if "insecure" in keys else False,
         timeout_s=_duration(keys["timeout"][1], f"{what}: timeout") if "timeout" in keys else 10.0,
         control=control,
+        proxy=proxy,
     )
 
 

@@ -107,6 +107,13 @@ def bypassed(host: str, no_proxy: str) -> bool:
     return False
 
 
+def resolve_proxy(text: str, target: Target, env: Mapping[str, str]) -> Proxy | None:
+    """A ``--proxy`` (or exporter ``proxy:``) value for ``target``: a URL, or ``env``."""
+    if target.scheme == "udp":
+        raise UsageError("a proxy is for tcp:// and ws(s):// targets: HTTP and SOCKS5 proxies carry no UDP probes")
+    return from_env(env, target) if text == "env" else parse_proxy(text)
+
+
 def from_env(env: Mapping[str, str], target: Target) -> Proxy | None:
     """The proxy the environment names for ``target``, as curl would pick it; None: direct."""
     no_proxy = _get(env, "no_proxy")

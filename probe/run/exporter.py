@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import signal
 import time
@@ -21,6 +22,7 @@ from probe.core.exporter_config import ExporterConfig, JobSpec
 from probe.core.heartbeat import HeartbeatConfig
 from probe.core.metrics import Family, ProbeState, families
 from probe.core.planner import PlannerConfig
+from probe.core.proxy import resolve_proxy
 from probe.core.targets import Target, control_for, format_address, parse_target
 from probe.errors import NatprobeError, TargetError
 from probe.net.dial import Endpoint
@@ -77,7 +79,8 @@ def discover_options(spec: JobSpec) -> DiscoverOptions:
 
 def _endpoint(spec: JobSpec, target: Target) -> Endpoint:
     ws = WsOptions(headers=[parse_header(h) for h in spec.headers], cacert=spec.cacert, insecure=spec.insecure)
-    return Endpoint(target, token=spec.token, ws=ws, timeout_s=spec.timeout_s)
+    proxy = None if spec.proxy is None else resolve_proxy(spec.proxy, target, os.environ)
+    return Endpoint(target, token=spec.token, ws=ws, timeout_s=spec.timeout_s, proxy=proxy)
 
 
 def _udp(spec: JobSpec) -> tuple[Target, Endpoint]:

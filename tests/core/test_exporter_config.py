@@ -259,3 +259,21 @@ def test_udp_refusals_name_the_option(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(text)
     assert info.value.message == message
+
+
+def test_tcp_and_websocket_probes_take_a_proxy_and_udp_probes_do_not() -> None:
+    config = parse_config(
+        "probes:\n"
+        "  - {name: a, target: tcp://h, every: 1m, check: {idle: 1}, proxy: 'socks5h://198.18.0.9:1080'}\n"
+        "  - {name: b, target: wss://h/p, every: 1m, discover: {}, proxy: env}\n"
+    )
+    assert [p.proxy for p in config.probes] == ["socks5h://198.18.0.9:1080", "env"]
+    for text, line, message in [
+        ("probes:\n  - {name: u, target: udp://h, every: 1, check: {idle: 1}, proxy: 'http://p:1'}\n", 2,
+         "probe 'u': proxy: a proxy is for tcp:// and ws(s):// targets"),
+        ("probes:\n  - {name: f, target: tcp://h, every: 1, check: {idle: 1},\n     proxy: 'ftp://p:1'}\n", 3,
+         "probe 'f': proxy: unsupported proxy scheme 'ftp'"),
+    ]:  # fmt: skip
+        with pytest.raises(ConfigError) as info:
+            parse_config(text)
+        assert info.value.line == line and message in str(info.value), str(info.value)

@@ -123,10 +123,24 @@ def test_a_proxy_that_refuses_wants_a_password_or_speaks_garbage_is_exit_3_namin
         (("check", "tcp://127.0.0.1:1", "--idle", "1s", "--proxy", "ftp://h:1"), "unsupported proxy scheme 'ftp'"),
         (("check", "tcp://127.0.0.1:1", "--idle", "1s", "--proxy", "http://[::1"), "invalid proxy 'http://[::1'"),
         (("check", "tcp://127.0.0.1:1", "--idle", "1s", "--proxy", "h:1"), "invalid proxy 'h:1'"),
-        (("discover", "udp://127.0.0.1:1", "--proxy", "http://h:1"), "--proxy is for tcp:// and ws(s):// targets"),
+        (("discover", "udp://127.0.0.1:1", "--proxy", "http://h:1"), "a proxy is for tcp:// and ws(s):// targets"),
         (("locate", "tcp://127.0.0.1:1", "--proxy", "http://h:1"), "locate cannot work through a proxy"),
     ],
 )
 def test_a_malformed_or_impossible_proxy_is_a_usage_error(args: tuple[str, ...], message: str) -> None:
     proc = run_cli(*args)
     assert proc.returncode == 2 and message in one_line(proc)
+
+
+def test_the_exporter_runs_a_probe_through_its_proxy(server: Proc) -> None:
+    import asyncio
+
+    from probe.core.exporter_config import JobSpec
+    from probe.run.exporter import run_job
+
+    tcp, _ = ports(server)
+    with microsocks() as port:
+        proxy = f"socks5://127.0.0.1:{port}"
+        spec = JobSpec("p", f"tcp://127.0.0.1:{tcp}", "check", 60.0, {"idle": 0.2}, proxy=proxy, timeout_s=10.0)
+        result = asyncio.run(run_job(spec))
+    assert result["passed"] is True and result["proxy"] == proxy
