@@ -97,6 +97,16 @@ http {{
         yield
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """End a proxy: SIGTERM, then SIGKILL if it lingers; its pipes are closed."""
+    proc.terminate()
+    try:
+        proc.communicate(timeout=scaled(10))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+
+
 @contextmanager
 def foreground(
     argv: list[str], listen: Listener, request: bytes, answer: bytes, env: dict[str, str] | None = None
@@ -109,12 +119,7 @@ def foreground(
         wait_answering(listen.port, request, answer, proc)
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.communicate(timeout=scaled(10))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
+        stop(proc)
 
 
 def ws_proxy_block(listen_port: int, upstream_port: int, read_timeout_s: float, tls: Certs | None = None) -> str:
@@ -253,12 +258,7 @@ shutdown_lifetime 1 seconds
             raise RuntimeError("squid did not say it accepts connections")
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.communicate(timeout=scaled(10))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
+        stop(proc)
 
 
 def read_line_bytes(proc: subprocess.Popen[bytes], within_s: float) -> bytes:
@@ -284,8 +284,7 @@ def microsocks(user: str | None = None, password: str | None = None) -> Iterator
         wait_listening(port, proc)
         yield port
     finally:
-        proc.kill()
-        proc.communicate(timeout=scaled(10))
+        stop(proc)
 
 
 @contextmanager

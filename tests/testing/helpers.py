@@ -6,7 +6,8 @@ import socket
 import socketserver
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from typing import TypeVar
 
 
 class _Echo(socketserver.BaseRequestHandler):
@@ -40,10 +41,12 @@ class _TcpServer(socketserver.ThreadingTCPServer):
         self.received: list[bytes] = []
 
 
+S = TypeVar("S", bound=socketserver.BaseServer)
+
+
 @contextmanager
-def tcp_echo() -> Iterator[_TcpServer]:
-    """A TCP echo server that records what it received."""
-    server = _TcpServer()
+def _serving(server: S) -> Iterator[S]:
+    """``server`` answering on a thread of its own until the block ends."""
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -52,6 +55,11 @@ def tcp_echo() -> Iterator[_TcpServer]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def tcp_echo() -> AbstractContextManager[_TcpServer]:
+    """A TCP echo server that records what it received."""
+    return _serving(_TcpServer())
 
 
 class _UdpEcho(socketserver.BaseRequestHandler):
@@ -71,18 +79,9 @@ class _UdpServer(socketserver.UDPServer):
         self.sources: list[tuple[str, int]] = []
 
 
-@contextmanager
-def udp_echo() -> Iterator[_UdpServer]:
+def udp_echo() -> AbstractContextManager[_UdpServer]:
     """A UDP echo server that records the address each datagram came from."""
-    server = _UdpServer()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    return _serving(_UdpServer())
 
 
 def refused_port() -> tuple[socket.socket, int]:
