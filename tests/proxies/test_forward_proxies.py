@@ -1,10 +1,12 @@
 """Through the proxies corporate clients use: Debian's squid (HTTP CONNECT) and microsocks (SOCKS5).
 
 squid closes CONNECT tunnels that carried nothing for its read_timeout (3 s
-here). Its clock counts whole seconds, so a tunnel idle since a moment within
-a second is closed between T - 1 and T after its last data (measured here:
-2.05-2.5 s for 3 s, 6.1-6.2 s for 7 s): discover through it brackets that,
-with the path through the proxy named in the result. Through
+here). Its clock counts whole seconds, so a tunnel is closed between about
+T - 1 and T after squid last read from it, which is a little before
+natprobe's idle begins (squid reads the server's welcome before the client
+does; more so on a loaded machine). Measured here: 2.05-2.5 s for 3 s,
+6.1-6.2 s for 7 s, and once, under CI's load, 1.9 s for 3 s. discover through
+it brackets that, with the path through the proxy named in the result. Through
 microsocks, which keeps tunnels open, discover measures what lies behind
 it: the test kit's expiring NAT, forgetting flows idle 2 s.
 """
@@ -58,7 +60,7 @@ def test_discover_through_squid_brackets_squids_own_timeout(server: Proc, tmp_pa
     assert result["proxy"] == proxy
     # squid closes the tunnel itself, within its whole-second timeout.
     assert result["failure_mode"] == "closed"
-    assert SQUID_TIMEOUT - 1.1 <= result["lower_s"] <= result["upper_s"] <= SQUID_TIMEOUT + 0.2
+    assert SQUID_TIMEOUT - 1.5 <= result["lower_s"] <= result["upper_s"] <= SQUID_TIMEOUT + 0.2
 
 
 def test_the_summary_says_the_path_measured_is_the_one_through_the_proxy(server: Proc, tmp_path: Path) -> None:
