@@ -13,7 +13,6 @@ from probe.core.protocol import MAX_LINE, VERSION, ProtocolError, decode, encode
 from probe.core.targets import format_address
 from probe.core.text import printable
 from probe.errors import TargetError
-from probe.net.sockopts import KeepaliveSettings, apply_keepalive
 
 CONNECT_TIMEOUT_S = 10.0
 
@@ -76,30 +75,6 @@ class ProtocolConnection:
         self.reader = reader
         self.writer = writer
         self.where = where
-
-    @classmethod
-    async def open(
-        cls,
-        host: str,
-        port: int,
-        keepalive: KeepaliveSettings | None = None,
-        timeout_s: float = CONNECT_TIMEOUT_S,
-    ) -> ProtocolConnection:
-        where = f"{host}:{port}"
-        try:
-            async with asyncio.timeout(timeout_s):
-                reader, writer = await asyncio.open_connection(host, port, limit=MAX_LINE * 2)
-        except (OSError, TimeoutError) as exc:
-            raise TargetError(describe_connect_error(exc, where)) from None
-        conn = cls(reader, writer, where)
-        if keepalive is not None:
-            sock = writer.get_extra_info("socket")
-            try:
-                apply_keepalive(sock, keepalive)
-            except BaseException:
-                conn.abort()
-                raise
-        return conn
 
     @property
     def socket(self) -> socket.socket:

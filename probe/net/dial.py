@@ -67,10 +67,6 @@ async def dial(endpoint: Endpoint, keepalive: KeepaliveSettings | None = None) -
     """A natprobe protocol connection to the endpoint's server (hello not yet said)."""
     target = endpoint.target
     conn: MessageConnection
-    if target.scheme == "tcp" and endpoint.proxy is None:
-        return await ProtocolConnection.open(
-            target.host, target.port, keepalive=keepalive, timeout_s=endpoint.timeout_s
-        )
     if target.scheme == "tcp":
         reader, writer = await dial_stream(endpoint, limit=MAX_LINE * 2)
         conn = ProtocolConnection(reader, writer, endpoint.where)

@@ -110,7 +110,7 @@ def describe_ws_error(exc: BaseException, where: str) -> str:
 async def open_ws(
     target: Target, options: WsOptions, timeout_s: float = CONNECT_TIMEOUT_S, proxy: Proxy | None = None
 ) -> ClientConnection:
-    where = f"{target.host}:{target.port}"
+    where = format_address(target.host, target.port)
     subprotocols = [Subprotocol(options.subprotocol)] if options.subprotocol else None
     try:
         return await connect(
@@ -181,7 +181,7 @@ class WsProtocolConnection:
         cls, target: Target, options: WsOptions, timeout_s: float = CONNECT_TIMEOUT_S, proxy: Proxy | None = None
     ) -> WsProtocolConnection:
         ws = await open_ws(target, replace_max_size(options), timeout_s, proxy)
-        return cls(ws, f"{target.host}:{target.port}")
+        return cls(ws, format_address(target.host, target.port))
 
     @property
     def socket(self) -> socket.socket:
