@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
-from probe.core.targets import Target, format_address, url_host
+from probe.core.targets import Target, checked_host, format_address
 from probe.errors import UsageError
 
 SCHEMES = ("http", "socks5", "socks5h")
@@ -40,7 +40,7 @@ class Proxy:
             if self.password is not None:
                 auth += ":" + quote(self.password, safe="")
             auth += "@"
-        return f"{self.scheme}://{auth}{url_host(self.host)}:{self.port}"
+        return f"{self.scheme}://{auth}{format_address(self.host, self.port)}"
 
     def __str__(self) -> str:
         """The proxy as natprobe shows it: never its password."""
@@ -64,6 +64,7 @@ def parse_proxy(text: str) -> Proxy:
     host = parts.hostname
     if not host:
         raise UsageError(f"invalid proxy {shown!r}: missing host")
+    checked_host(host, "[" in parts.netloc, shown, "proxy")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise UsageError(f"invalid proxy {shown!r}: a proxy URL has no path")
     if port == 0:

@@ -46,7 +46,7 @@ class Target:
 _NOT_IN_HOST = frozenset("/?#@[]\\ ")
 
 
-def _checked_host(host: str, bracketed: bool, text: str, what: str) -> str:
+def checked_host(host: str, bracketed: bool, text: str, what: str) -> str:
     """``host`` if it can name a host: an IPv6 address where it was in
     brackets (a zone, ``%eth0``, may follow), else free of URL delimiters."""
     if bracketed:
@@ -80,7 +80,7 @@ def parse_hostport(text: str, what: str = "address", default_port: int | None = 
         raise UsageError(f"invalid {what} {text!r}: missing host")
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise UsageError(f"invalid {what} {text!r}: port must be a number from 0 to 65535")
-    return _checked_host(host, text.startswith("["), text, what), int(port_text)
+    return checked_host(host, text.startswith("["), text, what), int(port_text)
 
 
 def parse_target(text: str, schemes: tuple[str, ...] = ("tcp", "ws", "wss"), default: str | None = None) -> Target:
@@ -106,7 +106,7 @@ def parse_target(text: str, schemes: tuple[str, ...] = ("tcp", "ws", "wss"), def
     hostname = parts.hostname
     if not hostname:
         raise UsageError(f"invalid target {text!r}: missing host")
-    _checked_host(hostname, "[" in parts.netloc, text, "target")
+    checked_host(hostname, "[" in parts.netloc, text, "target")
     if parts.fragment:
         raise UsageError(f"invalid target {text!r}: a target has no #fragment")
     if parts.username is not None:

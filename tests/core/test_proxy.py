@@ -71,3 +71,12 @@ def test_no_proxy_names_hosts_domains_or_everything() -> None:
     assert not bypassed("badexample.net", "example.net")
     assert bypassed("::1", "[::1]") and bypassed("::1", "::1")
     assert not bypassed("h", " , ")
+
+
+def test_a_proxy_host_is_checked_as_a_targets_is() -> None:
+    with pytest.raises(UsageError) as info:
+        parse_proxy("http://a b:1")
+    assert info.value.message == "invalid proxy 'http://a b:1': 'a b' is not a host name or address"
+    with pytest.raises(UsageError) as info:
+        parse_proxy("socks5://u:secret@a\\b:1")
+    assert info.value.message == "invalid proxy 'socks5://u:***@a\\\\b:1': 'a\\\\b' is not a host name or address"
