@@ -17,8 +17,14 @@ from typing import IO, Any
 
 import pytest
 from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
 
-from probe.schemas import load
+from probe.schemas import by_id, load
+
+#: The shipped schemas, so that one may refer to another (a survey's paths).
+REGISTRY: Registry[Any] = Registry().with_resources(
+    (uri, Resource.from_contents(schema)) for uri, schema in by_id().items()
+)
 
 # pytester runs pytest on generated files: how the test kit's plugin is tested.
 pytest_plugins = ("pytester",)
@@ -184,7 +190,7 @@ def validate_output(result: dict[str, Any]) -> dict[str, Any]:
     documented contract does not have.
     """
     schema = load(result["schema"])
-    Draft202012Validator(schema).validate(result)
+    Draft202012Validator(schema, registry=REGISTRY).validate(result)
     described = set(schema["properties"])
     for branch in schema.get("oneOf", []):
         described |= set(branch["properties"])

@@ -22,6 +22,7 @@ from probe.cli import (
     metavars,
     schema,
     server,
+    survey,
 )
 from probe.core.nagios import Status
 from probe.core.nagios import line as nagios_line
@@ -68,6 +69,7 @@ for name, module in (
     ("schema", schema),
     ("exporter", exporter),
     ("locate", locate),
+    ("survey", survey),
 ):
     app.command(name, epilog=module.EXAMPLES)(module.command)
 

@@ -33,6 +33,7 @@ METAVARS: dict[str, str] = {
     "control": "URL",
     "proxy": "URL|env",
     "target": "TARGET",
+    "targets": "TARGET",
     # files
     **dict.fromkeys(("config", "cacert", "textfile"), "FILE"),
     # words
@@ -45,6 +46,7 @@ METAVARS: dict[str, str] = {
     "heartbeat_kind": "ping|message",
     "heartbeat_mode": "fixed|idle",
     "mode": "drop|reset|close",
+    "family": "4|6|both",
     # flags
     **dict.fromkeys(
         (

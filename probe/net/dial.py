@@ -37,6 +37,9 @@ class Endpoint:
     timeout_s: float = CONNECT_TIMEOUT_S
     #: Every connection goes through this proxy (HTTP CONNECT or SOCKS5).
     proxy: Proxy | None = None
+    #: socket.AF_INET or AF_INET6 to reach a dual-stack name over one family
+    #: only (a survey's paths); 0 lets the resolver choose.
+    family: int = 0
 
     @property
     def where(self) -> str:
@@ -71,7 +74,7 @@ async def dial(endpoint: Endpoint, keepalive: KeepaliveSettings | None = None) -
         reader, writer = await dial_stream(endpoint, limit=MAX_LINE * 2)
         conn = ProtocolConnection(reader, writer, endpoint.where)
     else:
-        conn = await WsProtocolConnection.open(target, endpoint.ws, endpoint.timeout_s, endpoint.proxy)
+        conn = await WsProtocolConnection.open(target, endpoint.ws, endpoint.timeout_s, endpoint.proxy, endpoint.family)
     if keepalive is not None:
         try:
             apply_keepalive(conn.socket, keepalive)
@@ -90,7 +93,7 @@ async def dial_stream(endpoint: Endpoint, limit: int = 2**16) -> tuple[asyncio.S
         return await asyncio.open_connection(sock=sock, limit=limit)
     try:
         async with asyncio.timeout(endpoint.timeout_s):
-            return await asyncio.open_connection(target.host, target.port, limit=limit)
+            return await asyncio.open_connection(target.host, target.port, limit=limit, family=endpoint.family)
     except (OSError, TimeoutError) as exc:
         raise TargetError(describe_connect_error(exc, endpoint.where)) from None
 
@@ -109,4 +112,4 @@ async def _tunnel(endpoint: Endpoint, proxy: Proxy) -> socket.socket:
 
 async def dial_ws(endpoint: Endpoint) -> ClientConnection:
     """A plain WebSocket session to the endpoint's URL, whatever server it is."""
-    return await open_ws(endpoint.target, endpoint.ws, endpoint.timeout_s, endpoint.proxy)
+    return await open_ws(endpoint.target, endpoint.ws, endpoint.timeout_s, endpoint.proxy, endpoint.family)

@@ -282,6 +282,7 @@ class Session:
                     "session": self.id,
                     "max_idle_s": self.server.config.max_idle_s,
                     "limits": self.server.limits_for(self.peer[0]),
+                    "instance": self.server.instance,
                     "push_report_s": self.server.config.ack_check_s,
                     "udp": [port for _, port in self.server.udp_addresses],
                 }
@@ -574,6 +575,9 @@ class ProbeServer:
         self.addresses: list[tuple[str, int]] = []
         self.udp = ProbeTable(self.config.udp)
         self.udp_addresses: list[tuple[str, int]] = []
+        #: Names this process in welcome: clients reaching it on several ports
+        #: or addresses (a survey) know their connections share its limits.
+        self.instance = secrets.token_hex(8)
 
     def authorized(self, token: str | None) -> bool:
         expected = self.config.token

@@ -108,10 +108,17 @@ def describe_ws_error(exc: BaseException, where: str) -> str:
 
 
 async def open_ws(
-    target: Target, options: WsOptions, timeout_s: float = CONNECT_TIMEOUT_S, proxy: Proxy | None = None
+    target: Target,
+    options: WsOptions,
+    timeout_s: float = CONNECT_TIMEOUT_S,
+    proxy: Proxy | None = None,
+    family: int = 0,
 ) -> ClientConnection:
     where = format_address(target.host, target.port)
     subprotocols = [Subprotocol(options.subprotocol)] if options.subprotocol else None
+    # Only a direct connection picks its address family; through a proxy the
+    # proxy resolves the name.
+    extra: dict[str, Any] = {"family": family} if family and proxy is None else {}
     try:
         return await connect(
             _uri(target),
@@ -126,6 +133,7 @@ async def open_ws(
             open_timeout=timeout_s,
             max_size=options.max_size,
             user_agent_header="natprobe",
+            **extra,
         )
     except UsageError:
         raise
@@ -178,9 +186,14 @@ class WsProtocolConnection:
 
     @classmethod
     async def open(
-        cls, target: Target, options: WsOptions, timeout_s: float = CONNECT_TIMEOUT_S, proxy: Proxy | None = None
+        cls,
+        target: Target,
+        options: WsOptions,
+        timeout_s: float = CONNECT_TIMEOUT_S,
+        proxy: Proxy | None = None,
+        family: int = 0,
     ) -> WsProtocolConnection:
-        ws = await open_ws(target, replace_max_size(options), timeout_s, proxy)
+        ws = await open_ws(target, replace_max_size(options), timeout_s, proxy, family)
         return cls(ws, format_address(target.host, target.port))
 
     @property

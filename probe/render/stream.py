@@ -29,3 +29,19 @@ def progress(event: dict[str, Any]) -> None:
     elif event["event"] == "start":
         sys.stderr.write(f"discovering {event['target']} (rtt {event['rtt_s'] * 1000:.1f} ms)\n")
     sys.stderr.flush()
+
+
+def survey_progress(event: dict[str, Any]) -> None:
+    """A survey's progress on stderr: each path's start and end, by number
+    (every path's tests at once would be an unreadable interleaving)."""
+    label = f"path {event['path'] + 1}"
+    if event["event"] == "start":
+        sys.stderr.write(f"{label}: discovering {event['target']} (rtt {event['rtt_s'] * 1000:.1f} ms)\n")
+    elif event["event"] == "finish" and not event.get("state"):
+        sys.stderr.write(f"{label}: bracket settled at {event['t']:.1f}s ({event['reason']})\n")
+    elif event["event"] == "result":
+        result = event["result"]
+        lower, upper = result["lower_s"], result["upper_s"]
+        found = f"{lower} - {upper} s" if upper is not None else f"no timeout seen up to {lower} s"
+        sys.stderr.write(f"{label}: done, {found} ({result['reason']})\n")
+    sys.stderr.flush()

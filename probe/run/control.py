@@ -97,6 +97,16 @@ class RunEvents(Generic[E]):
         self.interrupted = False
         self._events: asyncio.Queue[E | None] = asyncio.Queue()
         self._fatal: BaseException | None = None
+        #: False when something above runs several discoveries (a survey):
+        #: one signal handler per signal, so that one stops them all.
+        self.own_signals = True
+
+    def interrupt(self) -> None:
+        """Stop as Ctrl-C does: what was measured is the result."""
+        self._interrupt()
+
+    def signals(self) -> contextlib.AbstractContextManager[None]:
+        return on_interrupt(self._interrupt) if self.own_signals else contextlib.nullcontext()
 
     def _emit(self, name: str, **fields: Any) -> None:
         if self.observer is not None:

@@ -15,11 +15,12 @@ from probe.core.planner import Action, Close, Finish, Open, Planner, PlannerConf
 from probe.core.progress import Progress, state_progress
 from probe.core.protocol import json_number
 from probe.core.results import DiscoverResult
+from probe.core.survey import Claim, PoolShare, ShareKey
 from probe.errors import TargetError
-from probe.net.client import ConnectionEnded, MessageConnection, nat_facts
+from probe.net.client import ConnectionEnded, MessageConnection, Welcome, nat_facts
 from probe.net.dial import Reaching, dial
 from probe.run.after_expiry import MAX_WAIT_S, lost_push_wait, speak_after_expiry
-from probe.run.control import RunEvents, keep_busy, measure_rtt, on_interrupt, stop, timed
+from probe.run.control import RunEvents, keep_busy, measure_rtt, stop, timed
 
 Observer = Callable[[dict[str, Any]], None]
 #: An event for the planner: called with the time it happened.
@@ -52,9 +53,13 @@ class DiscoverRun(RunEvents[_Event]):
         options: DiscoverOptions,
         clock: Callable[[], float] = time.monotonic,
         observer: Observer | None = None,
+        share: PoolShare | None = None,
     ) -> None:
         super().__init__(clock, observer)
         self.options = options
+        #: A survey's ledger: runs beside this one on the same server.
+        self._share = share
+        self._claim: Claim | None = None
         self.planner = Planner(options.planner)
         #: When the bracket was settled (the planner finished).
         self.settled: float | None = None
@@ -109,7 +114,7 @@ class DiscoverRun(RunEvents[_Event]):
             report_s = json_number(welcome.raw.get("push_report_s"))
             if report_s is not None:
                 self._push_report_s = min(report_s, MAX_WAIT_S)
-            quiet = self._size_pool(welcome.raw.get("limits"), control.where)
+            quiet = self._size_pool(welcome.raw.get("limits"), control.where, self._share_key(welcome))
             self.rtt_s = await measure_rtt(control, self.clock, endpoint.timeout_s)
             if quiet:
                 await self._open_quiet()
@@ -117,7 +122,7 @@ class DiscoverRun(RunEvents[_Event]):
             self._emit("start", target=str(target), rtt_s=round(self.rtt_s, 5), nat=self.nat)
             helpers.append(asyncio.create_task(self._control_reader(control)))
             helpers.append(asyncio.create_task(keep_busy(control, self._fail)))
-            with on_interrupt(self._interrupt):
+            with self.signals():
                 await self._loop(control)
                 if self.options.after_expiry and not self.interrupted:
                     await self._after_expiry()
@@ -127,6 +132,8 @@ class DiscoverRun(RunEvents[_Event]):
             await self._close_all()
             control.abort()
             await stop(helpers)
+            if self._share is not None and self._claim is not None:
+                self._share.release(self._claim)
         result = self.result()
         self._emit("result", result=result.to_json())
         return result
@@ -176,7 +183,14 @@ class DiscoverRun(RunEvents[_Event]):
     def _configure_timing(self, rtt: float) -> None:
         self.planner = Planner(timed(self.options.planner, rtt, self.options.grace_s, self.pool))
 
-    def _size_pool(self, limits: Any, where: str) -> bool:
+    def _share_key(self, welcome: Welcome) -> ShareKey:
+        # Which server process: its own name for itself, else the address we
+        # dialled; whose limit: our address as that server sees it.
+        instance = welcome.raw.get("instance")
+        server = instance if isinstance(instance, str) and instance else self.options.endpoint.where
+        return (server, welcome.observed.rsplit(":", 1)[0])
+
+    def _size_pool(self, limits: Any, where: str, key: ShareKey | None = None) -> bool:
         """Fit the pool to what the server's per-address limit leaves, so that
         a second run from the same address (a colleague behind the same NAT,
         TCP and WebSocket measured at once) is slower, not refused.
@@ -188,6 +202,11 @@ class DiscoverRun(RunEvents[_Event]):
         free = json_number(limits.get("per_ip_free"))
         total = json_number(limits.get("sessions_free"))
         left = min(x for x in (free, total, float("inf")) if x is not None)
+        if self._share is not None and key is not None and left != float("inf"):
+            # Beside other runs of a survey: what they planned and have not
+            # opened yet is not in the server's count, but will be.
+            want = self.pool + (1 if want_quiet else 0)
+            left, self._claim = self._share.size(key, int(left), want, self._open_now)
         quiet = want_quiet and left - 1 >= MIN_POOL
         room = int(left) - (1 if quiet else 0)
         if room < MIN_POOL:
@@ -200,6 +219,11 @@ class DiscoverRun(RunEvents[_Event]):
             self.pool = room
             self.limited = True
         return quiet
+
+    def _open_now(self) -> int:
+        """Connections of this run the server counts now, control excluded."""
+        # A lost-push connection kept aside keeps its session in _sessions.
+        return len(self._sessions) + (self._quiet is not None)
 
     # Event plumbing ----------------------------------------------------------
 

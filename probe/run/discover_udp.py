@@ -36,7 +36,7 @@ from probe.core.udp_wire import Kind
 from probe.errors import TargetError
 from probe.net.client import nat_facts
 from probe.net.dial import Endpoint, dial
-from probe.run.control import RunEvents, keep_busy, measure_rtt, on_interrupt, stop, timed
+from probe.run.control import RunEvents, keep_busy, measure_rtt, stop, timed
 from probe.run.udp_session import STATES, STREAM_GAP_S, UdpProbe, UdpSession, require_udp
 
 Observer = Callable[[dict[str, Any]], None]
@@ -117,7 +117,7 @@ class UdpDiscoverRun(RunEvents[Callable[[], None]]):
             self.started = self.clock()
             if opts.inbound_refresh:
                 helpers.append(asyncio.create_task(self._refresh_test(session)))
-            with on_interrupt(self._interrupt):
+            with self.signals():
                 await self._loop()
                 if not self.interrupted:
                     await asyncio.gather(self._await_refresh_verdict(), self._after_expiry(session))

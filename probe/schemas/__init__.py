@@ -13,7 +13,7 @@ from typing import Any
 
 from probe.errors import UsageError
 
-NAMES = ("discover", "check", "hold", "local", "history", "locate", "exporter-config")
+NAMES = ("discover", "check", "hold", "local", "history", "locate", "survey", "exporter-config")
 
 
 def schema_id(name: str) -> str:
@@ -34,3 +34,10 @@ def load(name: str) -> dict[str, Any]:
     text = resources.files(__package__).joinpath(f"{short_name(name)}.schema.json").read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
+
+
+def by_id() -> dict[str, dict[str, Any]]:
+    """Every schema by its ``$id``: a survey's paths refer to the discover
+    schema (``$ref``), so a validator needs them all (a ``referencing``
+    registry built from these pairs, for one)."""
+    return {schema["$id"]: schema for schema in map(load, NAMES)}

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import natprobe_cmd, port_of, read_line, run_cli, scaled, start, start_emulator, start_process
+from tests.conftest import Proc, natprobe_cmd, port_of, read_line, run_cli, scaled, start, start_emulator, start_process
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -115,6 +115,44 @@ def discover_3() -> int:
 def discover_130() -> int:
     with natprobe_server() as port:
         return interrupted("discover", f"tcp://127.0.0.1:{port}", "--no-save", ready="discovering")
+
+
+def two_port_server() -> tuple[Proc, list[int]]:
+    """One natprobe server on two ports (--tcp twice), as a port survey needs."""
+    proc = start_process("server", "--tcp", "127.0.0.1:0", "--tcp", "127.0.0.1:0", ready="listening on")
+    ports = [int(p) for p in re.findall(r"tcp 127\.0\.0\.1:(\d+)", proc.ready_line)]
+    assert len(ports) == 2, proc.ready_line
+    return proc, ports
+
+
+def survey_0() -> int:
+    server, ports = two_port_server()
+    try:
+        targets = [f"tcp://127.0.0.1:{port}" for port in ports]
+        return rc("survey", *targets, "--budget", "1s", "--json")
+    finally:
+        server.stop()
+
+
+def survey_1() -> int:
+    server = start_process("server", "--tcp", "127.0.0.1:0", ready="listening on")
+    emu = start_emulator(server, scaled(1.0))
+    try:
+        target = f"tcp://127.0.0.1:{port_of(emu.ready_line)}"
+        return rc("survey", target, "--expect-min", "30s", "--json")
+    finally:
+        emu.stop()
+        server.stop()
+
+
+def survey_3() -> int:
+    with refused_port() as port, natprobe_server() as live:
+        return rc("survey", f"tcp://127.0.0.1:{port}", f"tcp://127.0.0.1:{live}", "--budget", "1s", "--json")
+
+
+def survey_130() -> int:
+    with natprobe_server() as port:
+        return interrupted("survey", f"tcp://127.0.0.1:{port}", f"tcp://127.0.0.1:{port}", ready="discovering")
 
 
 def check_0() -> int:
@@ -338,6 +376,11 @@ SCENARIOS: dict[tuple[str, int], Callable[[], int]] = {
     ("locate", 2): lambda: rc("locate", "tcp://127.0.0.1:1", "--max-hops", "0"),
     ("locate", 3): locate_3,
     ("locate", 130): locate_130,
+    ("survey", 0): survey_0,
+    ("survey", 1): survey_1,
+    ("survey", 2): lambda: rc("survey", "tcp://127.0.0.1:1", "--family", "5"),
+    ("survey", 3): survey_3,
+    ("survey", 130): survey_130,
 }
 
 

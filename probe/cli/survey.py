@@ -1,0 +1,109 @@
+"""``natprobe survey``: several paths to natprobe servers, side by side, at once."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from probe.cli.common import duration, endpoint, fail, run
+from probe.cli.options import CaCert, Header, Insecure, ProxyOpt, Subprotocol, Token
+from probe.core.planner import PlannerConfig
+from probe.core.targets import parse_target
+from probe.core.text import printable
+from probe.errors import ExitCode, UsageError
+from probe.render import stream
+from probe.render.console import make_console
+from probe.render.jsonout import dump
+from probe.render.survey import render_survey
+from probe.run.survey import FAMILIES, SurveyOptions, run_survey
+
+EXAMPLES = """
+Examples:
+
+  natprobe survey tcp://probe.example.net:4040 tcp://probe.example.net:443   # two ports
+
+  natprobe survey tcp://probe.example.net:4040 --family both --json   # IPv4 and IPv6, one path each
+
+  natprobe survey tcp://probe.example.net wss://probe.example.net/natprobe udp://probe.example.net
+"""
+
+
+def command(
+    targets: Annotated[
+        list[str],
+        typer.Argument(
+            help="Targets as discover takes them: tcp://HOST[:PORT], udp://HOST[:PORT] or ws(s)://HOST[:PORT]/PATH.",
+        ),
+    ],
+    family: Annotated[
+        str,
+        typer.Option(
+            "--family", help="4, 6 or both: a host name with A and AAAA records is one path per family (both)."
+        ),
+    ] = "both",
+    max_idle: Annotated[str, typer.Option("--max-idle", help="Longest idle to test, on every path.")] = "2h10m",
+    resolution: Annotated[
+        str | None, typer.Option("--resolution", help="Bracket width wanted (default: 2% of T, at least 0.5s).")
+    ] = None,
+    budget: Annotated[
+        str | None, typer.Option("--budget", help="Stop every path after this long with its best bracket.")
+    ] = None,
+    expect_min: Annotated[
+        str | None, typer.Option("--expect-min", help="Exit 1 if a path is proven to forget flows sooner.")
+    ] = None,
+    parallel: Annotated[
+        int, typer.Option("--parallel", min=3, max=4096, help="Connections open at once, per path.")
+    ] = 64,
+    grace: Annotated[
+        str | None,
+        typer.Option("--grace", help="Wait this long for a push before calling it lost (default: from RTT)."),
+    ] = None,
+    token: Token = None,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object (natprobe.survey/1) on stdout.")] = False,
+    ndjson: Annotated[
+        bool,
+        typer.Option("--ndjson", help="One JSON event per line, each with its path; the survey is the last line."),
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    header: Header = None,
+    subprotocol: Subprotocol = None,
+    cacert: CaCert = None,
+    insecure: Insecure = False,
+    proxy: ProxyOpt = None,
+) -> None:
+    """Discover several paths at once (ports, IPv4 and IPv6, transports) and compare them."""
+    if family not in FAMILIES:
+        fail(f"--family: {family!r} is not 4, 6 or both", ExitCode.USAGE)
+    if json_out and ndjson:
+        fail("--json and --ndjson cannot be combined", ExitCode.USAGE)
+    try:
+        parsed = [parse_target(t, ("tcp", "udp", "ws", "wss")) for t in targets]
+    except UsageError as exc:
+        fail(exc.message, ExitCode.USAGE)
+    config = PlannerConfig(
+        max_idle_s=duration(max_idle, "--max-idle") or 0.0,
+        resolution_s=duration(resolution, "--resolution"),
+        budget_s=duration(budget, "--budget"),
+        expect_min_s=duration(expect_min, "--expect-min"),
+        max_conns=parallel - 1,  # one is each path's control connection
+    )
+    reaches = tuple(endpoint(t, token, header, subprotocol, cacert, insecure, proxy) for t in parsed)
+    options = SurveyOptions(reaches, config, family=family, grace_s=duration(grace, "--grace"))
+    observer = stream.ndjson if ndjson else (None if quiet or json_out else stream.survey_progress)
+    survey = run(run_survey(options, observer))
+    if ndjson:
+        stream.ndjson({"event": "result", **survey.to_json()}, final=True)
+    elif json_out:
+        dump(survey.to_json())
+    else:
+        render_survey(survey, make_console())
+    for index, path in enumerate(survey.paths, 1):
+        if path.error is not None:
+            # Every error is one line on stderr, as for discover: here one per
+            # path that gave no result, after what the others measured.
+            sys.stderr.write(f"natprobe: path {index} ({path.target}): {printable(path.error.message, 500)}\n")
+    code = survey.exit_code(config.expect_min_s)
+    if code != ExitCode.OK:
+        raise typer.Exit(code)

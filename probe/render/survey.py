@@ -1,0 +1,73 @@
+"""A survey's summary: one row per path, side by side."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from probe.core.durations import format_duration
+from probe.core.recommend import recommended_interval
+from probe.core.survey import SurveyPath, SurveyResult
+
+
+def _dur(value: float | None) -> str:
+    return "-" if value is None else format_duration(value)
+
+
+def _bracket(path: SurveyPath) -> str:
+    result = path.result
+    if result is None:
+        return "-"
+    b = result.bracket
+    if b.upper is None:
+        return "none seen" if b.lower is None else f"> {_dur(b.lower)}"
+    return f"{_dur(b.lower)} - {_dur(b.upper)}"
+
+
+def _after_expiry(path: SurveyPath) -> str:
+    after = None if path.result is None else path.result.after_expiry
+    outcome = None if after is None else after.get("outcome")
+    return str(outcome) if outcome else "-"
+
+
+def _interval(path: SurveyPath) -> str:
+    if path.result is None:
+        return "-"
+    seconds = recommended_interval(path.result.bracket)
+    return "none needed" if seconds is None and path.result.reason == "max_idle" else _dur(seconds)
+
+
+def render_survey(survey: SurveyResult, console: Console) -> None:
+    console.print(f"[bold]natprobe survey[/bold] {len(survey.paths)} path{'' if len(survey.paths) == 1 else 's'}")
+    table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), show_edge=False)
+    table.add_column(
+        "target", overflow="fold", min_width=min(24, max((len(p.target) for p in survey.paths), default=6))
+    )
+    # Targets are the one cell that can be long: it folds, the rest stay whole.
+    for column in ("family", "port", "idle timeout", "failure", "after expiry", "keepalive"):
+        table.add_column(column, no_wrap=True, justify="right" if column == "port" else "left")
+    for path in survey.paths:
+        mode = None if path.result is None else path.result.bracket.failure_mode
+        table.add_row(
+            escape(path.target),
+            "-" if path.family is None else f"IPv{path.family}",
+            str(path.port),
+            _bracket(path),
+            "-" if mode is None else mode.value,
+            _after_expiry(path),
+            _interval(path),
+        )
+    if console.soft_wrap:
+        # Not a terminal: rows stay whole, however long, for scripts to grep.
+        console.print(table, width=console.measure(table).maximum)
+    else:
+        console.print(table)
+    for index, path in enumerate(survey.paths, 1):
+        if path.error is not None:
+            console.print(f"  [red]path {index} not measured[/red]: {escape(path.error.message)}")
+        elif path.result is not None and path.result.proxy:
+            console.print(f"  path {index} went through the proxy {escape(path.result.proxy)}: its timeout counts too")
+    console.print(f"  Took {_dur(survey.wall_s)} for all paths at once.")
+    if survey.interrupted:
+        console.print("  [yellow]Interrupted[/yellow]: the brackets above are what was measured so far.")

@@ -1,0 +1,179 @@
+"""``survey``: several discoveries at once, one per path to the server.
+
+A path is a target over one address family. A host name with both A and
+AAAA records is two paths (``--family both``): IPv4 often crosses a NAT where
+IPv6 crosses a stateful firewall with another timer. Every path has its own
+planner and connections; they run side by side, so the survey takes about
+as long as its slowest path, not the sum. Paths to one server process from
+one client address share its per-address limit through a ``PoolShare``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from probe.core.planner import PlannerConfig
+from probe.core.survey import PathError, PoolShare, SurveyPath, SurveyResult
+from probe.core.targets import control_for
+from probe.errors import NatprobeError, TargetError, UsageError
+from probe.net.dial import Endpoint
+from probe.run.control import on_interrupt
+from probe.run.discover import DiscoverOptions, DiscoverRun
+from probe.run.discover_udp import UdpDiscoverOptions, UdpDiscoverRun
+
+Observer = Callable[[dict[str, Any]], None]
+
+FAMILIES: dict[str, tuple[int, ...]] = {
+    "4": (socket.AF_INET,),
+    "6": (socket.AF_INET6,),
+    "both": (socket.AF_INET, socket.AF_INET6),
+}
+_VERSION: dict[int, int] = {socket.AF_INET: 4, socket.AF_INET6: 6}
+
+
+@dataclass(frozen=True)
+class SurveyOptions:
+    #: One Endpoint per target, in the order given.
+    endpoints: tuple[Endpoint, ...]
+    planner: PlannerConfig
+    family: str = "both"
+    grace_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Path:
+    """What one discovery of the survey reaches: ``given`` as the user wrote it."""
+
+    given: str
+    endpoint: Endpoint
+    #: 4 or 6; None through a proxy, which resolves the name itself.
+    family: int | None
+    #: A udp:// path's control connection (to the name given, same family).
+    control: Endpoint | None = None
+
+
+def literal_family(host: str) -> int | None:
+    """4 or 6 for an IP literal, None for a name."""
+    try:
+        return ipaddress.ip_address(host).version
+    except ValueError:
+        return None
+
+
+async def expand(endpoint: Endpoint, family: str) -> list[Path]:
+    """The paths one target stands for under ``--family``."""
+    target = endpoint.target
+    given = str(target)
+    wanted = FAMILIES[family]
+    named = control_for(target, None)
+    control = None if named is None else endpoint.to(named)
+    if endpoint.proxy is not None:
+        return [Path(given, endpoint, None, control)]
+    version = literal_family(target.host)
+    if version is not None:
+        if all(_VERSION[f] != version for f in wanted):
+            raise UsageError(f"{given} is an IPv{version} address and --family is {family}")
+        return [Path(given, endpoint, version, control)]
+    loop = asyncio.get_running_loop()
+    kind = socket.SOCK_DGRAM if target.scheme == "udp" else socket.SOCK_STREAM
+    try:
+        infos = await loop.getaddrinfo(target.host, target.port, type=kind)
+    except OSError as exc:
+        raise TargetError(f"cannot resolve {target.host}: {exc.strerror or exc}") from None
+    found: dict[int, str] = {}
+    for info in infos:
+        if info[0] in wanted and info[0] not in found:
+            found[int(info[0])] = str(info[4][0])
+    if not found:
+        names = " or ".join(f"IPv{_VERSION[f]}" for f in wanted)
+        raise TargetError(f"{target.host} has no {names} address")
+    paths: list[Path] = []
+    for fam in wanted:
+        if fam not in found:
+            continue
+        if control is not None:
+            # Each UDP probe is a socket of its own: aim them at the address
+            # of this family; the control connection keeps the name.
+            reach = replace(endpoint, target=replace(target, host=found[fam]))
+            paths.append(Path(given, reach, _VERSION[fam], replace(control, family=fam)))
+        else:
+            paths.append(Path(given, replace(endpoint, family=fam), _VERSION[fam]))
+    return paths
+
+
+Runner = DiscoverRun | UdpDiscoverRun
+
+
+def _runner(path: Path, options: SurveyOptions, share: PoolShare, observer: Observer | None) -> Runner:
+    """One path's discovery; the survey, not the runner, handles Ctrl-C."""
+    runner: DiscoverRun | UdpDiscoverRun
+    if path.control is not None:
+        udp = UdpDiscoverOptions(path.endpoint.target, path.control, options.planner, grace_s=options.grace_s)
+        runner = UdpDiscoverRun(udp, observer=observer)
+    else:
+        tcp = DiscoverOptions(path.endpoint, options.planner, grace_s=options.grace_s)
+        runner = DiscoverRun(tcp, observer=observer, share=share)
+    runner.own_signals = False
+    return runner
+
+
+def _tagged(observer: Observer | None, index: int, path: Path) -> Observer | None:
+    if observer is None:
+        return None
+
+    def tag(event: dict[str, Any]) -> None:
+        observer({**event, "path": index, "family": path.family})
+
+    return tag
+
+
+async def run_survey(
+    options: SurveyOptions, observer: Observer | None = None, clock: Callable[[], float] = time.monotonic
+) -> SurveyResult:
+    """Every path at once; a path that cannot be measured is reported, not fatal."""
+    started = clock()
+    # Each target's paths in the order given; a name that does not resolve
+    # is that target's error, and the others are still measured.
+    planned: list[Path | SurveyPath] = []
+    for endpoint in options.endpoints:
+        try:
+            planned.extend(await expand(endpoint, options.family))
+        except TargetError as exc:
+            error = PathError(exc.message, int(exc.exit_code))
+            planned.append(SurveyPath(str(endpoint.target), None, endpoint.target.port, error=error))
+    paths = [p for p in planned if isinstance(p, Path)]
+    share = PoolShare(runs=len(paths))
+    runners: list[Runner] = []
+    interrupted = False
+
+    def interrupt() -> None:
+        nonlocal interrupted
+        interrupted = True
+        for runner in runners:
+            runner.interrupt()
+
+    with on_interrupt(interrupt):
+        for index, path in enumerate(paths):
+            runners.append(_runner(path, options, share, _tagged(observer, index, path)))
+        outcomes = await asyncio.gather(*(r.run() for r in runners), return_exceptions=True)
+    done = dict(zip(map(id, paths), outcomes, strict=True))
+    surveyed = []
+    for item in planned:
+        if isinstance(item, SurveyPath):
+            surveyed.append(item)
+            continue
+        outcome, port = done[id(item)], item.endpoint.target.port
+        if isinstance(outcome, NatprobeError):
+            error = PathError(outcome.message, int(outcome.exit_code))
+            surveyed.append(SurveyPath(item.given, item.family, port, error=error))
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            surveyed.append(SurveyPath(item.given, item.family, port, result=outcome))
+    return SurveyResult(tuple(surveyed), clock() - started, interrupted)
