@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
 from probe.core.durations import format_duration
@@ -40,13 +41,13 @@ def _interval(path: SurveyPath) -> str:
 
 def render_survey(survey: SurveyResult, console: Console) -> None:
     console.print(f"[bold]natprobe survey[/bold] {len(survey.paths)} path{'' if len(survey.paths) == 1 else 's'}")
-    table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), show_edge=False)
-    table.add_column(
-        "target", overflow="fold", min_width=min(24, max((len(p.target) for p in survey.paths), default=6))
-    )
-    # Targets are the one cell that can be long: it folds, the rest stay whole.
+    # Two spaces between columns where they fit, one on a narrow terminal.
+    narrow = not console.soft_wrap and console.width < 100
+    table = Table(box=None, pad_edge=False, padding=(0, 1 if narrow else 2, 0, 0), show_edge=False)
+    # On a narrow terminal the targets fold first; values never break.
+    table.add_column("target", overflow="fold")
     for column in ("family", "port", "idle timeout", "failure", "after expiry", "keepalive"):
-        table.add_column(column, no_wrap=True, justify="right" if column == "port" else "left")
+        table.add_column(column, no_wrap=" " not in column, justify="right" if column == "port" else "left")
     for path in survey.paths:
         mode = None if path.result is None else path.result.bracket.failure_mode
         table.add_row(
@@ -60,7 +61,13 @@ def render_survey(survey: SurveyResult, console: Console) -> None:
         )
     if console.soft_wrap:
         # Not a terminal: rows stay whole, however long, for scripts to grep.
-        console.print(table, width=console.measure(table).maximum)
+        # (print's own width= is capped at the console's, 80 in a pipe.)
+        width = console.width
+        console.width = Measurement.get(console, console.options.update(max_width=10_000), table).maximum
+        try:
+            console.print(table)
+        finally:
+            console.width = width
     else:
         console.print(table)
     for index, path in enumerate(survey.paths, 1):

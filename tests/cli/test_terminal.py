@@ -76,6 +76,31 @@ def test_the_summary_wraps_at_words_to_the_terminal_and_stays_whole_in_a_pipe(tm
     assert all(line.startswith("  ") for line in lines[1:] if line.strip())
 
 
+SURVEY = """
+from probe.render.console import make_console
+from probe.render.survey import render_survey
+from tests.render.helpers import sample_survey
+render_survey(sample_survey(), make_console())
+"""
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_the_survey_table_fits_the_terminal_and_keeps_a_row_a_line_in_a_pipe(columns: int) -> None:
+    argv = [sys.executable, "-c", SURVEY]
+    shown = on_a_pty(argv, columns).splitlines()
+    piped = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=scaled(30)).stdout.splitlines()
+    assert max(len(line) for line in shown) <= columns
+    # No value is cut or broken: each cell's text is whole on the terminal.
+    for cell in ("1h 59m - 2h 00m", "59.5s - 1m 00.6s", "silent_drop", "blackhole", "1h 35m", "47.0s", "IPv6"):
+        assert cell in "\n".join(shown), cell
+    # In a pipe, one line per path, whatever its length, for grep.
+    rows = [line for line in piped if line.startswith(("tcp://", "wss://"))]
+    assert len(rows) == 4
+    assert "wss://probe.example.net/natprobe" in rows[2] and rows[2].split()[-1] == "47.0s"
+    assert rows[3].split()[:3] == ["tcp://probe.example.net:5222", "-", "5222"]
+    assert "path 4 not measured: connection to probe.example.net:5222 refused" in " ".join(" ".join(shown).split())
+
+
 def test_a_udp_discovery_on_a_terminal_draws_a_live_block_per_flow_state() -> None:
     server = start_process("server", "--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0", ready="listening on")
     try:

@@ -6,6 +6,7 @@ from typing import Any
 
 from probe.core.evidence import Evidence, FailureMode, IdleTest, Outcome
 from probe.core.results import DiscoverResult
+from probe.core.survey import PathError, SurveyPath, SurveyResult
 
 
 def sample_discover_result() -> dict[str, Any]:
@@ -38,3 +39,27 @@ def sample_discover_result() -> dict[str, Any]:
         },
         server_view={"unacknowledged_pushes": 3},
     ).to_json()
+
+
+def sample_survey() -> SurveyResult:
+    """Four paths: two families of one name, a long wss:// target, one refused."""
+
+    def measured(lower: float, upper: float) -> DiscoverResult:
+        evidence = Evidence()
+        evidence.add(IdleTest(0, lower, Outcome.SURVIVED))
+        evidence.add(IdleTest(1, upper, Outcome.FAILED, FailureMode.SILENT_DROP))
+        return DiscoverResult(
+            target="tcp://probe.example.net:4040", transport="tcp", bracket=evidence.bracket(), tests=evidence.tests,
+            wall_s=1.0, nat={}, max_idle_s=7800, reason="resolved", after_expiry={"outcome": "blackhole"},
+        )  # fmt: skip
+
+    refused = PathError("connection to probe.example.net:5222 refused", 3)
+    return SurveyResult(
+        (
+            SurveyPath("tcp://probe.example.net:4040", 4, 4040, measured(7190.0, 7202.5)),
+            SurveyPath("tcp://probe.example.net:4040", 6, 4040, measured(3.0, 3.3)),
+            SurveyPath("wss://probe.example.net/natprobe", 4, 443, measured(59.5, 60.6)),
+            SurveyPath("tcp://probe.example.net:5222", None, 5222, error=refused),
+        ),
+        7300.2,
+    )
