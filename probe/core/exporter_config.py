@@ -49,9 +49,13 @@ _DISCOVER = {
     "parallel": "int",
     "grace": "duration",
 }
+#: A survey job takes discover's options, and the address families to try.
+_SURVEY = {**_DISCOVER, "family": "str"}
+FAMILIES = ("4", "6", "both")
+JOB_KINDS = ("check", "discover", "survey")
 _PROBE_KEYS = {
-    "name", "target", "check", "discover", "every", "token", "headers", "cacert", "insecure", "timeout", "control",
-    "proxy",
+    "name", "target", "targets", "check", "discover", "survey", "every", "token", "headers", "cacert", "insecure",
+    "timeout", "control", "proxy",
 }  # fmt: skip
 _TOP_KEYS = {"probes", "concurrency", "jitter", "start_spread"}
 
@@ -68,7 +72,7 @@ class ConfigError(UsageError):
 class JobSpec:
     name: str
     target: str
-    kind: str  # "check" or "discover"
+    kind: str  # "check", "discover" or "survey"
     every_s: float
     options: dict[str, Any] = field(default_factory=dict)
     token: str | None = None
@@ -80,6 +84,8 @@ class JobSpec:
     control: str | None = None
     #: tcp:// and ws(s):// only: a proxy URL, or "env" (the exporter's environment).
     proxy: str | None = None
+    #: A survey's targets, in order (``target`` is then the first).
+    targets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -178,19 +184,25 @@ def _probe(node: yaml.Node, index: int) -> JobSpec:
         )
     what = f"probe {name!r}"
     _unknown(keys, _PROBE_KEYS, what)
-    for required in ("target", "every"):
-        if required not in keys:
-            raise ConfigError(f"{what} has no {required}", _line(node))
-    target_node = keys["target"][1]
-    target = _scalar(target_node, f"{what}: target")
-    try:
-        udp = parse_target(target, ("tcp", "udp", "ws", "wss")).scheme == "udp"
-    except UsageError as exc:
-        raise ConfigError(f"{what}: {exc.message}", _line(target_node)) from None
+    if "every" not in keys:
+        raise ConfigError(f"{what} has no every", _line(node))
+    kinds = [k for k in JOB_KINDS if k in keys]
+    if len(kinds) != 1:
+        raise ConfigError(f"{what} needs exactly one of check, discover or survey", _line(node))
+    kind = kinds[0]
+    targets = _targets(keys, what, node, kind)
+    target = targets[0]
+    udp = any(t.startswith("udp://") for t in targets)
     control = None
     if "control" in keys:
         control_node = keys["control"][1]
         control = _scalar(control_node, f"{what}: control")
+        if kind == "survey":
+            raise ConfigError(
+                f"{what}: control is for check and discover; a survey's udp:// targets are driven over tcp:// "
+                "on their own host and port",
+                _line(control_node),
+            )
         if not udp:
             raise ConfigError(f"{what}: control is for udp:// targets only", _line(control_node))
         try:
@@ -202,18 +214,18 @@ def _probe(node: yaml.Node, index: int) -> JobSpec:
         proxy_node = keys["proxy"][1]
         proxy = _scalar(proxy_node, f"{what}: proxy")
         try:
-            resolve_proxy(proxy, parse_target(target, ("tcp", "udp", "ws", "wss")), {})
+            for each in targets:
+                resolve_proxy(proxy, parse_target(each, ("tcp", "udp", "ws", "wss")), {})
         except UsageError as exc:
             raise ConfigError(f"{what}: proxy: {exc.message}", _line(proxy_node)) from None
-    kinds = [k for k in ("check", "discover") if k in keys]
-    if len(kinds) != 1:
-        raise ConfigError(f"{what} needs exactly one of check or discover", _line(node))
-    kind = kinds[0]
-    options = _options(keys[kind][1], _CHECK if kind == "check" else _DISCOVER, f"{what}: {kind}")
+    allowed = {"check": _CHECK, "discover": _DISCOVER, "survey": _SURVEY}[kind]
+    options = _options(keys[kind][1], allowed, f"{what}: {kind}")
     if kind == "check":
         _check_options(options, what, _line(keys[kind][1]), udp)
-    if kind == "discover" and "parallel" in options and options["parallel"] < 3:
-        raise ConfigError(f"{what}: discover.parallel must be at least 3", _line(keys[kind][1]))
+    if "parallel" in options and options["parallel"] < 3:
+        raise ConfigError(f"{what}: {kind}.parallel must be at least 3", _line(keys[kind][1]))
+    if options.get("family", "both") not in FAMILIES:
+        raise ConfigError(f"{what}: survey.family must be one of {', '.join(FAMILIES)}", _line(keys[kind][1]))
     headers: tuple[str, ...] = ()
     if "headers" in keys:
         seq = keys["headers"][1]
@@ -233,7 +245,36 @@ def _probe(node: yaml.Node, index: int) -> JobSpec:
         timeout_s=_duration(keys["timeout"][1], f"{what}: timeout") if "timeout" in keys else 10.0,
         control=control,
         proxy=proxy,
+        targets=targets if kind == "survey" else (),
     )
+
+
+def _targets(keys: dict[str, tuple[yaml.Node, yaml.Node]], what: str, node: yaml.Node, kind: str) -> tuple[str, ...]:
+    """``target`` (check, discover) or ``targets`` (a survey's list), each parsed."""
+    wanted, other = ("targets", "target") if kind == "survey" else ("target", "targets")
+    if other in keys:
+        raise ConfigError(f"{what}: {kind} takes {wanted}, not {other}", _line(keys[other][0]))
+    if wanted not in keys:
+        raise ConfigError(f"{what} has no {wanted}", _line(node))
+    value = keys[wanted][1]
+    if kind == "survey":
+        if not isinstance(value, yaml.SequenceNode) or not value.value:
+            raise ConfigError(f"{what}: targets must be a non-empty list", _line(value))
+        items = list(value.value)
+    else:
+        items = [value]
+    targets = []
+    for item in items:
+        text = _scalar(item, f"{what}: target")
+        try:
+            parse_target(text, ("tcp", "udp", "ws", "wss"))
+        except UsageError as exc:
+            raise ConfigError(f"{what}: {exc.message}", _line(item)) from None
+        if text in targets:
+            # Its metrics would carry the same labels twice.
+            raise ConfigError(f"{what}: target {text!r} appears twice", _line(item))
+        targets.append(text)
+    return tuple(targets)
 
 
 def _check_options(options: dict[str, Any], what: str, line: int, udp: bool) -> None:

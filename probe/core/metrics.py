@@ -28,7 +28,7 @@ class ProbeState:
     """What the exporter remembers of one probe between runs."""
 
     name: str
-    kind: str  # "check" or "discover"
+    kind: str  # "check", "discover" or "survey"
     result: dict[str, Any] | None = None
     last_run_at: float | None = None
     last_success_at: float | None = None
@@ -56,10 +56,23 @@ class ProbeState:
 
 
 def succeeded(kind: str, result: dict[str, Any]) -> bool:
-    """A check whose flow survived; a discovery that finished and met its expect_min."""
+    """A check whose flow survived; a discovery that finished and met its
+    expect_min; a survey whose every path did."""
     if kind == "check":
         return bool(result.get("passed"))
+    if kind == "survey":
+        paths = result.get("paths") or []
+        return not result.get("interrupted") and all(
+            p.get("result") is not None and succeeded("discover", p["result"]) for p in paths
+        )
     return not result.get("interrupted") and result.get("reason") != "expect_min"
+
+
+def path_labels(probe: str, path: dict[str, Any]) -> dict[str, str]:
+    """A survey path's labels: its target and family, both from the config,
+    so bounded. "any" where the proxy or the resolver chose the family."""
+    family = path.get("family")
+    return {"probe": probe, "path": str(path["target"]), "family": "any" if family is None else str(family)}
 
 
 def families(states: list[ProbeState], version: str) -> list[Family]:
@@ -103,11 +116,17 @@ def families(states: list[ProbeState], version: str) -> list[Family]:
                 "gauge",
                 f"UDP: 1 if the server's traffic alone kept a binding alive, 0 if not; absent if unmeasured. {CACHED}.",
             ),
+            (
+                "natprobe_survey_path_success",
+                "gauge",
+                f"Survey: 1 if the path (target and family) was measured, 0 if not. {CACHED}.",
+            ),
             ("natprobe_last_run_timestamp_seconds", "gauge", "When the probe's last run started (Unix time)."),
             (
                 "natprobe_last_success_timestamp_seconds",
                 "gauge",
-                "When the last successful run started (Unix time): a check that passed, a discovery that finished.",
+                "When the last successful run started (Unix time): a check that passed, a discovery that finished, "
+                "a survey whose every path did.",
             ),
             ("natprobe_run_duration_seconds", "gauge", f"How long the last run took. {CACHED}."),
             ("natprobe_probe_interval_seconds", "gauge", "How often the exporter runs the probe (before jitter)."),
@@ -136,23 +155,37 @@ def families(states: list[ProbeState], version: str) -> list[Family]:
             out["natprobe_check_success"].samples.append((label, 1.0 if result.get("passed") else 0.0))
             out["natprobe_check_idle_seconds"].samples.append((label, float(result["idle_s"])))
             continue
-        for key, name in (
-            ("lower_s", "natprobe_discover_lower_seconds"),
-            ("upper_s", "natprobe_discover_upper_seconds"),
-        ):
-            if result.get(key) is not None:
-                out[name].samples.append((label, float(result[key])))
-        mode = result.get("failure_mode")
-        if mode in ("silent_drop", "reset", "closed"):
-            out["natprobe_discover_failure_mode"].samples.append(({**label, "mode": mode}, 1.0))
-        for state_name, state_result in (result.get("states") or {}).items():
-            for key, name in (
-                ("lower_s", "natprobe_discover_state_lower_seconds"),
-                ("upper_s", "natprobe_discover_state_upper_seconds"),
-            ):
-                if state_result.get(key) is not None:
-                    out[name].samples.append(({**label, "state": state_name}, float(state_result[key])))
-        refresh = result.get("inbound_refresh")
-        if refresh is not None:
-            out["natprobe_discover_inbound_refresh"].samples.append((label, 1.0 if refresh else 0.0))
+        if state.kind == "survey":
+            # Each path as a discovery of its own, told apart by path and family.
+            for path in result.get("paths") or []:
+                labels = path_labels(state.name, path)
+                measured = path.get("result")
+                out["natprobe_survey_path_success"].samples.append((labels, 0.0 if measured is None else 1.0))
+                if measured is not None:
+                    _discover_samples(out, labels, measured)
+            continue
+        _discover_samples(out, label, result)
     return list(out.values())
+
+
+def _discover_samples(out: dict[str, Family], label: dict[str, str], result: dict[str, Any]) -> None:
+    """One discover result's samples, under ``label``."""
+    for key, name in (
+        ("lower_s", "natprobe_discover_lower_seconds"),
+        ("upper_s", "natprobe_discover_upper_seconds"),
+    ):
+        if result.get(key) is not None:
+            out[name].samples.append((label, float(result[key])))
+    mode = result.get("failure_mode")
+    if mode in ("silent_drop", "reset", "closed"):
+        out["natprobe_discover_failure_mode"].samples.append(({**label, "mode": mode}, 1.0))
+    for state_name, state_result in (result.get("states") or {}).items():
+        for key, name in (
+            ("lower_s", "natprobe_discover_state_lower_seconds"),
+            ("upper_s", "natprobe_discover_state_upper_seconds"),
+        ):
+            if state_result.get(key) is not None:
+                out[name].samples.append(({**label, "state": state_name}, float(state_result[key])))
+    refresh = result.get("inbound_refresh")
+    if refresh is not None:
+        out["natprobe_discover_inbound_refresh"].samples.append((label, 1.0 if refresh else 0.0))

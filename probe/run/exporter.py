@@ -33,6 +33,7 @@ from probe.run.check_udp import UdpCheckOptions, run_check_udp
 from probe.run.discover import DiscoverOptions, DiscoverRun
 from probe.run.discover_udp import UdpDiscoverOptions, UdpDiscoverRun
 from probe.run.prometheus import exposition
+from probe.run.survey import SurveyOptions, run_survey
 
 log = logging.getLogger("natprobe.exporter")
 
@@ -64,17 +65,26 @@ def check_options(spec: JobSpec) -> CheckOptions:
     )
 
 
-def discover_options(spec: JobSpec) -> DiscoverOptions:
+def _planner(spec: JobSpec) -> PlannerConfig:
     o = spec.options
-    planner = PlannerConfig(
+    return PlannerConfig(
         max_idle_s=o.get("max_idle", 7800.0),
         resolution_s=o.get("resolution"),
         budget_s=o.get("budget"),
         expect_min_s=o.get("expect_min"),
         max_conns=o.get("parallel", 64) - 1,
     )
+
+
+def discover_options(spec: JobSpec) -> DiscoverOptions:
     target = parse_target(spec.target, ("tcp", "udp", "ws", "wss"))
-    return DiscoverOptions(_endpoint(spec, target), planner, grace_s=o.get("grace"))
+    return DiscoverOptions(_endpoint(spec, target), _planner(spec), grace_s=spec.options.get("grace"))
+
+
+def survey_options(spec: JobSpec) -> SurveyOptions:
+    reaches = tuple(_endpoint(spec, parse_target(t, ("tcp", "udp", "ws", "wss"))) for t in spec.targets)
+    o = spec.options
+    return SurveyOptions(reaches, _planner(spec), family=str(o.get("family", "both")), grace_s=o.get("grace"))
 
 
 def _endpoint(spec: JobSpec, target: Target) -> Endpoint:
@@ -104,14 +114,21 @@ def udp_discover_options(spec: JobSpec) -> UdpDiscoverOptions:
 
 async def run_job(spec: JobSpec) -> dict[str, Any]:
     """One run of a probe; its JSON result, or a NatprobeError."""
+    # The exporter's own SIGTERM handler must outlive every run: a discovery
+    # installing and then removing its own would leave the next signal to
+    # kill the process instead of stopping it.
+    if spec.kind == "survey":
+        return (await run_survey(survey_options(spec), own_signals=False)).to_json()
     udp = spec.target.startswith("udp://")
     if spec.kind == "check" and udp:
         return (await run_check_udp(udp_check_options(spec))).to_json()
     if spec.kind == "check":
         return (await run_check(check_options(spec))).to_json()
-    if udp:
-        return (await UdpDiscoverRun(udp_discover_options(spec)).run()).to_json()
-    return (await DiscoverRun(discover_options(spec)).run()).to_json()
+    runner: DiscoverRun | UdpDiscoverRun = (
+        UdpDiscoverRun(udp_discover_options(spec)) if udp else DiscoverRun(discover_options(spec))
+    )
+    runner.own_signals = False
+    return (await runner.run()).to_json()
 
 
 Runner = Callable[[JobSpec], Any]

@@ -11,6 +11,7 @@ one client address share its per-address limit through a ``PoolShare``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 import time
@@ -134,9 +135,16 @@ def _tagged(observer: Observer | None, index: int, path: Path) -> Observer | Non
 
 
 async def run_survey(
-    options: SurveyOptions, observer: Observer | None = None, clock: Callable[[], float] = time.monotonic
+    options: SurveyOptions,
+    observer: Observer | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    own_signals: bool = True,
 ) -> SurveyResult:
-    """Every path at once; a path that cannot be measured is reported, not fatal."""
+    """Every path at once; a path that cannot be measured is reported, not fatal.
+
+    ``own_signals``: Ctrl-C and SIGTERM stop the survey with what it measured;
+    False where the caller handles signals itself (the exporter).
+    """
     started = clock()
     # Each target's paths in the order given; a name that does not resolve
     # is that target's error, and the others are still measured.
@@ -158,7 +166,7 @@ async def run_survey(
         for runner in runners:
             runner.interrupt()
 
-    with on_interrupt(interrupt):
+    with on_interrupt(interrupt) if own_signals else contextlib.nullcontext():
         for index, path in enumerate(paths):
             runners.append(_runner(path, options, share, _tagged(observer, index, path)))
         outcomes = await asyncio.gather(*(r.run() for r in runners), return_exceptions=True)

@@ -81,11 +81,11 @@ BAD = [
     ("probes:\n  - name: a\n    every: 1m\n    check: {idle: 1}\n", 2, "probe 'a' has no target"),
     ("probes:\n  - name: a\n    target: tcp://h\n    check: {idle: 1}\n", 2, "probe 'a' has no every"),
     ("probes:\n  - name: a\n    target: ftp://h:1\n    every: 1m\n    check: {idle: 1}\n", 3, "unsupported scheme"),
-    ("probes:\n  - name: a\n    target: tcp://h\n    every: 1m\n", 2, "needs exactly one of check or discover"),
+    ("probes:\n  - name: a\n    target: tcp://h\n    every: 1m\n", 2, "needs exactly one of check, discover or survey"),
     (
         "probes:\n  - name: a\n    target: tcp://h\n    every: 1m\n    check: {idle: 1}\n    discover: {}\n",
         2,
-        "needs exactly one of check or discover",
+        "needs exactly one of check, discover or survey",
     ),
     (
         "probes:\n  - name: a\n    target: tcp://h\n    every: soon\n    check: {idle: 1}\n",
@@ -277,3 +277,66 @@ def test_tcp_and_websocket_probes_take_a_proxy_and_udp_probes_do_not() -> None:
         with pytest.raises(ConfigError) as info:
             parse_config(text)
         assert info.value.line == line and message in str(info.value), str(info.value)
+
+
+def test_a_survey_probe_takes_targets_and_discovers_options_with_a_family() -> None:
+    config = parse_config(
+        "probes:\n"
+        "  - name: paths\n"
+        "    targets: [tcp://h:4040, 'tcp://[2001:2::1]:5222', wss://h/p, udp://h]\n"
+        "    survey: {max_idle: 10m, family: 4, parallel: 16}\n"
+        "    every: 1h\n"
+    )
+    (probe,) = config.probes
+    assert probe.kind == "survey" and probe.target == "tcp://h:4040"
+    assert probe.targets == ("tcp://h:4040", "tcp://[2001:2::1]:5222", "wss://h/p", "udp://h")
+    assert probe.options == {"max_idle": 600.0, "family": "4", "parallel": 16}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("probes:\n  - {name: s, target: tcp://h, every: 1, survey: {}}\n",
+         "line 2: probe 's': survey takes targets, not target"),
+        ("probes:\n  - {name: s, every: 1, survey: {}}\n", "line 2: probe 's' has no targets"),
+        ("probes:\n  - {name: s, targets: [], every: 1, survey: {}}\n",
+         "line 2: probe 's': targets must be a non-empty list"),
+        ("probes:\n  - {name: s, targets: [tcp://h, tcp://h], every: 1, survey: {}}\n",
+         "line 2: probe 's': target 'tcp://h' appears twice"),
+        ("probes:\n  - {name: s, targets: [tcp://h, 'ftp://h'], every: 1, survey: {}}\n",
+         "line 2: probe 's': unsupported scheme 'ftp' in 'ftp://h': use tcp://, udp://, ws://, wss://"),
+        ("probes:\n  - {name: s, targets: [tcp://h], every: 1, survey: {family: 5}}\n",
+         "line 2: probe 's': survey.family must be one of 4, 6, both"),
+        ("probes:\n  - {name: s, targets: [tcp://h], every: 1, survey: {idle: 5}}\n",
+         "line 2: probe 's': survey: unknown option 'idle' (known: budget, expect_min, family, grace, max_idle, "
+         "parallel, resolution)"),
+        ("probes:\n  - {name: d, targets: [tcp://h], every: 1, discover: {}}\n",
+         "line 2: probe 'd': discover takes target, not targets"),
+        ("probes:\n  - {name: s, targets: [udp://h], every: 1, survey: {}, control: tcp://h}\n",
+         "line 2: probe 's': control is for check and discover; a survey's udp:// targets are driven over "
+         "tcp:// on their own host and port"),
+        ("probes:\n  - {name: s, targets: [udp://h], every: 1, survey: {}, proxy: 'http://p:1'}\n",
+         "line 2: probe 's': proxy: a proxy is for tcp:// and ws(s):// targets"),
+    ],
+)  # fmt: skip
+def test_survey_refusals_name_the_line_and_reason(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_the_schema_agrees_with_the_parser_on_survey_probes() -> None:
+    from jsonschema import Draft202012Validator
+
+    from probe.schemas import load
+
+    validator = Draft202012Validator(load("exporter-config"))
+    good = {"probes": [{"name": "s", "targets": ["tcp://h", "udp://h"], "every": "1h", "survey": {"family": "both"}}]}
+    assert not list(validator.iter_errors(good))
+    for bad in (
+        {"name": "s", "target": "tcp://h", "every": 1, "survey": {}},
+        {"name": "s", "targets": ["tcp://h", "tcp://h"], "every": 1, "survey": {}},
+        {"name": "s", "targets": ["tcp://h"], "every": 1, "survey": {"family": 5}},
+        {"name": "s", "targets": ["tcp://h"], "every": 1, "discover": {}},
+    ):
+        assert list(validator.iter_errors({"probes": [bad]})), bad

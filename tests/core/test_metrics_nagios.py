@@ -131,9 +131,10 @@ def test_help_texts_in_full() -> None:
         f"absent when none failed. {cached}",
         "natprobe_discover_inbound_refresh": "UDP: 1 if the server's traffic alone kept a binding alive, 0 if not; "
         f"absent if unmeasured. {cached}",
+        "natprobe_survey_path_success": f"Survey: 1 if the path (target and family) was measured, 0 if not. {cached}",
         "natprobe_last_run_timestamp_seconds": "When the probe's last run started (Unix time).",
         "natprobe_last_success_timestamp_seconds": "When the last successful run started (Unix time): a check that "
-        "passed, a discovery that finished.",
+        "passed, a discovery that finished, a survey whose every path did.",
         "natprobe_run_duration_seconds": f"How long the last run took. {cached}",
         "natprobe_probe_interval_seconds": "How often the exporter runs the probe (before jitter).",
         "natprobe_runs": "Runs finished (since the exporter started, or carried in the textfile).",
@@ -142,6 +143,32 @@ def test_help_texts_in_full() -> None:
     }
     kinds = {f.name: f.kind for f in families([], "1")}
     assert [n for n, k in kinds.items() if k == "counter"] == ["natprobe_runs", "natprobe_run_errors"]
+
+
+def test_a_survey_exports_each_path_as_a_discovery_labelled_by_path_and_family() -> None:
+    survey = {
+        "schema": "natprobe.survey/1", "wall_s": 9.0, "interrupted": False,
+        "paths": [
+            {"target": "tcp://h:4040", "family": 4, "port": 4040, "result": FOUND, "error": None},
+            {"target": "tcp://h:4040", "family": 6, "port": 4040, "result": FOUND | {"upper_s": 9.5}, "error": None},
+            {"target": "tcp://h:5222", "family": None, "port": 5222, "result": None,
+             "error": {"message": "refused", "exit_code": 3}},
+        ],
+    }  # fmt: skip
+    state = ProbeState("paths", "survey")
+    state.record(0.0, 9.0, survey, None)
+    got = samples([state])
+    v4 = {"probe": "paths", "path": "tcp://h:4040", "family": "4"}
+    v6 = {**v4, "family": "6"}
+    lost = {"probe": "paths", "path": "tcp://h:5222", "family": "any"}
+    assert got["natprobe_survey_path_success"] == [(v4, 1.0), (v6, 1.0), (lost, 0.0)]
+    assert got["natprobe_discover_upper_seconds"] == [(v4, FOUND["upper_s"]), (v6, 9.5)]
+    assert got["natprobe_discover_lower_seconds"] == [(v4, FOUND["lower_s"]), (v6, FOUND["lower_s"])]
+    # One path unmeasured: the run is no success.
+    assert state.last_success_at is None
+    survey["paths"] = survey["paths"][:2]  # type: ignore[index]
+    state.record(10.0, 19.0, survey, None)
+    assert state.last_success_at == 10.0
 
 
 @pytest.mark.parametrize("mode", ["silent_drop", "reset", "closed"])

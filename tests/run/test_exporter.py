@@ -205,13 +205,29 @@ def test_counts_carry_from_an_earlier_textfile(tmp_path: Path) -> None:
 def test_promtool_accepts_the_exporters_metrics_with_every_family_filled() -> None:
     import subprocess
 
-    exporter = Exporter(ExporterConfig((spec("short"), spec("find", kind="discover"), spec("down"))))
+    probes = (spec("short"), spec("find", kind="discover"), spec("down"), spec("paths", kind="survey"))
+    exporter = Exporter(ExporterConfig(probes))
     exporter.states["short"].record(1.0, 2.0, {"passed": False, "idle_s": 120.0}, None)
     found = {"lower_s": 9.9, "upper_s": 10.1, "failure_mode": "reset", "reason": "resolved", "interrupted": False}
     exporter.states["find"].record(1.0, 12.0, found, None)
+    paths = [
+        {"target": "tcp://h:4040", "family": 6, "port": 4040, "result": found, "error": None},
+        {"target": "tcp://h:5222", "family": None, "port": 5222, "result": None, "error": {"message": "x"}},
+    ]
+    exporter.states["paths"].record(1.0, 12.0, {"paths": paths, "interrupted": False}, None)
     exporter.states["down"].record(1.0, 1.5, None, "refused")
     text = exposition(exporter.families).decode()
     lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
     assert lint.returncode == 0 and lint.stdout == "" and lint.stderr == "", lint.stdout + lint.stderr
-    assert 'natprobe_discover_failure_mode{mode="reset",probe="find"} 1.0' in text
+    # A survey's path and family labels are empty on a discover probe's
+    # samples of the same family: to Prometheus, an empty label is no label.
+    modes = {
+        (sample.labels["probe"], sample.labels["mode"], sample.labels.get("path", ""))
+        for family in text_string_to_metric_families(text)
+        if family.name == "natprobe_discover_failure_mode"
+        for sample in family.samples
+    }
+    assert modes == {("find", "reset", ""), ("paths", "reset", "tcp://h:4040")}
     assert 'natprobe_probe_interval_seconds{probe="down"} 3600.0' in text
+    assert 'natprobe_discover_upper_seconds{family="6",path="tcp://h:4040",probe="paths"} 10.1' in text
+    assert 'natprobe_survey_path_success{family="any",path="tcp://h:5222",probe="paths"} 0.0' in text

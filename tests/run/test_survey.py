@@ -107,3 +107,32 @@ def test_a_literal_of_the_other_family_is_a_usage_error() -> None:
 
     with pytest.raises(UsageError, match=r"tcp://\[::1\]:4040 is an IPv6 address and --family is 4"):
         asyncio.run(body())
+
+
+def test_an_exporter_survey_job_runs_every_path_and_its_metrics_name_them(expiring_nat: NatFactory) -> None:
+    from probe.core.exporter_config import parse_config
+    from probe.core.metrics import ProbeState, families
+    from probe.run.exporter import run_job
+
+    async def body() -> dict[str, Any]:
+        async with probe_server() as served:
+            nat = expiring_nat(upstream=served.tcp, idle_timeout=SHORT)
+            direct = f"tcp://127.0.0.1:{served.tcp[1]}"
+            config = parse_config(
+                f"probes:\n  - name: paths\n    targets: [tcp://{nat.host}:{nat.port}, '{direct}']\n"
+                "    survey: {budget: %ss}\n    every: 1h\n" % scaled(6)
+            )
+            return validate_output(await run_job(config.probes[0]))
+
+    survey = asyncio.run(body())
+    measured, direct = survey["paths"]
+    assert measured["result"]["lower_s"] <= SHORT <= measured["result"]["upper_s"]
+    # The path without a NAT never failed: the budget ended it, no timeout seen.
+    assert direct["result"]["upper_s"] is None and direct["result"]["reason"] == "budget"
+    state = ProbeState("paths", "survey")
+    state.record(0.0, 1.0, survey, None)
+    got = {f.name: f.samples for f in families([state], "0")}
+    assert [labels["path"] for labels, _ in got["natprobe_survey_path_success"]] == [
+        measured["target"], direct["target"],
+    ]  # fmt: skip
+    assert [value for _, value in got["natprobe_discover_upper_seconds"]] == [measured["result"]["upper_s"]]
