@@ -103,13 +103,17 @@ class SurveyPath:
 @dataclass(frozen=True)
 class SurveyResult:
     paths: tuple[SurveyPath, ...]
+    #: Until the last path's bracket was settled (discover's ``wall_s``).
     wall_s: float
     interrupted: bool = False
+    #: The whole survey, every path's after-expiry test included.
+    total_s: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA,
             "wall_s": round(self.wall_s, 3),
+            "total_s": round(self.total_s if self.total_s is not None else self.wall_s, 3),
             "interrupted": self.interrupted,
             "paths": [p.to_json() for p in self.paths],
         }

@@ -39,6 +39,12 @@ CLIENT_IP = "198.18.0.2"
 ROUTER_INSIDE_IP = "198.18.0.1"
 ROUTER_OUTSIDE_IP = "198.19.0.1"
 SERVER_IP = "198.19.0.2"
+# IPv6, when asked for: 2001:2::/48 is IPv6's benchmarking space (RFC 5180),
+# as 198.18.0.0/15 is IPv4's. No NAT: the router is a stateful firewall.
+CLIENT_IP6 = "2001:2:0:1::2"
+ROUTER_INSIDE_IP6 = "2001:2:0:1::1"
+ROUTER_OUTSIDE_IP6 = "2001:2:0:2::1"
+SERVER_IP6 = "2001:2:0:2::2"
 
 _counter = itertools.count()
 
@@ -79,6 +85,10 @@ class NatLab:
     loose: bool
     random_ports: bool = False
     router_rst: bool = True
+    #: IPv6 beside IPv4: its firewall's established-TCP timer, or None (no IPv6).
+    ipv6_timeout_s: int | None = None
+    #: IPv4 TCP to these server ports: their own established timer.
+    port_timeouts: tuple[tuple[int, int], ...] = ()
 
     def exec_args(self, ns: str, argv: Sequence[str]) -> list[str]:
         """argv run inside namespace ``ns``."""
@@ -129,6 +139,44 @@ def rules(random_ports: bool = False, router_rst: bool = True) -> str:
     }
 
 
+# IPv6 through the router: no NAT, a stateful firewall. Only the client side
+# opens flows; what conntrack forgot is invalid (pickup off) and dropped both
+# ways, so a push into a forgotten flow dies at the router silently.
+_FIREWALL6 = """
+table ip6 natprobe_fw6 {
+    ct timeout tcp6 {
+        protocol tcp
+        l3proto ip6
+        policy = { established: %(timeout)d }
+    }
+    chain prerouting {
+        type filter hook prerouting priority filter; policy accept;
+        meta l4proto tcp ct timeout set "tcp6"
+    }
+    chain forward {
+        type filter hook forward priority 0; policy accept;
+        ct state invalid drop
+        iifname "rs" ct state new drop
+    }
+}
+"""
+
+
+def port_timeout_rules(port_timeouts: Sequence[tuple[int, int]]) -> str:
+    """nftables ``ct timeout`` policies: IPv4 TCP to each server port gets its
+    own established timer, as carriers and firewalls give some ports."""
+    objects = "".join(
+        f"    ct timeout port{port} {{\n        protocol tcp\n        l3proto ip\n"
+        f"        policy = {{ established: {seconds} }}\n    }}\n"
+        for port, seconds in port_timeouts
+    )
+    rules = "".join(f'        tcp dport {port} ct timeout set "port{port}"\n' for port, _ in port_timeouts)
+    return (
+        "table ip natprobe_ports {\n" + objects + "    chain prerouting {\n"
+        "        type filter hook prerouting priority filter; policy accept;\n" + rules + "    }\n}\n"
+    )
+
+
 def namespace_pids(ns: str) -> list[int]:
     """Processes running inside namespace ``ns``."""
     out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
@@ -171,12 +219,16 @@ def _joined(
             _run("ip", "link", "add", dev, "type", "veth", "peer", "name", peer, ns=ns)
             _run("ip", "link", "set", peer, "netns", peer_ns, ns=ns)
         for ns, dev, address in addresses:
-            _run("ip", "addr", "add", address, "dev", dev, ns=ns)
+            # An IPv6 address waits out duplicate detection (a second or
+            # more) before it works; nothing else lives on these links.
+            dad = ("nodad",) if ":" in address else ()
+            _run("ip", "addr", "add", address, "dev", dev, *dad, ns=ns)
             _run("ip", "link", "set", dev, "up", ns=ns)
         for ns, destination, gateway in routes:
             _run("ip", "route", "add", destination, "via", gateway, ns=ns)
         for ns in routers:
             _run("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=ns)
+            _run("sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", ns=ns)
         yield
     finally:
         for ns in reversed(created):
@@ -191,13 +243,23 @@ def nat_lab(
     random_ports: bool = False,
     router_rst: bool = True,
     udp: tuple[int, int] | None = None,
+    ipv6_timeout_s: int | None = None,
+    port_timeouts: Sequence[tuple[int, int]] = (),
 ) -> Iterator[NatLab]:
     """Build the three namespaces; remove them on exit, whatever happened.
 
     ``udp``: conntrack's UDP timers (unreplied or replied, stream) in seconds.
+    ``ipv6_timeout_s``: also IPv6 (CLIENT_IP6 to SERVER_IP6), through a
+    stateful firewall with this established-TCP timer instead of the NAT.
+    ``port_timeouts``: (server port, seconds) pairs: IPv4 TCP to that port
+    has its own timer (an nftables ``ct timeout`` policy).
     """
-    if timeout_s < 1 or (udp is not None and min(udp) < 1):
+    timers = [timeout_s, *(udp or ()), *([ipv6_timeout_s] if ipv6_timeout_s is not None else [])]
+    timers += [seconds for _, seconds in port_timeouts]
+    if min(timers) < 1:
         raise ValueError("conntrack timeouts are whole seconds >= 1")
+    if any(not 1 <= port <= 65535 for port, _ in port_timeouts):
+        raise ValueError("port_timeouts: ports are 1 to 65535")
     tag = f"np{os.getpid()}x{next(_counter)}"
     lab = NatLab(
         client=f"{tag}c",
@@ -207,21 +269,39 @@ def nat_lab(
         loose=loose,
         random_ports=random_ports,
         router_rst=router_rst,
+        ipv6_timeout_s=ipv6_timeout_s,
+        port_timeouts=tuple(port_timeouts),
     )
     client, router, server = lab.client, lab.router, lab.server
+    v6 = ipv6_timeout_s is not None
+    addresses: list[Address] = [
+        (router, "rc", f"{ROUTER_INSIDE_IP}/24"),
+        (router, "rs", f"{ROUTER_OUTSIDE_IP}/24"),
+        (client, "cr", f"{CLIENT_IP}/24"),
+        (server, "sr", f"{SERVER_IP}/24"),
+    ]
+    routes: list[Route] = [(client, "default", ROUTER_INSIDE_IP)]
+    if v6:
+        addresses += [
+            (router, "rc", f"{ROUTER_INSIDE_IP6}/64"),
+            (router, "rs", f"{ROUTER_OUTSIDE_IP6}/64"),
+            (client, "cr", f"{CLIENT_IP6}/64"),
+            (server, "sr", f"{SERVER_IP6}/64"),
+        ]
+        # No NAT for IPv6: the server routes back to the client's prefix.
+        routes += [(client, "default", ROUTER_INSIDE_IP6), (server, "2001:2:0:1::/64", ROUTER_OUTSIDE_IP6)]
     with _joined(
         (client, router, server),
         links=((router, "rc", client, "cr"), (router, "rs", server, "sr")),
-        addresses=(
-            (router, "rc", f"{ROUTER_INSIDE_IP}/24"),
-            (router, "rs", f"{ROUTER_OUTSIDE_IP}/24"),
-            (client, "cr", f"{CLIENT_IP}/24"),
-            (server, "sr", f"{SERVER_IP}/24"),
-        ),
-        routes=((client, "default", ROUTER_INSIDE_IP),),
+        addresses=addresses,
+        routes=routes,
         routers=(router,),
     ):
         _run("nft", "-f", "-", ns=router, input_text=rules(random_ports, router_rst))
+        if v6:
+            _run("nft", "-f", "-", ns=router, input_text=_FIREWALL6 % {"timeout": ipv6_timeout_s})
+        if port_timeouts:
+            _run("nft", "-f", "-", ns=router, input_text=port_timeout_rules(port_timeouts))
         lab.set_timeout(timeout_s)
         lab.set_loose(loose)
         if udp is not None:

@@ -75,6 +75,7 @@ def render_survey(survey: SurveyResult, console: Console) -> None:
             console.print(f"  [red]path {index} not measured[/red]: {escape(path.error.message)}")
         elif path.result is not None and path.result.proxy:
             console.print(f"  path {index} went through the proxy {escape(path.result.proxy)}: its timeout counts too")
-    console.print(f"  Took {_dur(survey.wall_s)} for all paths at once.")
+    total = survey.total_s if survey.total_s is not None else survey.wall_s
+    console.print(f"  Every bracket settled after {_dur(survey.wall_s)}, all paths at once; {_dur(total)} in all.")
     if survey.interrupted:
         console.print("  [yellow]Interrupted[/yellow]: the brackets above are what was measured so far.")

@@ -184,4 +184,9 @@ async def run_survey(
             raise outcome
         else:
             surveyed.append(SurveyPath(item.given, item.family, port, result=outcome))
-    return SurveyResult(tuple(surveyed), clock() - started, interrupted)
+    ended = clock()
+    # As discover's wall_s: until the answer (the last bracket) was known;
+    # total_s also covers the after-expiry tests that follow it.
+    settled = [r.settled for r in runners if r.settled is not None]
+    wall = (max(settled) if len(settled) == len(runners) and settled else ended) - started
+    return SurveyResult(tuple(surveyed), wall, interrupted, total_s=ended - started)

@@ -17,18 +17,37 @@ every packet, kernel keepalive probes included.
 
 ``loose``, ``random_ports`` and ``router_rst`` set the lab's switches one by
 one where the three words are not enough (docs/lab.md).
+
+``ipv6_tcp_timeout`` adds IPv6 (``server_ip6``, ``client_ip6``) through a
+stateful firewall with that timer, no NAT; ``port_tcp_timeouts`` gives IPv4
+TCP to some server ports timers of their own. ``client_hosts`` names
+addresses for the client side's resolver, as a dual-stack DNS name would.
 """
 
 from __future__ import annotations
 
 import contextlib
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from probe.lab.conntrack import ConntrackFlow, flows
-from probe.lab.netns import CLIENT_IP, ROUTER_OUTSIDE_IP, SERVER_IP, LabUnavailable, NatLab, nat_lab, unavailable_reason
+from probe.lab.netns import (
+    CLIENT_IP,
+    CLIENT_IP6,
+    ROUTER_OUTSIDE_IP,
+    SERVER_IP,
+    SERVER_IP6,
+    LabUnavailable,
+    NatLab,
+    nat_lab,
+    unavailable_reason,
+)
+
+#: ``ip netns exec NS`` mounts /etc/netns/NS/hosts over /etc/hosts.
+NETNS_ETC = Path("/etc/netns")
 
 #: after_expiry -> the lab's switches (loose, random_ports, router_rst).
 AFTER_EXPIRY = {
@@ -48,11 +67,22 @@ def whole_seconds(name: str, value: object) -> int:
     return int(value)
 
 
+def _forget_hosts(namespace: str) -> None:
+    folder = NETNS_ETC / namespace
+    with contextlib.suppress(FileNotFoundError):
+        (folder / "hosts").unlink()
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
 class KernelNat:
     server_ip = SERVER_IP
     client_ip = CLIENT_IP
     #: The address the server sees the client's flows come from.
     public_ip = ROUTER_OUTSIDE_IP
+    #: With ``ipv6_tcp_timeout``: IPv6 addresses, routed (no NAT) through the firewall.
+    server_ip6 = SERVER_IP6
+    client_ip6 = CLIENT_IP6
 
     def __init__(
         self,
@@ -64,8 +94,19 @@ class KernelNat:
         loose: bool | None = None,
         random_ports: bool | None = None,
         router_rst: bool | None = None,
+        ipv6_tcp_timeout: int | None = None,
+        port_tcp_timeouts: Mapping[int, int] | None = None,
     ) -> None:
         self.tcp_timeout = whole_seconds("tcp_timeout", tcp_timeout)
+        self.ipv6_tcp_timeout = (
+            None if ipv6_tcp_timeout is None else whole_seconds("ipv6_tcp_timeout", ipv6_tcp_timeout)
+        )
+        self.port_tcp_timeouts = {
+            int(port): whole_seconds(f"port_tcp_timeouts[{port}]", seconds)
+            for port, seconds in (port_tcp_timeouts or {}).items()
+        }
+        if any(not 1 <= port <= 65535 for port in self.port_tcp_timeouts):
+            raise ValueError("port_tcp_timeouts: ports are 1 to 65535")
         self.udp_timeout = whole_seconds("udp_timeout", udp_timeout)
         self.udp_stream_timeout = whole_seconds("udp_stream_timeout", udp_stream_timeout)
         if after_expiry not in AFTER_EXPIRY:
@@ -98,9 +139,11 @@ class KernelNat:
             self._lab = stack.enter_context(
                 nat_lab(
                     self.tcp_timeout, loose=loose, random_ports=random_ports, router_rst=router_rst,
-                    udp=(self.udp_timeout, self.udp_stream_timeout),
+                    udp=(self.udp_timeout, self.udp_stream_timeout), ipv6_timeout_s=self.ipv6_tcp_timeout,
+                    port_timeouts=tuple(self.port_tcp_timeouts.items()),
                 )
             )  # fmt: skip
+            stack.callback(_forget_hosts, self._lab.client)
             self._stack = stack.pop_all()
         return self
 
@@ -122,6 +165,14 @@ class KernelNat:
     def conntrack(self) -> list[ConntrackFlow]:
         """The flows the router tracks now, each with its seconds left."""
         return flows(self.lab.router)
+
+    def client_hosts(self, names: Mapping[str, Sequence[str]]) -> None:
+        """Names the client side resolves (its own /etc/hosts), e.g.
+        ``{"dual.test": [nat.server_ip, nat.server_ip6]}``; removed on close."""
+        folder = NETNS_ETC / self.lab.client
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = [f"{address} {name}" for name, addresses in names.items() for address in addresses]
+        (folder / "hosts").write_text("\n".join(["127.0.0.1 localhost", *lines]) + "\n")
 
     def set_tcp_timeout(self, seconds: int) -> None:
         """A new conntrack timeout for established TCP flows (live ones keep theirs until their next packet)."""

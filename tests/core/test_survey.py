@@ -87,8 +87,8 @@ def test_exit_codes() -> None:
 def test_json_keeps_the_order_given_and_each_paths_discover_result() -> None:
     ok = SurveyPath("tcp://h:1", 4, 1, result=_result(10.0))
     lost = SurveyPath("tcp://h:3", None, 3, error=PathError("cannot connect", 3))
-    data = SurveyResult((lost, ok), 12.3456).to_json()
-    assert data["schema"] == "natprobe.survey/1" and data["wall_s"] == 12.346
+    data = SurveyResult((lost, ok), 12.3456, total_s=14.0).to_json()
+    assert data["schema"] == "natprobe.survey/1" and data["wall_s"] == 12.346 and data["total_s"] == 14.0
     assert [p["port"] for p in data["paths"]] == [3, 1]
     assert data["paths"][0] == {
         "target": "tcp://h:3", "family": None, "port": 3, "result": None,
