@@ -42,6 +42,17 @@ class Proxy:
             auth += "@"
         return f"{self.scheme}://{auth}{format_address(self.host, self.port)}"
 
+    @property
+    def socks_url(self) -> str:
+        """``url`` as python-socks takes it: it knows socks5:// only, and is
+        told separately whether the proxy resolves names (socks5h)."""
+        return "socks5://" + self.url.removeprefix(self.scheme + "://") if self.scheme == "socks5h" else self.url
+
+    @property
+    def remote_dns(self) -> bool:
+        """Whether the proxy resolves the target's name (socks5h, and HTTP CONNECT)."""
+        return self.scheme != "socks5"
+
     def __str__(self) -> str:
         """The proxy as natprobe shows it: never its password."""
         user = f"{quote(self.username, safe='')}@" if self.username is not None else ""

@@ -100,7 +100,7 @@ async def dial_stream(endpoint: Endpoint, limit: int = 2**16) -> tuple[asyncio.S
 
 async def _tunnel(endpoint: Endpoint, proxy: Proxy) -> socket.socket:
     """A socket connected to the target through ``proxy`` (python-socks)."""
-    client = SocksProxy.from_url(proxy.url, rdns=proxy.scheme != "socks5")
+    client = SocksProxy.from_url(proxy.socks_url, rdns=proxy.remote_dns)
     try:
         sock: socket.socket = await client.connect(
             dest_host=endpoint.target.host, dest_port=endpoint.target.port, timeout=endpoint.timeout_s

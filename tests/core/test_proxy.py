@@ -80,3 +80,13 @@ def test_a_proxy_host_is_checked_as_a_targets_is() -> None:
     with pytest.raises(UsageError) as info:
         parse_proxy("socks5://u:secret@a\\b:1")
     assert info.value.message == "invalid proxy 'socks5://u:***@a\\\\b:1': 'a\\\\b' is not a host name or address"
+
+
+def test_python_socks_gets_socks5_with_remote_dns_for_socks5h() -> None:
+    # python-socks has no socks5h:// scheme: a tcp:// target through one
+    # raised its ValueError as a traceback until this was mapped.
+    proxy = parse_proxy("socks5h://u:p%40ss@127.0.0.1:1080")
+    assert proxy.socks_url == "socks5://u:p%40ss@127.0.0.1:1080" and proxy.remote_dns is True
+    plain = parse_proxy("socks5://127.0.0.1:1080")
+    assert plain.socks_url == plain.url and plain.remote_dns is False
+    assert parse_proxy("http://127.0.0.1:3128").socks_url == "http://127.0.0.1:3128"

@@ -82,6 +82,27 @@ def test_discover_through_socks5_measures_the_path_behind_the_proxy(
     assert result["lower_s"] <= 2.0 <= result["upper_s"] and result["failure_mode"] == "silent_drop"
 
 
+def test_a_survey_through_socks5_measures_each_path_behind_the_proxy(
+    server: Proc, expiring_nat: Callable[..., ExpiringNat]
+) -> None:
+    tcp, ws = ports(server)
+    nat = expiring_nat(upstream=("127.0.0.1", tcp), idle_timeout=2.0)
+    with microsocks() as port:
+        proxy = f"socks5h://127.0.0.1:{port}"
+        proc = run_cli(
+            "survey", f"tcp://127.0.0.1:{nat.port}", f"ws://localhost:{ws}/", "--proxy", proxy, "--budget", "6s",
+            "--json",
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    survey = output_json(proc.stdout)
+    behind_nat, direct = survey["paths"]
+    # The proxy resolves names and picks the family: the survey says so.
+    assert behind_nat["family"] is None and direct["family"] is None
+    assert behind_nat["result"]["proxy"] == direct["result"]["proxy"] == proxy
+    assert behind_nat["result"]["lower_s"] <= 2.0 <= behind_nat["result"]["upper_s"]
+    assert direct["result"]["upper_s"] is None and direct["result"]["transport"] == "ws"
+
+
 def test_check_and_hold_over_websocket_through_socks5h(server: Proc) -> None:
     _, ws = ports(server)
     with microsocks() as port:
