@@ -23,6 +23,7 @@ from probe.cli.options import (
     KeepaliveInterval,
     NoSave,
     ProxyOpt,
+    ServerTarget,
     Subprotocol,
     Token,
 )
@@ -60,13 +61,7 @@ Examples:
 
 
 def command(
-    target: Annotated[
-        str,
-        typer.Argument(
-            help="tcp://HOST[:PORT] (port 4040 if none), udp://HOST[:PORT] or ws(s)://HOST[:PORT]/PATH "
-            "of a natprobe server."
-        ),
-    ],
+    target: ServerTarget,
     idle: Annotated[str, typer.Option("--idle", help="How long the connection stays idle before the push.")],
     udp_state: Annotated[
         UdpState | None,

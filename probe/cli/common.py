@@ -14,6 +14,7 @@ import typer
 from probe.core import nagios
 from probe.core.durations import DurationError, parse_duration
 from probe.core.heartbeat import HeartbeatConfig
+from probe.core.planner import PlannerConfig
 from probe.core.proxy import Proxy, resolve_proxy
 from probe.core.targets import Target
 from probe.core.text import printable
@@ -54,6 +55,19 @@ def duration(value: str | None, flag: str, positive: bool = True) -> float | Non
     if positive and seconds <= 0:
         fail(f"{flag}: must be greater than zero", ExitCode.USAGE)
     return seconds
+
+
+def planner_config(
+    max_idle: str, resolution: str | None, budget: str | None, expect_min: str | None, parallel: int
+) -> PlannerConfig:
+    """A discovery's planner from the options discover and survey share."""
+    return PlannerConfig(
+        max_idle_s=duration(max_idle, "--max-idle") or 0.0,
+        resolution_s=duration(resolution, "--resolution"),
+        budget_s=duration(budget, "--budget"),
+        expect_min_s=duration(expect_min, "--expect-min"),
+        max_conns=parallel - 1,  # one is the control connection
+    )
 
 
 def keepalive(

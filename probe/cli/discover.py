@@ -6,10 +6,26 @@ from typing import Annotated
 
 import typer
 
-from probe.cli.common import duration, endpoint, fail, run
+from probe.cli.common import duration, endpoint, fail, planner_config, run
 from probe.cli.monitoring import Monitor, Nagios, ProbeName, Textfile
-from probe.cli.options import CaCert, Header, Insecure, NoSave, ProxyOpt, Subprotocol
-from probe.core.planner import PlannerConfig
+from probe.cli.options import (
+    Budget,
+    CaCert,
+    DiscoverGrace,
+    ExpectMin,
+    Header,
+    Insecure,
+    JsonOut,
+    MaxIdle,
+    NdJson,
+    NoSave,
+    ProxyOpt,
+    Quiet,
+    Resolution,
+    ServerTarget,
+    Subprotocol,
+    Token,
+)
 from probe.core.targets import control_for, parse_target
 from probe.errors import ExitCode, UsageError
 from probe.render import stream
@@ -38,38 +54,21 @@ Examples:
 
 
 def command(
-    target: Annotated[
-        str,
-        typer.Argument(
-            help="tcp://HOST[:PORT] (port 4040 if none), udp://HOST[:PORT] or ws(s)://HOST[:PORT]/PATH "
-            "of a natprobe server."
-        ),
-    ],
+    target: ServerTarget,
     control: Annotated[
         str | None,
         typer.Option("--control", help="UDP only: the control connection (default tcp://HOST:PORT of the target)."),
     ] = None,
-    max_idle: Annotated[str, typer.Option("--max-idle", help="Longest idle to test.")] = "2h10m",
-    resolution: Annotated[
-        str | None, typer.Option("--resolution", help="Bracket width wanted (default: 2% of T, at least 0.5s).")
-    ] = None,
-    budget: Annotated[str | None, typer.Option("--budget", help="Stop after this long with the best bracket.")] = None,
-    expect_min: Annotated[
-        str | None, typer.Option("--expect-min", help="Exit 1 as soon as the path is proven to forget flows sooner.")
-    ] = None,
+    max_idle: MaxIdle = "2h10m",
+    resolution: Resolution = None,
+    budget: Budget = None,
+    expect_min: ExpectMin = None,
     parallel: Annotated[int, typer.Option("--parallel", min=3, max=4096, help="Connections open at once.")] = 64,
-    grace: Annotated[
-        str | None,
-        typer.Option("--grace", help="Wait this long for a push before calling it lost (default: from RTT)."),
-    ] = None,
-    token: Annotated[
-        str | None, typer.Option("--token", envvar="NATPROBE_TOKEN", help="Server's shared secret.")
-    ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
-    ndjson: Annotated[
-        bool, typer.Option("--ndjson", help="Stream one JSON event per line; the result is the last line.")
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    grace: DiscoverGrace = None,
+    token: Token = None,
+    json_out: JsonOut = False,
+    ndjson: NdJson = False,
+    quiet: Quiet = False,
     header: Header = None,
     subprotocol: Subprotocol = None,
     cacert: CaCert = None,
@@ -87,13 +86,7 @@ def command(
         control_target = control_for(parsed, control)
     except UsageError as exc:
         fail(exc.message, ExitCode.USAGE)
-    config = PlannerConfig(
-        max_idle_s=duration(max_idle, "--max-idle") or 0.0,
-        resolution_s=duration(resolution, "--resolution"),
-        budget_s=duration(budget, "--budget"),
-        expect_min_s=duration(expect_min, "--expect-min"),
-        max_conns=parallel - 1,  # one is the control connection
-    )
+    config = planner_config(max_idle, resolution, budget, expect_min, parallel)
     if json_out and ndjson:
         fail("--json and --ndjson cannot be combined", ExitCode.USAGE)
     console = make_console()

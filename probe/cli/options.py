@@ -34,3 +34,25 @@ ProxyOpt = Annotated[
     ),
 ]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+# A discovery's planner: discover and survey (each of a survey's paths).
+ServerTarget = Annotated[
+    str,
+    typer.Argument(
+        help="tcp://HOST[:PORT] (port 4040 if none), udp://HOST[:PORT] or ws(s)://HOST[:PORT]/PATH "
+        "of a natprobe server."
+    ),
+]
+MaxIdle = Annotated[str, typer.Option("--max-idle", help="Longest idle to test.")]
+Resolution = Annotated[
+    str | None, typer.Option("--resolution", help="Bracket width wanted (default: 2% of T, at least 0.5s).")
+]
+Budget = Annotated[str | None, typer.Option("--budget", help="Stop after this long with the best bracket.")]
+ExpectMin = Annotated[
+    str | None, typer.Option("--expect-min", help="Exit 1 as soon as the path is proven to forget flows sooner.")
+]
+DiscoverGrace = Annotated[
+    str | None, typer.Option("--grace", help="Wait this long for a push before calling it lost (default: from RTT).")
+]
+NdJson = Annotated[bool, typer.Option("--ndjson", help="Stream one JSON event per line; the result is the last line.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]

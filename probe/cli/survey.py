@@ -7,9 +7,22 @@ from typing import Annotated
 
 import typer
 
-from probe.cli.common import duration, endpoint, fail, run
-from probe.cli.options import CaCert, Header, Insecure, ProxyOpt, Subprotocol, Token
-from probe.core.planner import PlannerConfig
+from probe.cli.common import duration, endpoint, fail, planner_config, run
+from probe.cli.options import (
+    Budget,
+    CaCert,
+    DiscoverGrace,
+    ExpectMin,
+    Header,
+    Insecure,
+    MaxIdle,
+    NdJson,
+    ProxyOpt,
+    Quiet,
+    Resolution,
+    Subprotocol,
+    Token,
+)
 from probe.core.targets import parse_target
 from probe.core.text import printable
 from probe.errors import ExitCode, UsageError
@@ -43,30 +56,18 @@ def command(
             "--family", help="4, 6 or both: a host name with A and AAAA records is one path per family (both)."
         ),
     ] = "both",
-    max_idle: Annotated[str, typer.Option("--max-idle", help="Longest idle to test, on every path.")] = "2h10m",
-    resolution: Annotated[
-        str | None, typer.Option("--resolution", help="Bracket width wanted (default: 2% of T, at least 0.5s).")
-    ] = None,
-    budget: Annotated[
-        str | None, typer.Option("--budget", help="Stop every path after this long with its best bracket.")
-    ] = None,
-    expect_min: Annotated[
-        str | None, typer.Option("--expect-min", help="Exit 1 if a path is proven to forget flows sooner.")
-    ] = None,
+    max_idle: MaxIdle = "2h10m",
+    resolution: Resolution = None,
+    budget: Budget = None,
+    expect_min: ExpectMin = None,
     parallel: Annotated[
         int, typer.Option("--parallel", min=3, max=4096, help="Connections open at once, per path.")
     ] = 64,
-    grace: Annotated[
-        str | None,
-        typer.Option("--grace", help="Wait this long for a push before calling it lost (default: from RTT)."),
-    ] = None,
+    grace: DiscoverGrace = None,
     token: Token = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object (natprobe.survey/1) on stdout.")] = False,
-    ndjson: Annotated[
-        bool,
-        typer.Option("--ndjson", help="One JSON event per line, each with its path; the survey is the last line."),
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    ndjson: NdJson = False,
+    quiet: Quiet = False,
     header: Header = None,
     subprotocol: Subprotocol = None,
     cacert: CaCert = None,
@@ -82,13 +83,7 @@ def command(
         parsed = [parse_target(t, ("tcp", "udp", "ws", "wss")) for t in targets]
     except UsageError as exc:
         fail(exc.message, ExitCode.USAGE)
-    config = PlannerConfig(
-        max_idle_s=duration(max_idle, "--max-idle") or 0.0,
-        resolution_s=duration(resolution, "--resolution"),
-        budget_s=duration(budget, "--budget"),
-        expect_min_s=duration(expect_min, "--expect-min"),
-        max_conns=parallel - 1,  # one is each path's control connection
-    )
+    config = planner_config(max_idle, resolution, budget, expect_min, parallel)
     reaches = tuple(endpoint(t, token, header, subprotocol, cacert, insecure, proxy) for t in parsed)
     options = SurveyOptions(reaches, config, family=family, grace_s=duration(grace, "--grace"))
     observer = stream.ndjson if ndjson else (None if quiet or json_out else stream.survey_progress)

@@ -87,6 +87,7 @@ COMMANDS = [
     "schema",
     "exporter",
     "locate",
+    "survey",
 ]
 
 
