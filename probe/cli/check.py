@@ -27,7 +27,7 @@ from probe.cli.options import (
     Subprotocol,
     Token,
 )
-from probe.core.targets import control_for, parse_target
+from probe.core.targets import Scheme, control_for, parse_target
 from probe.errors import ExitCode, UsageError
 from probe.render.console import make_console, render_check, render_history_note
 from probe.render.jsonout import dump
@@ -115,7 +115,7 @@ def command(
     if udp_state is not None:
         fail("--udp-state is for udp:// targets only", ExitCode.USAGE)
     beat = heartbeat(heartbeat_every, heartbeat_kind, heartbeat_mode, heartbeat_timeout)
-    if beat is not None and beat.kind == "ping" and parsed.scheme == "tcp":
+    if beat is not None and beat.kind == "ping" and parsed.scheme is Scheme.TCP:
         fail("--heartbeat-kind ping needs a ws:// or wss:// target; use --heartbeat-kind message", ExitCode.USAGE)
     options = CheckOptions(
         endpoint=endpoint(parsed, token, header, subprotocol, cacert, insecure, proxy),

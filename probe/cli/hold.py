@@ -22,7 +22,7 @@ from probe.cli.options import (
     ProxyOpt,
     Subprotocol,
 )
-from probe.core.targets import parse_target
+from probe.core.targets import Scheme, parse_target
 from probe.errors import ExitCode, UsageError
 from probe.render.console import make_console, render_hold
 from probe.render.jsonout import dump
@@ -77,7 +77,7 @@ def command(
         fail(exc.message, ExitCode.USAGE)
     seconds = duration(duration_opt, "--duration") or 0.0
     result: dict[str, Any]
-    if parsed.scheme == "tcp":
+    if parsed.scheme is Scheme.TCP:
         if heartbeat_every is not None:
             fail("--heartbeat needs a ws:// or wss:// target; for TCP use --keepalive-idle", ExitCode.USAGE)
         options = HoldOptions(

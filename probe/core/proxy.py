@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
-from probe.core.targets import Target, checked_host, format_address
+from probe.core.targets import Scheme, Target, checked_host, format_address
 from probe.errors import UsageError
 
 SCHEMES = ("http", "socks5", "socks5h")
@@ -121,7 +121,7 @@ def bypassed(host: str, no_proxy: str) -> bool:
 
 def resolve_proxy(text: str, target: Target, env: Mapping[str, str]) -> Proxy | None:
     """A ``--proxy`` (or exporter ``proxy:``) value for ``target``: a URL, or ``env``."""
-    if target.scheme == "udp":
+    if target.scheme is Scheme.UDP:
         raise UsageError("a proxy is for tcp:// and ws(s):// targets: HTTP and SOCKS5 proxies carry no UDP probes")
     return from_env(env, target) if text == "env" else parse_proxy(text)
 

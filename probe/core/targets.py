@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from enum import StrEnum
 from urllib.parse import urlsplit
 
 from probe.errors import UsageError
@@ -24,20 +25,48 @@ def format_address(host: str, port: int) -> str:
     return f"{url_host(host)}:{port}"
 
 
+class Scheme(StrEnum):
+    """A target's URL scheme. String-valued: it compares, prints and
+    serialises as the word the user typed."""
+
+    TCP = "tcp"
+    UDP = "udp"
+    WS = "ws"
+    WSS = "wss"
+
+
+class Transport(StrEnum):
+    """What a result's ``transport`` says: ws:// and wss:// are both ``ws``."""
+
+    TCP = "tcp"
+    UDP = "udp"
+    WS = "ws"
+
+
 @dataclass(frozen=True)
 class Target:
-    scheme: str  # "tcp", "udp", "ws" or "wss"
+    scheme: Scheme
     host: str
     port: int
     path: str = "/"
 
+    def __post_init__(self) -> None:
+        # Target("tcp", ...) is still taken (tests, callers of the kit); the
+        # field is the enum whatever was given, so a typo fails here.
+        object.__setattr__(self, "scheme", Scheme(self.scheme))
+
     @property
-    def transport(self) -> str:
-        return self.scheme if self.scheme in ("tcp", "udp") else "ws"
+    def transport(self) -> Transport:
+        return Transport(self.scheme) if self.scheme in (Scheme.TCP, Scheme.UDP) else Transport.WS
+
+    @property
+    def has_path(self) -> bool:
+        """Whether the URL carries a path (WebSocket) or only an address."""
+        return self.scheme in (Scheme.WS, Scheme.WSS)
 
     def __str__(self) -> str:
         address = format_address(self.host, self.port)
-        if self.scheme in ("tcp", "udp"):
+        if not self.has_path:
             return f"{self.scheme}://{address}"
         return f"{self.scheme}://{address}{self.path}"
 
@@ -89,7 +118,7 @@ def parse_target(text: str, schemes: tuple[str, ...] = ("tcp", "ws", "wss"), def
         if default is None:
             raise UsageError(f"invalid target {text!r}: expected {' or '.join(s + '://HOST:PORT' for s in schemes)}")
         host, port = parse_hostport(text, "target")
-        return Target(default, host, _target_port(port, text))
+        return Target(Scheme(default), host, _target_port(port, text))
     scheme = text.partition("://")[0].lower()
     if scheme not in schemes:
         raise UsageError(f"unsupported scheme {scheme!r} in {text!r}: use {', '.join(s + '://' for s in schemes)}")
@@ -123,7 +152,7 @@ def parse_target(text: str, schemes: tuple[str, ...] = ("tcp", "ws", "wss"), def
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    return Target(scheme, hostname, port, path)
+    return Target(Scheme(scheme), hostname, port, path)
 
 
 def _target_port(port: int, text: str) -> int:
@@ -136,8 +165,8 @@ def _target_port(port: int, text: str) -> int:
 def control_for(target: Target, control: str | None) -> Target | None:
     """The control connection of a ``udp://`` target: ``control`` if given, else
     ``tcp://`` on the same host and port. None for other targets."""
-    if target.scheme != "udp":
+    if target.scheme is not Scheme.UDP:
         if control is not None:
             raise UsageError("--control is for udp:// targets only")
         return None
-    return parse_target(control) if control is not None else Target("tcp", target.host, target.port)
+    return parse_target(control) if control is not None else Target(Scheme.TCP, target.host, target.port)

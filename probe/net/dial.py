@@ -20,7 +20,7 @@ from websockets.asyncio.client import ClientConnection
 
 from probe.core.protocol import MAX_LINE
 from probe.core.proxy import Proxy
-from probe.core.targets import Target, format_address
+from probe.core.targets import Scheme, Target, format_address
 from probe.errors import TargetError
 from probe.net.client import CONNECT_TIMEOUT_S, MessageConnection, ProtocolConnection, describe_connect_error
 from probe.net.sockopts import KeepaliveSettings, apply_keepalive
@@ -70,7 +70,7 @@ async def dial(endpoint: Endpoint, keepalive: KeepaliveSettings | None = None) -
     """A natprobe protocol connection to the endpoint's server (hello not yet said)."""
     target = endpoint.target
     conn: MessageConnection
-    if target.scheme == "tcp":
+    if target.scheme is Scheme.TCP:
         reader, writer = await dial_stream(endpoint, limit=MAX_LINE * 2)
         conn = ProtocolConnection(reader, writer, endpoint.where)
     else:

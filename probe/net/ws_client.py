@@ -30,7 +30,7 @@ from websockets.typing import Subprotocol
 from probe.core.evidence import FailureMode
 from probe.core.protocol import MAX_LINE, encode
 from probe.core.proxy import Proxy
-from probe.core.targets import Target, format_address
+from probe.core.targets import Scheme, Target, format_address
 from probe.core.text import printable
 from probe.errors import TargetError, UsageError
 from probe.net.client import (
@@ -60,7 +60,7 @@ def parse_header(text: str) -> tuple[str, str]:
 
 
 def ssl_context(target: Target, options: WsOptions) -> ssl.SSLContext | None:
-    if target.scheme != "wss":
+    if target.scheme is not Scheme.WSS:
         return None
     try:
         context = ssl.create_default_context(cafile=options.cacert)

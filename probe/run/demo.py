@@ -7,7 +7,7 @@ from typing import Any
 
 from probe.core.planner import PlannerConfig
 from probe.core.results import DiscoverResult
-from probe.core.targets import Target
+from probe.core.targets import Scheme, Target
 from probe.lab.emulator import Emulator
 from probe.net.dial import Endpoint
 from probe.net.server import ProbeServer
@@ -27,7 +27,9 @@ async def run_demo(
         upstream = await server.listen_tcp("127.0.0.1", 0)
         emulator = Emulator(upstream, nat_timeout_s, mode)
         host, port = await emulator.listen("127.0.0.1", 0)
-        runner = DiscoverRun(DiscoverOptions(Endpoint(Target("tcp", host, port)), PlannerConfig()), observer=observer)
+        runner = DiscoverRun(
+            DiscoverOptions(Endpoint(Target(Scheme.TCP, host, port)), PlannerConfig()), observer=observer
+        )
         result = (await (drive(runner) if drive is not None else runner.run())).to_json()
     finally:
         if emulator is not None:

@@ -16,6 +16,7 @@ from probe.core.progress import Progress, state_progress
 from probe.core.protocol import json_number
 from probe.core.results import DiscoverResult
 from probe.core.survey import Claim, PoolShare, ShareKey
+from probe.core.targets import Scheme
 from probe.errors import TargetError
 from probe.net.client import ConnectionEnded, MessageConnection, Welcome, nat_facts
 from probe.net.dial import Reaching, dial
@@ -174,7 +175,7 @@ class DiscoverRun(RunEvents[_Event]):
             after_expiry=self.after_expiry,
             server_view={"unacknowledged_pushes": len(self._unacked)},
             ip_version=self.ip_version,
-            tls=self.options.target.scheme == "wss",
+            tls=self.options.target.scheme is Scheme.WSS,
             proxy=self.options.proxy,
         )
 

@@ -23,7 +23,7 @@ from probe.core.heartbeat import HeartbeatConfig
 from probe.core.metrics import Family, ProbeState, families
 from probe.core.planner import PlannerConfig
 from probe.core.proxy import resolve_proxy
-from probe.core.targets import Target, control_for, format_address, parse_target
+from probe.core.targets import Scheme, Target, control_for, format_address, parse_target
 from probe.errors import NatprobeError, TargetError
 from probe.net.dial import Endpoint
 from probe.net.sockopts import KeepaliveSettings
@@ -119,7 +119,7 @@ async def run_job(spec: JobSpec) -> dict[str, Any]:
     # kill the process instead of stopping it.
     if spec.kind == "survey":
         return (await run_survey(survey_options(spec), own_signals=False)).to_json()
-    udp = spec.target.startswith("udp://")
+    udp = parse_target(spec.target, ("tcp", "udp", "ws", "wss")).scheme is Scheme.UDP
     if spec.kind == "check" and udp:
         return (await run_check_udp(udp_check_options(spec))).to_json()
     if spec.kind == "check":

@@ -21,7 +21,7 @@ from typing import Any
 
 from probe.core.planner import PlannerConfig
 from probe.core.survey import PathError, PoolShare, SurveyPath, SurveyResult
-from probe.core.targets import control_for
+from probe.core.targets import Scheme, control_for
 from probe.errors import NatprobeError, TargetError, UsageError
 from probe.net.dial import Endpoint
 from probe.run.control import on_interrupt
@@ -82,7 +82,7 @@ async def expand(endpoint: Endpoint, family: str) -> list[Path]:
             raise UsageError(f"{given} is an IPv{version} address and --family is {family}")
         return [Path(given, endpoint, version, control)]
     loop = asyncio.get_running_loop()
-    kind = socket.SOCK_DGRAM if target.scheme == "udp" else socket.SOCK_STREAM
+    kind = socket.SOCK_DGRAM if target.scheme is Scheme.UDP else socket.SOCK_STREAM
     try:
         infos = await loop.getaddrinfo(target.host, target.port, type=kind)
     except OSError as exc:

@@ -166,3 +166,17 @@ def test_one_way_to_write_an_address() -> None:
     assert format_address("198.18.0.1", 7) == "198.18.0.1:7"
     assert format_address("::1", 4040) == "[::1]:4040"
     assert url_host("fe80::1%eth0") == "[fe80::1%eth0]" and url_host("h") == "h"
+
+
+def test_a_scheme_is_an_enum_that_still_reads_as_its_word() -> None:
+    import json
+
+    from probe.core.targets import Scheme, Transport
+
+    target = parse_target("wss://h/p")
+    assert target.scheme is Scheme.WSS and target.transport is Transport.WS
+    assert Target("tcp", "h", 1).scheme is Scheme.TCP  # a word is taken, and becomes the enum
+    assert json.dumps({"transport": Target("udp", "h", 1).transport}) == '{"transport": "udp"}'
+    assert str(Target(Scheme.WS, "::1", 80, "/x")) == "ws://[::1]:80/x"
+    with pytest.raises(ValueError, match="'gopher' is not a valid Scheme"):
+        Target("gopher", "h", 1)  # type: ignore[arg-type]
