@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from probe.core.endings import Ending
+
 
 class AfterOutcome(StrEnum):
     #: The answer came: the box re-created the mapping from the client's packet.
@@ -33,7 +35,7 @@ class AfterObservation:
     answered: bool
     #: How the connection ended instead: "reset", "closed", "timeout" (the
     #: socket's short TCP_USER_TIMEOUT fired) or None (no end seen).
-    ended: str | None
+    ended: Ending | None
     waited_s: float
     #: Address the server saw in welcome, and in its answer (None if none).
     observed_before: str | None = None
@@ -78,12 +80,12 @@ def classify(obs: AfterObservation) -> AfterResult:
         if obs.late_push:
             detail += "; the push lost in the gap arrived late, retransmitted by the server"
         return AfterResult(AfterOutcome.REVIVED, changed, obs.waited_s, detail, obs.late_push)
-    if obs.ended == "reset":
+    if obs.ended is Ending.RESET:
         detail = "the message met a reset: the flow was gone at the far end or came back on a new port"
         if obs.ended_before:
             detail = "the connection had already been reset while idle"
         return AfterResult(AfterOutcome.RESET, None, obs.waited_s, detail, obs.late_push)
-    if obs.ended == "closed":
+    if obs.ended is Ending.CLOSED:
         detail = "the connection had been closed (FIN or close frame), as a proxy does at its idle timeout"
         return AfterResult(AfterOutcome.CLOSED, None, obs.waited_s, detail, obs.late_push)
     detail = (

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 
 from probe.core.after_expiry import AfterObservation, AfterResult, classify
+from probe.core.endings import Ending
+from probe.core.evidence import FailureMode
 from probe.errors import TargetError
 from probe.net.client import ConnectionEnded, MessageConnection
 from probe.net.sockopts import set_user_timeout
@@ -19,6 +21,15 @@ from probe.net.sockopts import set_user_timeout
 AFTER_ID = "after"
 #: The longest the test waits on one connection, whatever the RTT.
 MAX_WAIT_S = 10.0
+
+
+#: How a connection that ended while we waited for the answer ended: a
+#: silent drop is only ever seen here as the kernel giving up.
+_ENDED_BY = {
+    FailureMode.SILENT_DROP: Ending.TIMEOUT,
+    FailureMode.RESET: Ending.RESET,
+    FailureMode.CLOSED: Ending.CLOSED,
+}
 
 
 def lost_push_wait(grace_s: float, since_push_s: float) -> float:
@@ -52,7 +63,7 @@ async def speak_after_expiry(
     try:
         conn.send({"op": "ping", "id": AFTER_ID})
     except (OSError, RuntimeError):
-        ended = "reset"
+        ended = Ending.RESET
     while ended is None and not answered:
         try:
             async with asyncio.timeout(max(0.0, deadline - clock())):
@@ -60,11 +71,11 @@ async def speak_after_expiry(
         except TimeoutError:
             break
         except ConnectionEnded as exc:
-            ended = "timeout" if exc.timed_out else exc.mode.value
+            ended = Ending.TIMEOUT if exc.timed_out else _ENDED_BY[exc.mode]
             break
         except TargetError:
             # The server said error and closed: a close all the same.
-            ended = "closed"
+            ended = Ending.CLOSED
             break
         op = msg.get("op")
         if op == "push":
@@ -73,8 +84,6 @@ async def speak_after_expiry(
             answered = True
             seen = msg.get("observed")
             observed_after = seen if isinstance(seen, str) else None
-    if ended == "silent_drop":
-        ended = "timeout"
     return classify(
         AfterObservation(
             answered=answered,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probe.core.after_expiry import AfterObservation, classify
+from probe.core.endings import Ending
 from probe.core.heartbeat import Heartbeat, HeartbeatConfig
 from probe.core.protocol import json_number
 from probe.errors import TargetError
@@ -173,7 +174,7 @@ async def run_check(options: CheckOptions, clock: Callable[[], float] = time.mon
             )
             after = result.to_json(lost_push=True)
         elif options.after_expiry and mode in ("reset", "closed"):
-            ended = AfterObservation(answered=False, ended=mode, waited_s=0.0, ended_before=True)
+            ended = AfterObservation(answered=False, ended=Ending(mode), waited_s=0.0, ended_before=True)
             after = classify(ended).to_json(lost_push=True)
     except TargetError:
         conn.abort()

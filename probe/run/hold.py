@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from probe.core.endings import Ending
 from probe.core.protocol import MAX_LINE, server_close_reason
 from probe.core.targets import format_address
 from probe.core.text import printable
@@ -32,7 +33,7 @@ class HoldOptions(Reaching):
 class HoldResult:
     options: HoldOptions
     alive_s: float
-    ended: str
+    ended: Ending
     detail: str
     bytes_received: int
     keepalive_in_force: dict[str, Any]
@@ -45,7 +46,7 @@ class HoldResult:
 
     @property
     def lasted(self) -> bool:
-        return self.ended == "duration"
+        return self.ended is Ending.DURATION
 
     def to_json(self) -> dict[str, Any]:
         o = self.options
@@ -83,21 +84,21 @@ async def run_hold(options: HoldOptions, clock: Any = time.monotonic) -> HoldRes
     received = 0
     head = bytearray()  # the first bytes received: a natprobe server's reason
     last_info = tcp_info(sock)
-    ended, detail = "duration", f"lasted {options.duration_s:g}s"
+    ended, detail = Ending.DURATION, f"lasted {options.duration_s:g}s"
 
-    async def watch() -> tuple[str, str]:
+    async def watch() -> tuple[Ending, str]:
         nonlocal received
         while True:
             try:
                 data = await reader.read(65536)
             except ConnectionResetError:
-                return "reset", "connection reset by the peer or a middlebox"
+                return Ending.RESET, "connection reset by the peer or a middlebox"
             except OSError as exc:
                 if exc.errno == errno.ETIMEDOUT:
-                    return "timeout", "the kernel gave up: keepalive probes or sent data went unanswered"
-                return "reset", exc.strerror or str(exc)
+                    return Ending.TIMEOUT, "the kernel gave up: keepalive probes or sent data went unanswered"
+                return Ending.RESET, exc.strerror or str(exc)
             if not data:
-                return "closed", "closed by the peer or a middlebox (FIN)"
+                return Ending.CLOSED, "closed by the peer or a middlebox (FIN)"
             received += len(data)
             if len(head) < MAX_LINE:
                 head.extend(data[: MAX_LINE - len(head)])
@@ -117,7 +118,7 @@ async def run_hold(options: HoldOptions, clock: Any = time.monotonic) -> HoldRes
         reason = server_close_reason(bytes(head))
         if reason is not None:
             detail = f"the far end is a natprobe server; it ended the connection: {printable(reason, 200)}"
-        alive = min(clock() - started, options.duration_s) if ended == "duration" else clock() - started
+        alive = min(clock() - started, options.duration_s) if ended is Ending.DURATION else clock() - started
         end_info = tcp_info(sock)
     finally:
         watcher.cancel()

@@ -11,6 +11,7 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
+from probe.core.endings import Ending
 from probe.core.heartbeat import Heartbeat, HeartbeatConfig
 from probe.core.protocol import REASON_PREFIX
 from probe.net.dial import Reaching, dial_ws
@@ -35,7 +36,7 @@ class WsHoldOptions(Reaching):
 @dataclass
 class WsSession:
     alive_s: float
-    ended: str
+    ended: Ending
     detail: str
     close_code: int | None
     close_reason: str | None
@@ -64,7 +65,7 @@ class WsSession:
 
 def lifetime_cap(sessions: list[WsSession]) -> float | None:
     """The common age at which sessions died despite answered heartbeats, if any."""
-    died = [s for s in sessions if s.ended in ("closed", "reset") and s.heartbeats_answered]
+    died = [s for s in sessions if s.ended in (Ending.CLOSED, Ending.RESET) and s.heartbeats_answered]
     if len(died) < 2 or len(died) != len(sessions):
         return None
     ages = [s.alive_s for s in died]
@@ -81,7 +82,7 @@ class WsHoldResult:
 
     @property
     def lasted(self) -> bool:
-        return all(s.ended == "duration" for s in self.sessions)
+        return all(s.ended is Ending.DURATION for s in self.sessions)
 
     def to_json(self) -> dict[str, Any]:
         first = self.sessions[0]
@@ -117,7 +118,7 @@ async def _one_session(options: WsHoldOptions, clock: Callable[[], float]) -> Ws
     deadline = started + options.duration_s
     beat = Heartbeat(options.heartbeat, started=started) if options.heartbeat is not None else None
     received = 0
-    ended, detail, code, reason = "duration", f"lasted {options.duration_s:g}s", None, None
+    ended, detail, code, reason = Ending.DURATION, f"lasted {options.duration_s:g}s", None, None
 
     async def ping() -> float:
         waiter = await ws.ping()
@@ -142,14 +143,14 @@ async def _one_session(options: WsHoldOptions, clock: Callable[[], float]) -> Ws
                 if beat is None or sender is None or now >= deadline:
                     continue
                 if beat.timed_out(now):
-                    ended, detail = "heartbeat_timeout", "a heartbeat went unanswered"
+                    ended, detail = Ending.HEARTBEAT_TIMEOUT, "a heartbeat went unanswered"
                     break
                 if now >= beat.due():
                     await sender.send()
                 continue
             except ConnectionClosed as exc:
                 end = ws_ended(exc)
-                ended = "reset" if end.mode.value == "reset" else "closed"
+                ended = Ending.RESET if end.mode.value == "reset" else Ending.CLOSED
                 detail, code, reason = str(end), end.close_code, end.close_reason
                 if reason and reason.startswith(REASON_PREFIX):
                     natprobe = True
@@ -170,7 +171,7 @@ async def _one_session(options: WsHoldOptions, clock: Callable[[], float]) -> Ws
             sender.cancel()
         ws.transport.abort()
     return WsSession(
-        alive_s=min(alive, options.duration_s) if ended == "duration" else alive,
+        alive_s=min(alive, options.duration_s) if ended is Ending.DURATION else alive,
         ended=ended,
         detail=detail,
         close_code=code,

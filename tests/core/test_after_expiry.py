@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from probe.core.after_expiry import AfterObservation, AfterOutcome, classify, meaning, udp_after_expiry
+from probe.core.endings import Ending
 
 
 def test_an_answer_means_the_mapping_was_revived_on_the_same_port() -> None:
@@ -35,16 +36,16 @@ def test_a_late_push_is_reported_only_for_the_lost_push_case() -> None:
 
 
 def test_reset_closed_and_silence_map_to_their_outcomes() -> None:
-    assert classify(AfterObservation(False, "reset", 0.0)).outcome is AfterOutcome.RESET
-    assert classify(AfterObservation(False, "closed", 0.0)).outcome is AfterOutcome.CLOSED
-    silent = classify(AfterObservation(False, "timeout", 2.0))
+    assert classify(AfterObservation(False, Ending.RESET, 0.0)).outcome is AfterOutcome.RESET
+    assert classify(AfterObservation(False, Ending.CLOSED, 0.0)).outcome is AfterOutcome.CLOSED
+    silent = classify(AfterObservation(False, Ending.TIMEOUT, 2.0))
     assert silent.outcome is AfterOutcome.BLACKHOLE and "within 2.0s" in silent.detail
     assert classify(AfterObservation(False, None, 2.0)).outcome is AfterOutcome.BLACKHOLE
-    assert classify(AfterObservation(False, "reset", 0.0)).port_changed is None
+    assert classify(AfterObservation(False, Ending.RESET, 0.0)).port_changed is None
 
 
 def test_a_reset_seen_before_speaking_says_so() -> None:
-    result = classify(AfterObservation(False, "reset", 0.0, ended_before=True))
+    result = classify(AfterObservation(False, Ending.RESET, 0.0, ended_before=True))
     assert result.detail == "the connection had already been reset while idle"
 
 
@@ -66,21 +67,21 @@ def test_each_outcome_in_full() -> None:
         "; the push lost in the gap arrived late, retransmitted by the server",
         True,
     )
-    assert classify(AfterObservation(False, "reset", 0.25, late_push=True)) == AfterResult(
+    assert classify(AfterObservation(False, Ending.RESET, 0.25, late_push=True)) == AfterResult(
         AfterOutcome.RESET,
         None,
         0.25,
         "the message met a reset: the flow was gone at the far end or came back on a new port",
         True,
     )
-    assert classify(AfterObservation(False, "closed", 0.125, late_push=True)) == AfterResult(
+    assert classify(AfterObservation(False, Ending.CLOSED, 0.125, late_push=True)) == AfterResult(
         AfterOutcome.CLOSED,
         None,
         0.125,
         "the connection had been closed (FIN or close frame), as a proxy does at its idle timeout",
         True,
     )
-    assert classify(AfterObservation(False, "timeout", 2.25, late_push=True)) == AfterResult(
+    assert classify(AfterObservation(False, Ending.TIMEOUT, 2.25, late_push=True)) == AfterResult(
         AfterOutcome.BLACKHOLE,
         None,
         2.25,
