@@ -33,8 +33,7 @@ from probe.render.console import make_console, render_discover, render_history_n
 from probe.render.jsonout import dump
 from probe.render.live import run_with_live
 from probe.run import history
-from probe.run.discover import DiscoverOptions, DiscoverRun
-from probe.run.discover_udp import UdpDiscoverOptions, UdpDiscoverRun
+from probe.run.jobs import DEFAULT_PARALLEL, DiscoverJob, discovery
 
 EXAMPLES = """
 Examples:
@@ -63,7 +62,9 @@ def command(
     resolution: Resolution = None,
     budget: Budget = None,
     expect_min: ExpectMin = None,
-    parallel: Annotated[int, typer.Option("--parallel", min=3, max=4096, help="Connections open at once.")] = 64,
+    parallel: Annotated[
+        int, typer.Option("--parallel", min=3, max=4096, help="Connections open at once.")
+    ] = DEFAULT_PARALLEL,
     grace: DiscoverGrace = None,
     token: Token = None,
     json_out: JsonOut = False,
@@ -94,15 +95,11 @@ def command(
     silent = quiet or json_out or use_nagios
     observer = stream.ndjson if ndjson else (None if silent or live else stream.progress)
     reach = endpoint(parsed, token, header, subprotocol, cacert, insecure, proxy)
-    options = DiscoverOptions(reach, config, grace_s=duration(grace, "--grace"))
-    if control_target is not None:
-        udp = UdpDiscoverOptions(parsed, reach.to(control_target), config, grace_s=options.grace_s)
-        udp_runner = UdpDiscoverRun(udp, observer=observer)
-        job = run_with_live(udp_runner, console) if live else udp_runner.run()
-    else:
-        runner = DiscoverRun(options, observer=observer)
-        job = run_with_live(runner, console) if live else runner.run()
-    result = run(job, on_error=monitor.failed).to_json()
+    control_reach = None if control_target is None else reach.to(control_target)
+    job = DiscoverJob(reach, config, grace_s=duration(grace, "--grace"), control=control_reach)
+    runner = discovery(job, observer=observer)
+    running = run_with_live(runner, console) if live else runner.run()
+    result = run(running, on_error=monitor.failed).to_json()
     if not no_save and not result["interrupted"]:
         result["history"] = history.record("discover", result)
     if not result["interrupted"]:

@@ -30,6 +30,7 @@ from probe.render import stream
 from probe.render.console import make_console
 from probe.render.jsonout import dump
 from probe.render.survey import render_survey
+from probe.run.jobs import DEFAULT_PARALLEL
 from probe.run.survey import FAMILIES, SurveyOptions, run_survey
 
 EXAMPLES = """
@@ -62,7 +63,7 @@ def command(
     expect_min: ExpectMin = None,
     parallel: Annotated[
         int, typer.Option("--parallel", min=3, max=4096, help="Connections open at once, per path.")
-    ] = 64,
+    ] = DEFAULT_PARALLEL,
     grace: DiscoverGrace = None,
     token: Token = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object (natprobe.survey/1) on stdout.")] = False,

@@ -30,8 +30,7 @@ from probe.net.sockopts import KeepaliveSettings
 from probe.net.ws_client import WsOptions, parse_header
 from probe.run.check import CheckOptions, run_check
 from probe.run.check_udp import UdpCheckOptions, run_check_udp
-from probe.run.discover import DiscoverOptions, DiscoverRun
-from probe.run.discover_udp import UdpDiscoverOptions, UdpDiscoverRun
+from probe.run.jobs import DEFAULT_MAX_IDLE_S, DEFAULT_PARALLEL, DiscoverJob, discovery
 from probe.run.prometheus import exposition
 from probe.run.survey import SurveyOptions, run_survey
 
@@ -68,17 +67,18 @@ def check_options(spec: JobSpec) -> CheckOptions:
 def _planner(spec: JobSpec) -> PlannerConfig:
     o = spec.options
     return PlannerConfig(
-        max_idle_s=o.get("max_idle", 7800.0),
+        max_idle_s=o.get("max_idle", DEFAULT_MAX_IDLE_S),
         resolution_s=o.get("resolution"),
         budget_s=o.get("budget"),
         expect_min_s=o.get("expect_min"),
-        max_conns=o.get("parallel", 64) - 1,
+        max_conns=o.get("parallel", DEFAULT_PARALLEL) - 1,
     )
 
 
-def discover_options(spec: JobSpec) -> DiscoverOptions:
+def discover_job(spec: JobSpec) -> DiscoverJob:
     target = parse_target(spec.target, ("tcp", "udp", "ws", "wss"))
-    return DiscoverOptions(_endpoint(spec, target), _planner(spec), grace_s=spec.options.get("grace"))
+    control = _udp(spec)[1] if target.scheme is Scheme.UDP else None
+    return DiscoverJob(_endpoint(spec, target), _planner(spec), grace_s=spec.options.get("grace"), control=control)
 
 
 def survey_options(spec: JobSpec) -> SurveyOptions:
@@ -106,12 +106,6 @@ def udp_check_options(spec: JobSpec) -> UdpCheckOptions:
     return UdpCheckOptions(target, control, o["idle"], o.get("udp_state", "replied"), grace_s=o.get("grace", 1.0))
 
 
-def udp_discover_options(spec: JobSpec) -> UdpDiscoverOptions:
-    tcp = discover_options(spec)
-    target, control = _udp(spec)
-    return UdpDiscoverOptions(target, control, tcp.planner, grace_s=tcp.grace_s)
-
-
 async def run_job(spec: JobSpec) -> dict[str, Any]:
     """One run of a probe; its JSON result, or a NatprobeError."""
     # The exporter's own SIGTERM handler must outlive every run: a discovery
@@ -124,11 +118,7 @@ async def run_job(spec: JobSpec) -> dict[str, Any]:
         return (await run_check_udp(udp_check_options(spec))).to_json()
     if spec.kind == "check":
         return (await run_check(check_options(spec))).to_json()
-    runner: DiscoverRun | UdpDiscoverRun = (
-        UdpDiscoverRun(udp_discover_options(spec)) if udp else DiscoverRun(discover_options(spec))
-    )
-    runner.own_signals = False
-    return (await runner.run()).to_json()
+    return (await discovery(discover_job(spec), own_signals=False).run()).to_json()
 
 
 Runner = Callable[[JobSpec], Any]

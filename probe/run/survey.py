@@ -25,8 +25,7 @@ from probe.core.targets import Scheme, control_for
 from probe.errors import NatprobeError, TargetError, UsageError
 from probe.net.dial import Endpoint
 from probe.run.control import on_interrupt
-from probe.run.discover import DiscoverOptions, DiscoverRun
-from probe.run.discover_udp import UdpDiscoverOptions, UdpDiscoverRun
+from probe.run.jobs import DiscoverJob, Discovery, discovery
 
 Observer = Callable[[dict[str, Any]], None]
 
@@ -108,20 +107,10 @@ async def expand(endpoint: Endpoint, family: str) -> list[Path]:
     return paths
 
 
-Runner = DiscoverRun | UdpDiscoverRun
-
-
-def _runner(path: Path, options: SurveyOptions, share: PoolShare, observer: Observer | None) -> Runner:
+def _runner(path: Path, options: SurveyOptions, share: PoolShare, observer: Observer | None) -> Discovery:
     """One path's discovery; the survey, not the runner, handles Ctrl-C."""
-    runner: DiscoverRun | UdpDiscoverRun
-    if path.control is not None:
-        udp = UdpDiscoverOptions(path.endpoint.target, path.control, options.planner, grace_s=options.grace_s)
-        runner = UdpDiscoverRun(udp, observer=observer)
-    else:
-        tcp = DiscoverOptions(path.endpoint, options.planner, grace_s=options.grace_s)
-        runner = DiscoverRun(tcp, observer=observer, share=share)
-    runner.own_signals = False
-    return runner
+    job = DiscoverJob(path.endpoint, options.planner, grace_s=options.grace_s, control=path.control)
+    return discovery(job, observer=observer, share=share, own_signals=False)
 
 
 def _tagged(observer: Observer | None, index: int, path: Path) -> Observer | None:
@@ -157,7 +146,7 @@ async def run_survey(
             planned.append(SurveyPath(str(endpoint.target), None, endpoint.target.port, error=error))
     paths = [p for p in planned if isinstance(p, Path)]
     share = PoolShare(runs=len(paths))
-    runners: list[Runner] = []
+    runners: list[Discovery] = []
     interrupted = False
 
     def interrupt() -> None:
