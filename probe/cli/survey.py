@@ -17,6 +17,7 @@ from probe.cli.options import (
     Insecure,
     MaxIdle,
     NdJson,
+    NoSave,
     ProxyOpt,
     Quiet,
     Resolution,
@@ -30,6 +31,7 @@ from probe.render import stream
 from probe.render.console import make_console
 from probe.render.jsonout import dump
 from probe.render.survey import render_survey
+from probe.run import history
 from probe.run.jobs import DEFAULT_PARALLEL
 from probe.run.survey import FAMILIES, SurveyOptions, run_survey
 
@@ -74,6 +76,7 @@ def command(
     cacert: CaCert = None,
     insecure: Insecure = False,
     proxy: ProxyOpt = None,
+    no_save: NoSave = False,
 ) -> None:
     """Discover several paths at once (ports, IPv4 and IPv6, transports) and compare them."""
     if family not in FAMILIES:
@@ -89,12 +92,22 @@ def command(
     options = SurveyOptions(reaches, config, family=family, grace_s=duration(grace, "--grace"))
     observer = stream.ndjson if ndjson else (None if quiet or json_out else stream.survey_progress)
     survey = run(run_survey(options, observer))
+    saved = 0
+    if not no_save and not survey.interrupted:
+        # Each measured path is a discovery in the history, under its own
+        # path key (the address the server saw tells IPv4 from IPv6).
+        for path in survey.paths:
+            if path.result is not None and history.record("discover", path.result.to_json())["saved"]:
+                saved += 1
     if ndjson:
         stream.ndjson({"event": "result", **survey.to_json()}, final=True)
     elif json_out:
         dump(survey.to_json())
     else:
-        render_survey(survey, make_console())
+        console = make_console()
+        render_survey(survey, console)
+        if saved:
+            console.print(f"  Saved {saved} path{'' if saved == 1 else 's'} to the history (natprobe history).")
     for index, path in enumerate(survey.paths, 1):
         if path.error is not None:
             # Every error is one line on stderr, as for discover: here one per

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from tests.conftest import output_json, run_cli, start_process
@@ -37,6 +38,11 @@ def test_one_server_on_two_tcp_and_two_ws_ports_serves_a_four_path_survey() -> N
     rows = [line.split() for line in human.stdout.splitlines() if line.startswith(("tcp://", "ws://"))]
     assert [row[0] for row in rows] == targets
     assert all(row[1] == "IPv4" for row in rows)
+    assert "Saved 4 paths to the history (natprobe history)." in human.stdout
+    # Both runs saved every path as a discovery: two entries per path.
+    groups = json.loads(run_cli("history", "--json").stdout)["paths"]
+    assert sorted(g["path"]["target"] for g in groups if g["kind"] == "discover") == sorted(targets)
+    assert all(len(g["entries"]) == 2 for g in groups)
 
 
 def test_bad_survey_input_is_one_line_and_exit_2() -> None:
