@@ -74,6 +74,12 @@ def on_interrupt(handler: Callable[[], None]) -> Iterator[None]:
             loop.remove_signal_handler(signum)
 
 
+def interrupts(handler: Callable[[], None], enabled: bool = True) -> contextlib.AbstractContextManager[None]:
+    """``on_interrupt(handler)``, or nothing where the caller handles the
+    signals itself (a survey for its paths, the exporter for its jobs)."""
+    return on_interrupt(handler) if enabled else contextlib.nullcontext()
+
+
 async def stop(tasks: list[asyncio.Task[Any]]) -> None:
     """Cancel helper tasks and wait for them, whatever they raise."""
     for task in tasks:
@@ -103,10 +109,11 @@ class RunEvents(Generic[E]):
 
     def interrupt(self) -> None:
         """Stop as Ctrl-C does: what was measured is the result."""
-        self._interrupt()
+        self.interrupted = True
+        self._events.put_nowait(None)
 
     def signals(self) -> contextlib.AbstractContextManager[None]:
-        return on_interrupt(self._interrupt) if self.own_signals else contextlib.nullcontext()
+        return interrupts(self.interrupt, self.own_signals)
 
     def _emit(self, name: str, **fields: Any) -> None:
         if self.observer is not None:
@@ -114,10 +121,6 @@ class RunEvents(Generic[E]):
 
     def _elapsed(self) -> float:
         return 0.0 if self.started is None else self.clock() - self.started
-
-    def _interrupt(self) -> None:
-        self.interrupted = True
-        self._events.put_nowait(None)
 
     def _fail(self, exc: BaseException) -> None:
         if self._fatal is None:

@@ -11,7 +11,6 @@ one client address share its per-address limit through a ``PoolShare``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import socket
 import time
@@ -24,7 +23,7 @@ from probe.core.survey import PathError, PoolShare, SurveyPath, SurveyResult
 from probe.core.targets import Scheme, control_for
 from probe.errors import NatprobeError, TargetError, UsageError
 from probe.net.dial import Endpoint
-from probe.run.control import on_interrupt
+from probe.run.control import interrupts
 from probe.run.jobs import DiscoverJob, Discovery, discovery
 
 Observer = Callable[[dict[str, Any]], None]
@@ -155,7 +154,7 @@ async def run_survey(
         for runner in runners:
             runner.interrupt()
 
-    with on_interrupt(interrupt) if own_signals else contextlib.nullcontext():
+    with interrupts(interrupt, own_signals):
         for index, path in enumerate(paths):
             runners.append(_runner(path, options, share, _tagged(observer, index, path)))
         outcomes = await asyncio.gather(*(r.run() for r in runners), return_exceptions=True)
