@@ -53,7 +53,8 @@ class Path:
     endpoint: Endpoint
     #: 4 or 6; None through a proxy, which resolves the name itself.
     family: int | None
-    #: A udp:// path's control connection (to the name given, same family).
+    #: A udp:// path's control connection when not the default (tcp:// on
+    #: the target's host and port): the name given, over the path's family.
     control: Endpoint | None = None
 
 
@@ -70,19 +71,17 @@ async def expand(endpoint: Endpoint, family: str) -> list[Path]:
     target = endpoint.target
     given = str(target)
     wanted = FAMILIES[family]
-    named = control_for(target, None)
-    control = None if named is None else endpoint.to(named)
     if endpoint.proxy is not None:
-        return [Path(given, endpoint, None, control)]
+        return [Path(given, endpoint, None)]
     version = literal_family(target.host)
     if version is not None:
         if all(_VERSION[f] != version for f in wanted):
             raise UsageError(f"{given} is an IPv{version} address and --family is {family}")
-        return [Path(given, endpoint, version, control)]
+        return [Path(given, endpoint, version)]
+    udp = target.scheme is Scheme.UDP
     loop = asyncio.get_running_loop()
-    kind = socket.SOCK_DGRAM if target.scheme is Scheme.UDP else socket.SOCK_STREAM
     try:
-        infos = await loop.getaddrinfo(target.host, target.port, type=kind)
+        infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
     except OSError as exc:
         raise TargetError(f"cannot resolve {target.host}: {exc.strerror or exc}") from None
     found: dict[int, str] = {}
@@ -93,14 +92,15 @@ async def expand(endpoint: Endpoint, family: str) -> list[Path]:
         names = " or ".join(f"IPv{_VERSION[f]}" for f in wanted)
         raise TargetError(f"{target.host} has no {names} address")
     paths: list[Path] = []
-    for fam in wanted:
-        if fam not in found:
-            continue
-        if control is not None:
+    for fam in (f for f in wanted if f in found):
+        if udp:
             # Each UDP probe is a socket of its own: aim them at the address
-            # of this family; the control connection keeps the name.
-            reach = replace(endpoint, target=replace(target, host=found[fam]))
-            paths.append(Path(given, reach, _VERSION[fam], replace(control, family=fam)))
+            # of this family; the control connection keeps the name, over
+            # the same family.
+            control = control_for(target, None)
+            assert control is not None
+            probes = replace(endpoint, target=replace(target, host=found[fam]))
+            paths.append(Path(given, probes, _VERSION[fam], replace(endpoint.to(control), family=fam)))
         else:
             paths.append(Path(given, replace(endpoint, family=fam), _VERSION[fam]))
     return paths
@@ -158,23 +158,27 @@ async def run_survey(
         for index, path in enumerate(paths):
             runners.append(_runner(path, options, share, _tagged(observer, index, path)))
         outcomes = await asyncio.gather(*(r.run() for r in runners), return_exceptions=True)
-    done = dict(zip(map(id, paths), outcomes, strict=True))
+    ended = clock()
+    # The outcomes come in the order of ``paths``, which is that of
+    # ``planned`` without the targets that did not resolve.
+    measured = iter(zip(paths, runners, outcomes, strict=True))
     surveyed = []
+    settled: list[float] = []
     for item in planned:
         if isinstance(item, SurveyPath):
             surveyed.append(item)
             continue
-        outcome, port = done[id(item)], item.endpoint.target.port
+        path, runner, outcome = next(measured)
+        port = path.endpoint.target.port
         if isinstance(outcome, NatprobeError):
             error = PathError(outcome.message, int(outcome.exit_code))
-            surveyed.append(SurveyPath(item.given, item.family, port, error=error))
+            surveyed.append(SurveyPath(path.given, path.family, port, error=error))
         elif isinstance(outcome, BaseException):
             raise outcome
         else:
-            surveyed.append(SurveyPath(item.given, item.family, port, result=outcome))
-    ended = clock()
+            surveyed.append(SurveyPath(path.given, path.family, port, result=outcome))
+            settled.append(runner.settled if runner.settled is not None else ended)
     # As discover's wall_s: until the answer (the last bracket) was known;
     # total_s also covers the after-expiry tests that follow it.
-    settled = [r.settled for r in runners if r.settled is not None]
     wall = (max(settled) if len(settled) == len(runners) and settled else ended) - started
     return SurveyResult(tuple(surveyed), wall, interrupted, total_s=ended - started)
