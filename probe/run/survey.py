@@ -179,6 +179,7 @@ async def run_survey(
             surveyed.append(SurveyPath(path.given, path.family, port, result=outcome))
             settled.append(runner.settled if runner.settled is not None else ended)
     # As discover's wall_s: until the answer (the last bracket) was known;
-    # total_s also covers the after-expiry tests that follow it.
-    wall = (max(settled) if len(settled) == len(runners) and settled else ended) - started
+    # total_s also covers the after-expiry tests that follow it. A path that
+    # failed has no bracket to wait for.
+    wall = max(settled, default=ended) - started
     return SurveyResult(tuple(surveyed), wall, interrupted, total_s=ended - started)

@@ -101,6 +101,9 @@ def test_a_path_that_cannot_be_reached_is_reported_and_the_others_measured(expir
     assert dead_path["result"] is None and dead_path["error"]["exit_code"] == 3
     assert "refused" in dead_path["error"]["message"]
     assert live_path["error"] is None and live_path["result"]["lower_s"] <= SHORT <= live_path["result"]["upper_s"]
+    # The unreachable path holds no bracket back: wall_s is the live path's,
+    # before its after-expiry test ends the survey.
+    assert live_path["result"]["wall_s"] <= survey["wall_s"] < survey["total_s"]
 
 
 def test_a_literal_of_the_other_family_is_a_usage_error() -> None:
