@@ -18,7 +18,8 @@ import yaml
 from probe.core.durations import DurationError, parse_duration
 from probe.core.heartbeat import KINDS, MODES
 from probe.core.proxy import resolve_proxy
-from probe.core.targets import parse_target
+from probe.core.survey import FAMILY_NAMES
+from probe.core.targets import Scheme, Target, parse_target
 from probe.errors import UsageError
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
@@ -51,7 +52,6 @@ _DISCOVER = {
 }
 #: A survey job takes discover's options, and the address families to try.
 _SURVEY = {**_DISCOVER, "family": "str"}
-FAMILIES = ("4", "6", "both")
 JOB_KINDS = ("check", "discover", "survey")
 _PROBE_KEYS = {
     "name", "target", "targets", "check", "discover", "survey", "every", "token", "headers", "cacert", "insecure",
@@ -190,9 +190,10 @@ def _probe(node: yaml.Node, index: int) -> JobSpec:
     if len(kinds) != 1:
         raise ConfigError(f"{what} needs exactly one of check, discover or survey", _line(node))
     kind = kinds[0]
-    targets = _targets(keys, what, node, kind)
+    parsed = _targets(keys, what, node, kind)
+    targets = tuple(text for text, _ in parsed)
     target = targets[0]
-    udp = any(t.startswith("udp://") for t in targets)
+    udp = any(each.scheme is Scheme.UDP for _, each in parsed)
     control = None
     if "control" in keys:
         control_node = keys["control"][1]
@@ -214,8 +215,8 @@ def _probe(node: yaml.Node, index: int) -> JobSpec:
         proxy_node = keys["proxy"][1]
         proxy = _scalar(proxy_node, f"{what}: proxy")
         try:
-            for each in targets:
-                resolve_proxy(proxy, parse_target(each, ("tcp", "udp", "ws", "wss")), {})
+            for _, each in parsed:
+                resolve_proxy(proxy, each, {})
         except UsageError as exc:
             raise ConfigError(f"{what}: proxy: {exc.message}", _line(proxy_node)) from None
     allowed = {"check": _CHECK, "discover": _DISCOVER, "survey": _SURVEY}[kind]
@@ -224,8 +225,8 @@ def _probe(node: yaml.Node, index: int) -> JobSpec:
         _check_options(options, what, _line(keys[kind][1]), udp)
     if "parallel" in options and options["parallel"] < 3:
         raise ConfigError(f"{what}: {kind}.parallel must be at least 3", _line(keys[kind][1]))
-    if options.get("family", "both") not in FAMILIES:
-        raise ConfigError(f"{what}: survey.family must be one of {', '.join(FAMILIES)}", _line(keys[kind][1]))
+    if options.get("family", "both") not in FAMILY_NAMES:
+        raise ConfigError(f"{what}: survey.family must be one of {', '.join(FAMILY_NAMES)}", _line(keys[kind][1]))
     headers: tuple[str, ...] = ()
     if "headers" in keys:
         seq = keys["headers"][1]
@@ -249,8 +250,11 @@ def _probe(node: yaml.Node, index: int) -> JobSpec:
     )
 
 
-def _targets(keys: dict[str, tuple[yaml.Node, yaml.Node]], what: str, node: yaml.Node, kind: str) -> tuple[str, ...]:
-    """``target`` (check, discover) or ``targets`` (a survey's list), each parsed."""
+def _targets(
+    keys: dict[str, tuple[yaml.Node, yaml.Node]], what: str, node: yaml.Node, kind: str
+) -> list[tuple[str, Target]]:
+    """``target`` (check, discover) or ``targets`` (a survey's list): each as
+    written, and parsed."""
     wanted, other = ("targets", "target") if kind == "survey" else ("target", "targets")
     if other in keys:
         raise ConfigError(f"{what}: {kind} takes {wanted}, not {other}", _line(keys[other][0]))
@@ -263,18 +267,18 @@ def _targets(keys: dict[str, tuple[yaml.Node, yaml.Node]], what: str, node: yaml
         items = list(value.value)
     else:
         items = [value]
-    targets = []
+    targets: list[tuple[str, Target]] = []
     for item in items:
         text = _scalar(item, f"{what}: target")
         try:
-            parse_target(text, ("tcp", "udp", "ws", "wss"))
+            parsed = parse_target(text, ("tcp", "udp", "ws", "wss"))
         except UsageError as exc:
             raise ConfigError(f"{what}: {exc.message}", _line(item)) from None
-        if text in targets:
+        if any(text == seen for seen, _ in targets):
             # Its metrics would carry the same labels twice.
             raise ConfigError(f"{what}: target {text!r} appears twice", _line(item))
-        targets.append(text)
-    return tuple(targets)
+        targets.append((text, parsed))
+    return targets
 
 
 def _check_options(options: dict[str, Any], what: str, line: int, udp: bool) -> None:

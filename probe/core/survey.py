@@ -17,6 +17,8 @@ from probe.core.results import DiscoverResult
 from probe.errors import ExitCode
 
 SCHEMA = "natprobe.survey/1"
+#: ``--family`` and a survey job's ``family``: which address families of a name to survey.
+FAMILY_NAMES = ("4", "6", "both")
 
 #: Who shares a limit: (the server process's ``instance``, our address as it sees it).
 ShareKey = tuple[str, str]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from probe.core.planner import PlannerConfig
-from probe.core.survey import PathError, PoolShare, SurveyPath, SurveyResult
+from probe.core.survey import FAMILY_NAMES, PathError, PoolShare, SurveyPath, SurveyResult
 from probe.core.targets import Scheme, control_for
 from probe.errors import NatprobeError, TargetError, UsageError
 from probe.net.dial import Endpoint
@@ -28,11 +28,10 @@ from probe.run.jobs import DiscoverJob, Discovery, discovery
 
 Observer = Callable[[dict[str, Any]], None]
 
-FAMILIES: dict[str, tuple[int, ...]] = {
-    "4": (socket.AF_INET,),
-    "6": (socket.AF_INET6,),
-    "both": (socket.AF_INET, socket.AF_INET6),
-}
+#: FAMILY_NAMES ("4", "6", "both") as the socket families each stands for.
+FAMILIES: dict[str, tuple[int, ...]] = dict(
+    zip(FAMILY_NAMES, ((socket.AF_INET,), (socket.AF_INET6,), (socket.AF_INET, socket.AF_INET6)), strict=True)
+)
 _VERSION: dict[int, int] = {socket.AF_INET: 4, socket.AF_INET6: 6}
 
 
