@@ -75,6 +75,11 @@ def render_survey(survey: SurveyResult, console: Console) -> None:
             console.print(f"  [red]path {index} not measured[/red]: {escape(path.error.message)}")
         elif path.result is not None and path.result.proxy:
             console.print(f"  path {index} went through the proxy {escape(path.result.proxy)}: its timeout counts too")
+    if any(path.result is not None and path.result.bracket.upper is not None for path in survey.paths):
+        console.print(
+            "  Keepalive intervals come from each bracket and were not tried on the paths: "
+            "`natprobe check TARGET --idle DUR --keepalive-idle N` (or `--heartbeat N`) tries one."
+        )
     total = survey.total_s if survey.total_s is not None else survey.wall_s
     console.print(f"  Every bracket settled after {_dur(survey.wall_s)}, all paths at once; {_dur(total)} in all.")
     if survey.interrupted:

@@ -99,6 +99,8 @@ def test_the_survey_table_fits_the_terminal_and_keeps_a_row_a_line_in_a_pipe(col
     assert "wss://probe.example.net/natprobe" in rows[2] and rows[2].split()[-1] == "47.0s"
     assert rows[3].split()[:3] == ["tcp://probe.example.net:5222", "-", "5222"]
     assert "path 4 not measured: connection to probe.example.net:5222 refused" in " ".join(" ".join(shown).split())
+    # The intervals are derived, not tried, and the summary says so.
+    assert "Keepalive intervals come from each bracket and were not tried on the paths" in " ".join(piped)
 
 
 def test_a_udp_discovery_on_a_terminal_draws_a_live_block_per_flow_state() -> None:
