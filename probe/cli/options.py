@@ -35,7 +35,7 @@ ProxyOpt = Annotated[
 ]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
-# A discovery's planner: discover and survey (each of a survey's paths).
+# The target of the commands that need a natprobe server (discover, check).
 ServerTarget = Annotated[
     str,
     typer.Argument(
@@ -43,6 +43,7 @@ ServerTarget = Annotated[
         "of a natprobe server."
     ),
 ]
+# A discovery's planner: discover and survey (each of a survey's paths).
 MaxIdle = Annotated[str, typer.Option("--max-idle", help="Longest idle to test.")]
 Resolution = Annotated[
     str | None, typer.Option("--resolution", help="Bracket width wanted (default: 2% of T, at least 0.5s).")
