@@ -26,7 +26,7 @@ How it finds the timeout T (see docs/discovery.md for the numbers):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from probe.core.evidence import Bracket, Evidence, FailureMode, IdleTest, Outcome, Source
@@ -252,6 +252,11 @@ class Planner:
 
     def tick(self, now: float) -> list[Action]:
         return self._step(now)
+
+    def limit(self, max_conns: int) -> None:
+        """Keep at most ``max_conns`` open from now on (the server's limit, or
+        its "busy"); connections already open stay until they are done."""
+        self.config = replace(self.config, max_conns=max_conns)
 
     # Outputs ----------------------------------------------------------------
 

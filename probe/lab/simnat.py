@@ -1,8 +1,10 @@
 """A virtual-time NAT, and drivers that run discovery strategies through it.
 
 Nothing here sleeps or opens a socket: time is a number that jumps from one
-event to the next, so a two-hour discovery runs in milliseconds. Used by the
-tests of the planner and by benchmarks/discovery.py.
+event to the next, so a two-hour discovery runs in milliseconds. A whole
+sans-I/O Discovery runs through it, one simulated path per flow state (the
+same commands a real run's sockets carry out). Used by the tests of the
+planner and the Discovery, and by benchmarks/discovery.py.
 
 Model (the NAT sits next to the client, as home and carrier NATs do):
 
@@ -21,11 +23,21 @@ import heapq
 import itertools
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from probe.core.discovery import (
+    TCP,
+    Command,
+    Discovery,
+    KeepForAfterExpiry,
+    Key,
+    OpenConnection,
+    Release,
+    RequestPush,
+)
 from probe.core.evidence import Bracket, FailureMode
-from probe.core.planner import Action, Close, Finish, Open, Planner, Probe
+from probe.core.planner import Planner
 
 _MODES = {"drop": FailureMode.SILENT_DROP, "reset": FailureMode.RESET, "close": FailureMode.CLOSED}
 
@@ -111,152 +123,170 @@ class SimResult:
 class _Event:
     at: float
     seq: int
-    run: Callable[[], list[Action]] = field(compare=False)
+    run: Callable[[], list[Command]] = field(compare=False)
 
 
-class PlannerSim:
-    """Drives a :class:`Planner` through a :class:`SimNat` on virtual time."""
+class DiscoverySim:
+    """Drives a whole :class:`Discovery` through one :class:`SimNat` per flow
+    state on virtual time: the commands a real run's sockets would carry out,
+    answered as the simulated path would."""
 
-    def __init__(self, planner: Planner, path: SimPath, limit_s: float = 200_000.0) -> None:
-        self.planner = planner
-        self.nat = SimNat(path)
-        self.path = path
+    def __init__(self, discovery: Discovery, paths: Mapping[str, SimPath], limit_s: float = 200_000.0) -> None:
+        self.discovery = discovery
+        self.paths = dict(paths)
+        self.nats = {state: SimNat(path) for state, path in paths.items()}
         self.limit_s = limit_s
         self.now = 0.0
+        self.commands: list[Command] = []
         self._queue: list[_Event] = []
         self._seq = itertools.count()
-        self._expiry_version: dict[int, int] = {}
-        self._done: str | None = None
+        self._expiry_version: dict[Key, int] = {}
 
-    def _at(self, t: float, run: Callable[[], list[Action]]) -> None:
+    def _at(self, t: float, run: Callable[[], list[Command]]) -> None:
         heapq.heappush(self._queue, _Event(t, next(self._seq), run))
 
-    def _activity(self, conn: int, t: float) -> None:
-        """A packet of ``conn`` crossed the NAT; reschedule an active expiry."""
-        if self.path.mode == "drop":
+    def _activity(self, key: Key, t: float) -> None:
+        """A packet of ``key`` crossed the NAT; reschedule an active expiry."""
+        path = self.paths[key[0]]
+        if path.mode == "drop":
             return
-        version = self._expiry_version.get(conn, 0) + 1
-        self._expiry_version[conn] = version
-        expiry = self.nat.expiry(conn)
-        mode = _MODES[self.path.mode]
+        version = self._expiry_version.get(key, 0) + 1
+        self._expiry_version[key] = version
+        nat = self.nats[key[0]]
+        expiry = nat.expiry(key[1])
+        mode = _MODES[path.mode]
 
-        def kill() -> list[Action]:
+        def kill() -> list[Command]:
             # Stale if the flow saw traffic since, or the client closed it.
-            if self._expiry_version.get(conn) != version:
+            if self._expiry_version.get(key) != version:
                 return []
-            self.nat.remove(conn)
-            return self.planner.ended(conn, mode, self.now)
+            nat.remove(key[1])
+            return self.discovery.ended(key, mode, self.now)
 
         # Reset or close reaches the client one way later.
-        self._at(expiry + self.nat.one_way(), kill)
+        self._at(expiry + nat.one_way(), kill)
 
-    def _apply(self, actions: list[Action]) -> None:
-        for action in actions:
-            if isinstance(action, Open):
-                self._open(action.conn)
-            elif isinstance(action, Probe):
-                self._probe(action.conn)
-            elif isinstance(action, Close):
-                self.nat.remove(action.conn)
-                self._expiry_version.pop(action.conn, None)
-            elif isinstance(action, Finish):
-                self._done = action.reason
+    def _apply(self, commands: list[Command]) -> None:
+        self.commands += commands
+        for command in commands:
+            if isinstance(command, OpenConnection):
+                self._open(command.key)
+            elif isinstance(command, RequestPush):
+                self._probe(command.key)
+            elif isinstance(command, Release | KeepForAfterExpiry):
+                # Kept or closed, no more of its traffic crosses the NAT.
+                self.nats[command.key[0]].remove(command.key[1])
+                self._expiry_version.pop(command.key, None)
 
-    def _open_udp(self, conn: int, state: str) -> None:
+    def _open_udp(self, key: Key) -> None:
         """unreplied: the datagram binds the flow now and the server's report
         comes an RTT later; replied: the reply crosses back an RTT later;
         stream: a second exchange ``stream_gap_s`` after the first."""
-        rtt = self.path.rtt_s
-        self.nat.create(conn, self.now)
+        state, conn = key
+        path, nat = self.paths[state], self.nats[state]
+        nat.create(conn, self.now)
         since = self.now
-        if state != "unreplied":
-            since += rtt + (self.path.stream_gap_s if state == "stream" else 0.0)
+        if path.udp_state != "unreplied":
+            since += path.rtt_s + (path.stream_gap_s if path.udp_state == "stream" else 0.0)
 
-        def opened() -> list[Action]:
-            self.nat.touch(conn, since)
-            return self.planner.opened(conn, self.now, since=since)
+        def opened() -> list[Command]:
+            nat.touch(conn, since)
+            return self.discovery.opened(key, self.now, since=since, session=f"{state}.{conn}")
 
-        self._at(max(since, self.now + rtt), opened)
+        self._at(max(since, self.now + path.rtt_s), opened)
 
-    def _open(self, conn: int) -> None:
-        if self.path.udp_state is not None:
-            self._open_udp(conn, self.path.udp_state)
+    def _open(self, key: Key) -> None:
+        state, conn = key
+        path, nat = self.paths[state], self.nats[state]
+        if path.udp_state is not None:
+            self._open_udp(key)
             return
-        rtt = self.path.rtt_s
+        rtt = path.rtt_s
         # SYN, hello/welcome: the client sends its last message 2 RTT later,
         # and the server's ACK of it crosses the NAT one RTT after that.
         armed = self.now + 2 * rtt
 
-        def opened() -> list[Action]:
-            self.nat.create(conn, armed + rtt)
-            self._activity(conn, armed + rtt)
-            return self.planner.opened(conn, self.now)
+        def opened() -> list[Command]:
+            nat.create(conn, armed + rtt)
+            self._activity(key, armed + rtt)
+            return self.discovery.opened(key, self.now, session=f"{state}.{conn}")
 
         self._at(armed, opened)
 
-    def _probe(self, conn: int) -> None:
+    def _probe(self, key: Key) -> None:
+        state, conn = key
+        path, nat = self.paths[state], self.nats[state]
         asked = self.now
-        to_server = self.nat.one_way()
+        to_server = nat.one_way()
         sent = asked + to_server
         # Server idle: from the arrival of the client's last message (one way
         # after the client sent it) to the push; the planner knows its own
         # send time, so the simulated server reports the idle it would see.
-        view = self.planner.conns.get(conn)
+        view = self.discovery.planners[state].conns.get(conn)
         idle_since = view.idle_since if view is not None else asked
         server_idle = max(0.0, sent - (idle_since + to_server))
-        back = self.nat.one_way()
+        back = nat.one_way()
         crossing = sent + back
-        lost = self.nat.rng.random() < self.path.loss_once
-        if lost:
-            crossing += max(0.2, 2 * self.path.rtt_s)
+        if nat.rng.random() < path.loss_once:
+            crossing += max(0.2, 2 * path.rtt_s)
 
-        def confirm() -> list[Action]:
-            return self.planner.pushed(conn, server_idle, self.now)
+        def confirm() -> list[Command]:
+            return self.discovery.pushed(key, server_idle, self.now)
 
-        self._at(sent + self.nat.one_way(), confirm)
+        self._at(sent + nat.one_way(), confirm)
 
-        def arrive() -> list[Action]:
-            if not self.nat.touch(conn, crossing):
+        def arrive() -> list[Command]:
+            if not nat.touch(conn, crossing):
                 return []
-            if self.path.udp_state is not None:
-                return self.planner.arrived(conn, server_idle, self.now)
-            # The client answers at once; the server's ACK crosses one RTT later.
-            self.nat.touch(conn, crossing + self.path.rtt_s)
-            self._activity(conn, crossing + self.path.rtt_s)
-            return self.planner.arrived(conn, server_idle, self.now)
+            if path.udp_state is None:
+                # The client answers at once; the server's ACK crosses one RTT later.
+                nat.touch(conn, crossing + path.rtt_s)
+                self._activity(key, crossing + path.rtt_s)
+            return self.discovery.arrived(key, server_idle, self.now)
 
         self._at(crossing, arrive)
 
     def run(self) -> SimResult:
-        self._apply(self.planner.start(0.0))
+        discovery = self.discovery
+        self._apply(discovery.start(0.0))
         steps = 0
-        while self._done is None:
+        while discovery.settled is None:
             steps += 1
             if steps > 2_000_000:
                 raise RuntimeError("simulation did not finish")
-            wake = self.planner.next_wakeup()
+            wake = discovery.next_wakeup()
             nxt = self._queue[0].at if self._queue else math.inf
             if wake is not None and wake <= nxt:
                 self.now = max(self.now, wake)
-                self._apply(self.planner.tick(self.now))
+                self._apply(discovery.tick(self.now))
             elif self._queue:
                 event = heapq.heappop(self._queue)
                 self.now = max(self.now, event.at)
                 self._apply(event.run())
             else:
-                raise RuntimeError("planner is stuck: no event and no wake-up")
+                raise RuntimeError("discovery is stuck: no event and no wake-up")
             if self.now > self.limit_s:
                 raise RuntimeError("simulation ran past its time limit")
-        stats = self.planner.stats
+        stats = [p.stats for p in discovery.planners.values()]
+        shortest = discovery.planners[discovery.shortest()]
         return SimResult(
-            bracket=self.planner.bracket(),
+            bracket=discovery.bracket(),
             wall_s=self.now,
-            max_connections=stats.max_open + 1,  # + the control connection
-            connections_opened=stats.opened + 1,
-            probes=stats.probes,
-            reason=self._done,
+            max_connections=sum(s.max_open for s in stats) + 1,  # + the control connection
+            connections_opened=sum(s.opened for s in stats) + 1,
+            probes=sum(s.probes for s in stats),
+            reason=shortest.finished or "incomplete",
         )
 
 
+def planner_discovery(planner: Planner, path: SimPath) -> Discovery:
+    """A one-state Discovery around ``planner`` (its config as it is)."""
+    state = path.udp_state or TCP
+    discovery = Discovery({state: planner.config}, udp=path.udp_state is not None)
+    discovery.planners[state] = planner
+    return discovery
+
+
 def simulate(planner: Planner, path: SimPath) -> SimResult:
-    return PlannerSim(planner, path).run()
+    """One planner through one path, inside a one-state Discovery."""
+    return DiscoverySim(planner_discovery(planner, path), {path.udp_state or TCP: path}).run()

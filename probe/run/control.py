@@ -7,10 +7,8 @@ import contextlib
 import signal
 import statistics
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
-from probe.core.planner import PlannerConfig
 from probe.errors import TargetError
 from probe.net.client import MessageConnection, answer
 
@@ -30,15 +28,6 @@ async def measure_rtt(
             raise TargetError(f"{control.where} answered ping with {str(msg.get('op'))[:40]!r}")
         samples.append(clock() - sent)
     return statistics.median(samples)
-
-
-def timed(cfg: PlannerConfig, rtt: float, grace_s: float | None, max_conns: int) -> PlannerConfig:
-    """The planner's grace and suspicion times for a path with this RTT."""
-    # A lost push is retransmitted after at least 200 ms (Linux's minimum
-    # RTO) plus an RTT; the grace covers one such loss on a jittery path.
-    grace = grace_s if grace_s is not None else max(cfg.grace_s, 0.4 + 4 * rtt)
-    suspect = min(grace / 2, max(cfg.suspect_s, 3 * rtt + 0.02))
-    return replace(cfg, grace_s=grace, suspect_s=suspect, max_conns=max_conns)
 
 
 async def keep_busy(control: MessageConnection, fail: Callable[[BaseException], None]) -> None:

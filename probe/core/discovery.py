@@ -1,0 +1,501 @@
+"""A whole discovery, sans-I/O: what a run does around its planners.
+
+One planner per flow state (TCP and WebSocket have one, ``tcp``; UDP has
+``unreplied``, ``replied`` and ``stream``) and one record per connection.
+Around them, what every transport's run needs and used to repeat: the pool
+sized from the server's limits, "busy" refusals, giving up on a path that
+refuses us, keeping the newest lost-push connection for the after-expiry
+test, the server's reports of unacknowledged pushes, and the result.
+
+Events go in as method calls with the time they happened; commands come out.
+Nothing here opens a socket or reads a clock, so a whole run steps in
+virtual time (tests/core/test_discovery.py, lab/simnat.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from probe.core.evidence import Bracket, FailureMode, IdleTest, Outcome, Source
+from probe.core.planner import Action, Close, Finish, Open, Planner, PlannerConfig, Probe
+from probe.core.progress import Progress, state_progress
+from probe.core.protocol import json_number
+from probe.core.results import DiscoverResult, StateResult, shortest_state
+from probe.core.survey import Claim, PoolShare, ShareKey
+from probe.errors import TargetError
+
+#: The one flow state of a TCP or WebSocket discovery.
+TCP = "tcp"
+#: Opening this many connections in a row failing (per flow state) means the
+#: server or path refuses us: give up instead of retrying forever.
+MAX_OPEN_FAILURES = 5
+#: The fewest test connections a planner works with.
+MIN_POOL = 2
+
+#: A connection: (flow state, the planner's connection number).
+Key = tuple[str, int]
+
+
+# Commands ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenConnection:
+    key: Key
+
+
+@dataclass(frozen=True)
+class RequestPush:
+    """Ask the server to push on this connection now."""
+
+    key: Key
+    #: The server's id for the connection (TCP session, UDP probe).
+    session: str | None
+    age_s: float
+
+
+@dataclass(frozen=True)
+class Release:
+    """Close our end and ask the server to free the session now: our own
+    RST may die in the black hole that killed the flow."""
+
+    key: Key
+    session: str | None
+
+
+@dataclass(frozen=True)
+class KeepForAfterExpiry:
+    """Stop reading this connection but keep it open: the after-expiry test
+    speaks on it once the bracket is settled."""
+
+    key: Key
+
+
+@dataclass(frozen=True)
+class Finished:
+    state: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A new idle test, for the event stream (``state`` set for UDP)."""
+
+    test: IdleTest
+    state: str | None
+
+
+@dataclass(frozen=True)
+class Settled:
+    """Every planner has finished: the bracket is the answer."""
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    """Too many opens failed in a row: the last failure is the run's error."""
+
+
+Command = OpenConnection | RequestPush | Release | KeepForAfterExpiry | Finished | Recorded | Settled | GiveUp
+
+
+# Records and facts ---------------------------------------------------------------
+
+
+@dataclass
+class ConnRecord:
+    """What the run knows of one test connection beyond its planner's view."""
+
+    key: Key
+    session: str | None = None
+    observed: str | None = None
+    #: The idle the server measured when it pushed (a UDP push's copies carry none).
+    server_idle: float | None = None
+    #: A UDP push's first copy arrived; later copies are the same push.
+    arrived: bool = False
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the transport learned, for the result: the rest is the Discovery's."""
+
+    target: str
+    transport: str
+    nat: dict[str, Any]
+    server: str | None = None
+    rtt_s: float | None = None
+    ip_version: int = 4
+    tls: bool = False
+    proxy: str | None = None
+    control: str | None = None
+    interrupted: bool = False
+    after_expiry: dict[str, Any] | None = None
+    inbound_refresh: bool | None = None
+    #: Connections held beside the pool all along (control, UDP's refresh probe).
+    side_connections: int = 1
+    #: Connections opened in all, where the transport counts them itself.
+    opened: int | None = None
+
+
+def timed(cfg: PlannerConfig, rtt: float, grace_s: float | None, max_conns: int) -> PlannerConfig:
+    """The planner's grace and suspicion times for a path with this RTT."""
+    # A lost push is retransmitted after at least 200 ms (Linux's minimum
+    # RTO) plus an RTT; the grace covers one such loss on a jittery path.
+    grace = grace_s if grace_s is not None else max(cfg.grace_s, 0.4 + 4 * rtt)
+    suspect = min(grace / 2, max(cfg.suspect_s, 3 * rtt + 0.02))
+    return replace(cfg, grace_s=grace, suspect_s=suspect, max_conns=max_conns)
+
+
+def lost_push(test: IdleTest | None) -> bool:
+    """Whether a connection's last test is a push declared lost and never late."""
+    return test is not None and test.outcome is Outcome.FAILED and test.source is Source.DEADLINE
+
+
+@dataclass
+class Discovery:
+    """One discovery's state; build it with :meth:`for_tcp` or :meth:`for_udp`."""
+
+    configs: dict[str, PlannerConfig]
+    udp: bool = False
+    #: Keep the newest lost-push connection for the after-expiry test.
+    keep_lost: bool = True
+    planners: dict[str, Planner] = field(init=False)
+    records: dict[Key, ConnRecord] = field(default_factory=dict)
+    started: float | None = None
+    #: When every planner had finished.
+    settled: float | None = None
+    #: Test connections each planner may keep open, after the server's limits.
+    limited: bool = False
+    server_limits: dict[str, Any] | None = None
+    #: The lost-push connection kept for the after-expiry test.
+    kept: Key | None = None
+    #: The connection idle since the start that nobody speaks on: (since, observed).
+    quiet: tuple[float, str] | None = None
+    #: The server's reports of pushes its TCP never saw acknowledged.
+    unacked: set[Key] = field(default_factory=set)
+    _by_session: dict[str, Key] = field(default_factory=dict)
+    _failures: int = 0
+    _reported: dict[str, int] = field(default_factory=dict)
+    _claim: tuple[PoolShare, Claim] | None = None
+
+    def __post_init__(self) -> None:
+        self.planners = {state: Planner(cfg) for state, cfg in self.configs.items()}
+
+    @classmethod
+    def for_tcp(cls, config: PlannerConfig, keep_lost: bool = True) -> Discovery:
+        return cls({TCP: config}, keep_lost=keep_lost)
+
+    @classmethod
+    def for_udp(cls, config: PlannerConfig, states: tuple[str, ...], stream_gap_s: float) -> Discovery:
+        # Each probe is its own binding, used once; the stream state's probe
+        # becomes a stream only after its second exchange.
+        single = replace(config, reuse=False)
+        configs = {s: replace(single, open_delay_s=stream_gap_s) if s == "stream" else single for s in states}
+        return cls(configs, udp=True)
+
+    # Before the start ------------------------------------------------------------
+
+    @property
+    def asked(self) -> int:
+        return max(cfg.max_conns for cfg in self.configs.values())
+
+    @property
+    def pool(self) -> int:
+        return min(p.config.max_conns for p in self.planners.values())
+
+    @property
+    def grace_s(self) -> float:
+        return max(p.config.grace_s for p in self.planners.values())
+
+    def size_pool(self, limits: Any, where: str, share: PoolShare | None = None, key: ShareKey | None = None) -> bool:
+        """Fit the pool to what the server's per-address limit leaves, so that a
+        second run from the same address (a colleague behind the same NAT, TCP
+        and WebSocket measured at once) is slower, not refused. Return whether
+        a quiet connection for the after-expiry test fits too."""
+        want_quiet = self.keep_lost and not self.udp
+        if not isinstance(limits, dict):
+            return want_quiet
+        self.server_limits = {k: v for k, v in limits.items() if json_number(v) is not None}
+        free = json_number(limits.get("per_ip_free"))
+        total = json_number(limits.get("sessions_free"))
+        left = min(x for x in (free, total, float("inf")) if x is not None)
+        pool = self.pool
+        if share is not None and key is not None and left != float("inf"):
+            # Beside other runs of a survey: what they planned and have not
+            # opened yet is not in the server's count, but will be.
+            left, claim = share.size(key, int(left), pool + (1 if want_quiet else 0), self.open_now)
+            self._claim = (share, claim)
+        quiet = want_quiet and left - 1 >= MIN_POOL
+        room = int(left) - (1 if quiet else 0)
+        if room < MIN_POOL:
+            raise TargetError(
+                f"{where} allows only {int(left)} more connection(s) from this address and discovery needs "
+                f"{MIN_POOL}; try again when other runs from here have finished",
+                code="busy",
+            )
+        if room < pool:
+            self._limit(room)
+        return quiet
+
+    def configure(self, rtt: float, grace_s: float | None) -> None:
+        """Time the planners for the measured RTT (before :meth:`start`)."""
+        self.planners = {
+            state: Planner(timed(p.config, rtt, grace_s, p.config.max_conns)) for state, p in self.planners.items()
+        }
+
+    def release_share(self) -> None:
+        if self._claim is not None:
+            share, claim = self._claim
+            share.release(claim)
+            self._claim = None
+
+    def open_now(self) -> int:
+        """Connections of this run the server counts now, control excluded."""
+        return sum(r.session is not None for r in self.records.values()) + (self.quiet is not None)
+
+    def quiet_opened(self, since: float, observed: str) -> None:
+        self.quiet = (since, observed)
+
+    # Events ------------------------------------------------------------------
+
+    def start(self, now: float) -> list[Command]:
+        self.started = now
+        out: list[Command] = []
+        for state, planner in self.planners.items():
+            out += self._apply(state, planner.start(now), now)
+        return out
+
+    def opened(
+        self,
+        key: Key,
+        now: float,
+        rx_at: float | None = None,
+        since: float | None = None,
+        session: str | None = None,
+        observed: str | None = None,
+    ) -> list[Command]:
+        """The connection said hello (TCP) or its binding is in its state (UDP)."""
+        self._failures = 0
+        record = self.records.get(key)
+        if record is not None:
+            record.session, record.observed = session, observed
+        if session is not None:
+            self._by_session[session] = key
+        state, conn = key
+        return self._apply(state, self.planners[state].opened(conn, now, rx_at, since), now)
+
+    def open_failed(self, key: Key, now: float, busy: bool = False) -> list[Command]:
+        state, conn = key
+        planner = self.planners[state]
+        self.records.pop(key, None)
+        if busy and planner.config.max_conns > MIN_POOL:
+            # Another run from this address took what welcome said was free:
+            # a smaller pool, slower, rather than fail.
+            self._limit(max(MIN_POOL, min(planner.config.max_conns, len(planner.conns)) - 1), state)
+            return self._apply(state, planner.open_failed(conn, now), now)
+        self._failures += 1
+        if self._failures >= MAX_OPEN_FAILURES * len(self.planners):
+            return [GiveUp()]
+        return self._apply(state, planner.open_failed(conn, now), now)
+
+    def pushed(self, key: Key, server_idle: float, now: float) -> list[Command]:
+        """The server reports it sent the push after ``server_idle`` of idle."""
+        record = self.records.get(key)
+        if record is not None:
+            record.server_idle = server_idle
+        state, conn = key
+        return self._apply(state, self.planners[state].pushed(conn, server_idle, now), now)
+
+    def not_pushed(self, key: Key, now: float) -> list[Command]:
+        """The server could not push: it had lost the session."""
+        state, conn = key
+        planner = self.planners[state]
+        record = self.records.pop(key, None)
+        release: list[Command] = [Release(key, record.session if record else None)]
+        if self.udp:
+            # Our own problem (the probe's budget, a server that forgot it),
+            # not the path's: the test is dropped, not counted.
+            return release + self._apply(state, planner.open_failed(conn, now), now)
+        # A middlebox reset the server's side, say, while this side heard
+        # nothing: from here the flow died silently. Close our end too.
+        return release + self._apply(state, planner.ended(conn, FailureMode.SILENT_DROP, now), now)
+
+    def arrived(self, key: Key, server_idle: float | None, now: float) -> list[Command]:
+        """A push arrived (and was answered at once, on TCP)."""
+        record = self.records.get(key)
+        if self.udp:
+            if record is None or record.arrived:
+                return []  # a second copy, or a probe already done with
+            record.arrived = True
+            # The copies carry no idle; the server's report of the push does.
+            server_idle = server_idle if server_idle is not None else record.server_idle
+        state, conn = key
+        return self._apply(state, self.planners[state].arrived(conn, server_idle, now), now)
+
+    def ended(self, key: Key, mode: FailureMode, now: float) -> list[Command]:
+        state, conn = key
+        return self._apply(state, self.planners[state].ended(conn, mode, now), now)
+
+    def tick(self, now: float) -> list[Command]:
+        out: list[Command] = []
+        for state, planner in self.planners.items():
+            wake = planner.next_wakeup()
+            if planner.finished is None and wake is not None and wake <= now:
+                out += self._apply(state, planner.tick(now), now)
+        return out
+
+    def server_report(self, session: str) -> bool:
+        """The server reports a push on ``session`` it never saw acknowledged."""
+        key = self._by_session.get(session)
+        if key is None:
+            return False
+        self.unacked.add(key)
+        return True
+
+    def forget_kept(self) -> None:
+        """The transport could not keep the connection after all."""
+        if self.kept is not None:
+            self.records.pop(self.kept, None)
+            self.kept = None
+
+    # Outputs -------------------------------------------------------------------
+
+    def next_wakeup(self) -> float | None:
+        wakes = [w for p in self.planners.values() if p.finished is None and (w := p.next_wakeup()) is not None]
+        return min(wakes) if wakes else None
+
+    def last_test(self, key: Key) -> IdleTest | None:
+        state, conn = key
+        return next((t for t in reversed(self.planners[state].evidence.tests) if t.conn == conn), None)
+
+    def lost_tests(self) -> dict[Key, IdleTest]:
+        """Every connection's lost push, by connection."""
+        return {
+            (state, t.conn): t
+            for state, p in self.planners.items()
+            for t in p.evidence.tests
+            if t.source is Source.DEADLINE and t.outcome is Outcome.FAILED
+        }
+
+    def reports_due(self, push_report_s: float) -> float | None:
+        """Until when (seconds since the start) the server's reports on the lost
+        pushes may still come; None when there is none to wait for."""
+        lost = self.lost_tests()
+        if not lost or lost.keys() <= self.unacked:
+            return None
+        return max((t.asked_at or 0.0) for t in lost.values()) + push_report_s + self.grace_s
+
+    def longest(self, attr: str) -> float | None:
+        """The largest ``attr`` of the flow states' brackets (UDP's refresh test)."""
+        known = [v for p in self.planners.values() if (v := getattr(p.bracket(), attr)) is not None]
+        return max(known) if known else None
+
+    def shortest(self) -> str:
+        """The flow state whose bracket is the answer."""
+        return shortest_state(self._states(False)) or next(iter(self.planners))
+
+    def bracket(self) -> Bracket:
+        return self.planners[self.shortest()].bracket()
+
+    def progress(self, target: str, now: float) -> Progress:
+        """What the live view shows at ``now``: one block per flow state."""
+        started = self.started if self.started is not None else now
+        views = tuple(state_progress(p, started, now, s if self.udp else None) for s, p in self.planners.items())
+        return Progress(target, now - started, views)
+
+    def result(self, now: float, facts: RunFacts) -> DiscoverResult:
+        started = self.started if self.started is not None else now
+        states = self._states(facts.interrupted)
+        shortest = self.shortest()
+        planner = self.planners[shortest]
+        stats = [p.stats for p in self.planners.values()]
+        if self.udp:
+            tests = [replace(t, state=s) for s, p in self.planners.items() for t in p.evidence.tests]
+        else:
+            tests = list(planner.evidence.tests)
+        opened = facts.opened if facts.opened is not None else sum(s.opened for s in stats) + facts.side_connections
+        return DiscoverResult(
+            target=facts.target,
+            transport=facts.transport,
+            bracket=planner.bracket(),
+            tests=tests,
+            wall_s=(self.settled if self.settled is not None else now) - started,
+            total_s=now - started,
+            nat=facts.nat,
+            max_idle_s=self.configs[shortest].max_idle_s,
+            reason=states[shortest].reason,
+            interrupted=facts.interrupted,
+            server=facts.server,
+            connections={
+                "max_open": sum(s.max_open for s in stats) + facts.side_connections,
+                "opened": opened,
+                "asked": self.asked,
+                "pool": planner.config.max_conns,
+                "limited_by_server": self.limited,
+                "server_limits": self.server_limits,
+            },
+            target_width_s=planner.target_width(planner.bracket()),
+            grace_s=planner.config.grace_s,
+            rtt_s=facts.rtt_s,
+            after_expiry=facts.after_expiry,
+            server_view={} if self.udp else {"unacknowledged_pushes": len(self.unacked)},
+            ip_version=facts.ip_version,
+            tls=facts.tls,
+            states=states if self.udp else None,
+            inbound_refresh=facts.inbound_refresh,
+            control=facts.control,
+            proxy=facts.proxy,
+        )
+
+    # Inside --------------------------------------------------------------------
+
+    def _states(self, interrupted: bool) -> dict[str, StateResult]:
+        return {
+            s: StateResult(p.bracket(), "interrupted" if interrupted else (p.finished or "incomplete"),
+                           len(p.evidence.tests))
+            for s, p in self.planners.items()
+        }  # fmt: skip
+
+    def _limit(self, max_conns: int, state: str | None = None) -> None:
+        for name in [state] if state is not None else list(self.planners):
+            self.planners[name].limit(max_conns)
+        self.limited = True
+
+    def _apply(self, state: str, actions: list[Action], now: float) -> list[Command]:
+        planner = self.planners[state]
+        out: list[Command] = []
+        for action in actions:
+            if isinstance(action, Finish):
+                out.append(Finished(state, action.reason))
+                continue
+            key = (state, action.conn)
+            if isinstance(action, Open):
+                self.records[key] = ConnRecord(key)
+                out.append(OpenConnection(key))
+            elif isinstance(action, Probe):
+                record = self.records.get(key)
+                age = planner.conns[action.conn].age(now)
+                out.append(RequestPush(key, record.session if record else None, age))
+            elif isinstance(action, Close):
+                out += self._close(key)
+        done = self._reported.get(state, 0)
+        out += [Recorded(test, state if self.udp else None) for test in planner.evidence.tests[done:]]
+        self._reported[state] = len(planner.evidence.tests)
+        if self.settled is None and all(p.finished is not None for p in self.planners.values()):
+            self.settled = now
+            out.append(Settled())
+        return out
+
+    def _close(self, key: Key) -> list[Command]:
+        record = self.records.get(key)
+        if not (self.keep_lost and record is not None and lost_push(self.last_test(key))):
+            self.records.pop(key, None)
+            return [Release(key, record.session if record else None)]
+        out: list[Command] = []
+        if self.kept is not None:
+            # Only the newest is kept: the one it replaces is closed.
+            old = self.records.pop(self.kept, None)
+            out.append(Release(self.kept, old.session if old else None))
+        self.kept = key
+        out.append(KeepForAfterExpiry(key))
+        return out

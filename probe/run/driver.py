@@ -1,0 +1,138 @@
+"""The one asyncio driver of a discovery, for every transport.
+
+It carries events from the sockets to the sans-I/O :class:`Discovery` and
+its commands back to the sockets, and nothing else: what to test and when is
+the Discovery's, how to open, push on and close a connection is the
+transport's (run/discover.py for TCP and WebSocket, run/discover_udp.py for
+UDP probes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from probe.core.discovery import (
+    Command,
+    Discovery,
+    Finished,
+    GiveUp,
+    KeepForAfterExpiry,
+    Key,
+    OpenConnection,
+    Recorded,
+    Release,
+    RequestPush,
+)
+from probe.core.progress import Progress
+from probe.core.results import DiscoverResult
+from probe.errors import TargetError
+from probe.run.control import RunEvents
+
+#: An event for the Discovery: called when the loop gets to it.
+Event = Callable[[], list[Command]]
+
+
+class Driver(RunEvents[Event]):
+    """The loop and the command dispatch; a transport fills in the verbs."""
+
+    discovery: Discovery
+
+    def __init__(self, clock: Callable[[], float], observer: Callable[[dict[str, Any]], None] | None) -> None:
+        super().__init__(clock, observer)
+        #: Why the last open failed: the run's error if the Discovery gives up.
+        self._open_error: TargetError | None = None
+
+    @property
+    def settled(self) -> float | None:
+        return self.discovery.settled
+
+    def progress(self, now: float) -> Progress:
+        """What the live view shows at ``now``: one block per flow state."""
+        return self.discovery.progress(self.target_text, now)
+
+    def result(self) -> DiscoverResult:
+        """What is known now, at any moment of the run."""
+        raise NotImplementedError
+
+    @property
+    def target_text(self) -> str:
+        raise NotImplementedError
+
+    def _done(self) -> DiscoverResult:
+        result = self.result()
+        self._emit("result", result=result.to_json())
+        return result
+
+    # What a transport does ---------------------------------------------------
+
+    def _open(self, key: Key) -> None:
+        raise NotImplementedError
+
+    def _push(self, command: RequestPush) -> bool:
+        """Ask for the push; False if the connection cannot be pushed on yet."""
+        raise NotImplementedError
+
+    def _release(self, key: Key, session: str | None) -> None:
+        raise NotImplementedError
+
+    def _keep(self, key: Key) -> bool:
+        """Keep the connection for the after-expiry test; False if it is gone."""
+        raise NotImplementedError
+
+    # The loop ------------------------------------------------------------------
+
+    def _post(self, event: Event) -> None:
+        self._events.put_nowait(event)
+
+    def _open_failed(self, key: Key, exc: TargetError) -> None:
+        self._open_error = exc
+        self._post(lambda: self.discovery.open_failed(key, self.clock(), busy=exc.code == "busy"))
+
+    async def _loop(self) -> None:
+        discovery = self.discovery
+        self.started = self.clock()
+        self._apply(discovery.start(self.started))
+        while discovery.settled is None:
+            wake = discovery.next_wakeup()
+            event: Event | None
+            try:
+                async with asyncio.timeout(None if wake is None else max(0.0, wake - self.clock())):
+                    event = await self._events.get()
+            except TimeoutError:
+                self._apply(discovery.tick(self.clock()))
+                continue
+            if self._fatal is not None:
+                raise self._fatal
+            if event is None:
+                if self.interrupted:
+                    return
+                continue
+            self._apply(event())
+
+    def _apply(self, commands: list[Command]) -> None:
+        for command in commands:
+            if isinstance(command, OpenConnection):
+                self._open(command.key)
+            elif isinstance(command, RequestPush):
+                if self._push(command):
+                    self._emit("probe", **self._where(command.key), age_s=round(command.age_s, 3))
+            elif isinstance(command, Release):
+                self._release(command.key, command.session)
+            elif isinstance(command, KeepForAfterExpiry):
+                if not self._keep(command.key):
+                    self.discovery.forget_kept()
+                    self._release(command.key, None)
+            elif isinstance(command, Finished):
+                self._emit("finish", **self._state(command.state), reason=command.reason)
+            elif isinstance(command, Recorded):
+                self._emit("test", **(command.test.to_json() | self._state(command.state)))
+            elif isinstance(command, GiveUp):
+                self._fail(self._open_error or TargetError("every connection failed to open"))
+
+    def _state(self, state: str | None) -> dict[str, str]:
+        return {"state": state} if state is not None and self.discovery.udp else {}
+
+    def _where(self, key: Key) -> dict[str, Any]:
+        return self._state(key[0]) | {"conn": key[1]}
