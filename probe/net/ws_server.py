@@ -1,7 +1,7 @@
 """The natprobe protocol over WebSocket text messages, on any path.
 
 Each message is one protocol object (no newline). The session logic is the
-same :class:`~probe.net.server.Session` as for TCP. WebSocket pings are
+same :class:`~probe.core.server_session.Session` as for TCP. WebSocket pings are
 answered with pongs by the library; automatic server pings are off, since a
 server ping is traffic that would keep the path alive by itself.
 """
@@ -15,7 +15,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from probe.core.protocol import MAX_LINE
-from probe.net.server import ABORT_CODES, ProbeServer, Session, ack_now, end_reason
+from probe.net.server import ABORT_CODES, ProbeServer, Session, ack_now, end_reason, unacked
 from probe.net.sockopts import set_user_timeout
 
 #: The handshake's Server header: tells a WebSocket client (hold) whom it talks to.
@@ -46,9 +46,9 @@ class _WsSession:
         #: Messages to send, then a (close code, reason) pair, or None to abort.
         self.outbox: asyncio.Queue[str | tuple[int, str] | None] = asyncio.Queue()
         peer = ws.remote_address or ("?", 0)
-        sock = ws.transport.get_extra_info("socket")
-        set_user_timeout(sock, server.config.user_timeout_s)
-        self.session = Session(server, (str(peer[0]), int(peer[1])), self, sock)
+        self._sock = ws.transport.get_extra_info("socket")
+        set_user_timeout(self._sock, server.config.user_timeout_s)
+        self.session = Session(server, (str(peer[0]), int(peer[1])), self)
 
     def send_line(self, data: bytes) -> None:
         # Session speaks in lines; a WebSocket message carries one object.
@@ -63,6 +63,9 @@ class _WsSession:
             return
         ws_code = CLOSE_SHUTDOWN if code == "shutdown" else CLOSE_VIOLATION
         self.outbox.put_nowait((ws_code, close_reason(code, message)))
+
+    def unacked(self) -> tuple[int, int] | None:
+        return unacked(self._sock)
 
     async def write(self) -> None:
         """Send queued messages in order; a close code ends the connection."""

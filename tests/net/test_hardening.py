@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from probe.core.protocol import LineBuffer, ProtocolError, decode, validate_client
-from probe.net.server import ProbeServer, ServerConfig, _RateLimitedLog
+from probe.core.server_registry import RateLimitedLog
+from probe.net.server import ProbeServer, ServerConfig
 from tests.net.helpers import Client, run_with_server
 
 
@@ -132,7 +133,7 @@ def test_rejection_log_is_rate_limited_on_a_simulated_clock() -> None:
     logger = logging.getLogger("natprobe.server")
     logger.addHandler(handler)
     try:
-        limiter = _RateLimitedLog(5.0, lambda: now[0])
+        limiter = RateLimitedLog(5.0, lambda: now[0])
         for _ in range(1000):  # a flood within one instant
             limiter.warn("rejected x")
         assert len(records) == 5

@@ -231,7 +231,9 @@ def test_sessions_get_the_configured_tcp_user_timeout() -> None:
         client = await Client.connect(port)
         await client.hello()
         (session,) = server.live
-        assert session.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 7500
+        # The TCP adapter's own socket: the session itself holds none.
+        sock = session._link._sock  # type: ignore[union-attr]
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 7500
 
     run_with_server(body, user_timeout_s=7.5)
 

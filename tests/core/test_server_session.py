@@ -1,0 +1,387 @@
+"""The server's sessions and registry, sans-I/O, stepped in virtual time:
+welcome and limits, the hello deadline and parking, push_after and push_now,
+the report of an unacknowledged push, release and the end of a run."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+from probe.core.server_registry import Registry, ServerConfig
+from probe.core.server_session import Session
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class VirtualServer(Registry):
+    """A registry on a virtual clock: timers fire when the test advances time."""
+
+    def __init__(self, **config: Any) -> None:
+        self.now = 100.0
+        super().__init__(ServerConfig(**config), lambda: self.now, "natprobe test")
+        self._timers: list[tuple[float, int, Timer, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self.udp_sent: list[Any] = []
+
+    def call_later(self, delay: float, callback: Callable[..., None], *args: Any) -> Timer:
+        timer = Timer()
+        heapq.heappush(self._timers, (self.now + delay, next(self._seq), timer, lambda: callback(*args)))
+        return timer
+
+    def send_udp(self, sends: Sequence[Any]) -> None:
+        self.udp_sent.extend(sends)
+
+    def advance(self, seconds: float) -> None:
+        until = self.now + seconds
+        for _ in range(10_000):
+            if not self._timers or self._timers[0][0] > until:
+                break
+            at, _, timer, run = heapq.heappop(self._timers)
+            self.now = max(self.now, at)
+            if not timer.cancelled:
+                run()
+        self.now = until
+
+    def pending(self) -> int:
+        return sum(not t.cancelled for _, _, t, _ in self._timers)
+
+
+class FakeLink:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.closed: str | None = None
+        self.tcp_unacked: tuple[int, int] | None = None
+
+    def send_line(self, data: bytes) -> None:
+        assert data.endswith(b"\n")
+        self.sent.append(json.loads(data))
+
+    def close_link(self, code: str, message: str) -> None:
+        self.closed = code
+
+    def unacked(self) -> tuple[int, int] | None:
+        return self.tcp_unacked
+
+    def last(self, op: str) -> dict[str, Any]:
+        return next(m for m in reversed(self.sent) if m["op"] == op)
+
+
+def connect(server: VirtualServer, ip: str = "198.18.0.5", port: int = 40000) -> tuple[Session, FakeLink]:
+    link = FakeLink()
+    session = Session(server, (ip, port), link)
+    refusal = server.admit(session)
+    if refusal is not None:
+        session.fail("busy", refusal)
+    return session, link
+
+
+def say(who: Session, /, **msg: Any) -> None:
+    who.on_message(json.dumps(msg).encode())
+
+
+def greeted(server: VirtualServer, run: str | None = None, ip: str = "198.18.0.5") -> tuple[Session, FakeLink]:
+    session, link = connect(server, ip)
+    say(session, op="hello", v=1, **({"run": run} if run else {}))
+    assert link.sent[-1]["op"] == "welcome"
+    return session, link
+
+
+def closed(session: Session) -> None:
+    """What the transport adapter does when its connection has ended."""
+    session.on_closed()
+
+
+# Welcome and limits ----------------------------------------------------------------
+
+
+def test_welcome_tells_the_client_what_it_needs() -> None:
+    server = VirtualServer(max_idle_s=600.0, max_per_ip=10, max_sessions=50, ack_check_s=0.7)
+    server.udp_addresses.append(("198.18.0.1", 4041))
+    session, link = greeted(server)
+    welcome = link.sent[-1]
+    assert welcome["observed"] == "198.18.0.5:40000"
+    assert welcome["server"] == "natprobe test" and welcome["v"] == 1
+    assert welcome["session"] == session.id and server.sessions[session.id] is session
+    assert welcome["max_idle_s"] == 600.0 and welcome["push_report_s"] == 0.7
+    assert welcome["instance"] == server.instance and len(server.instance) == 16
+    assert welcome["udp"] == [4041]
+    assert welcome["limits"] == {"max_sessions": 50, "sessions_free": 49, "max_per_ip": 10, "per_ip_free": 9}
+
+
+def test_the_limits_refuse_a_connection_over_them() -> None:
+    server = VirtualServer(max_per_ip=2, max_sessions=3)
+    connect(server)
+    connect(server)
+    third, link = connect(server)
+    assert link.sent[-1] == {"op": "error", "code": "busy", "message": "too many sessions from this address"}
+    assert link.closed == "busy" and third.closed
+    connect(server, ip="198.18.0.6")
+    _, other = connect(server, ip="198.18.0.7")
+    assert other.sent[-1]["message"] == "server is at its session limit"
+    assert server.per_ip == {"198.18.0.5": 2, "198.18.0.6": 1}
+
+
+def test_closing_gives_the_address_its_room_back() -> None:
+    server = VirtualServer(max_per_ip=2)
+    first, _ = greeted(server)
+    greeted(server)
+    closed(first)
+    assert server.per_ip == {"198.18.0.5": 1} and first.id not in server.sessions
+    assert server.limits_for("198.18.0.5")["per_ip_free"] == 1
+
+
+def test_a_wrong_token_is_refused() -> None:
+    server = VirtualServer(token="s3cret")
+    session, link = connect(server)
+    say(session, op="hello", v=1, token="guess")
+    assert link.sent[-1]["code"] == "unauthorized" and session.closed
+    ok, link = connect(server)
+    say(ok, op="hello", v=1, token="s3cret")
+    assert link.sent[-1]["op"] == "welcome"
+
+
+@pytest.mark.parametrize(
+    ("messages", "code"),
+    [
+        ([{"op": "hello", "v": 1}, {"op": "hello", "v": 1}], "bad_state"),
+        ([{"op": "push_after", "id": "a", "idle_s": 1}], "bad_state"),
+        ([{"op": "hello", "v": 1, "run": "gone"}], "bad_run"),
+        ([{"op": "hello", "v": 2}], "bad_version"),
+        ([{"op": "hello", "v": 1}, {"op": "push_after", "id": "a", "idle_s": 99999}], "bad_idle"),
+    ],
+)
+def test_protocol_errors_close_the_session(messages: list[dict[str, Any]], code: str) -> None:
+    server = VirtualServer(max_idle_s=600.0)
+    session, link = connect(server)
+    for msg in messages:
+        say(session, **msg)
+    assert link.sent[-1]["op"] == "error" and link.sent[-1]["code"] == code
+    assert link.closed == code and session.closed
+
+
+def test_too_many_rounds_on_one_connection() -> None:
+    server = VirtualServer(max_rounds=3)
+    session, link = greeted(server)
+    for n in range(3):
+        say(session, op="push_after", id=f"b{n}", idle_s=60)
+    assert not session.closed
+    say(session, op="push_after", id="b3", idle_s=60)
+    assert link.sent[-1]["code"] == "too_many_rounds"
+
+
+# The hello deadline ----------------------------------------------------------
+
+
+def test_a_silent_connection_is_parked_until_max_idle() -> None:
+    server = VirtualServer(max_idle_s=300.0)
+    session, link = connect(server)
+    session.hello_overdue()
+    assert session.parked and server.parked == 1 and not session.closed
+    server.advance(299.0)
+    assert not session.closed
+    server.advance(2.0)
+    assert link.sent[-1]["code"] == "max_idle" and session.closed
+
+
+def test_heartbeats_need_no_hello_and_keep_a_hold_parked() -> None:
+    server = VirtualServer()
+    session, link = connect(server)
+    say(session, op="beat", id="h1")
+    assert link.sent[-1] == {"op": "beat_ack", "id": "h1"}
+    session.hello_overdue()
+    assert session.parked
+
+
+def test_past_the_parking_quota_a_silent_connection_is_closed() -> None:
+    server = VirtualServer(max_parked_per_ip=1)
+    first, _ = connect(server)
+    first.hello_overdue()
+    second, link = connect(server)
+    second.hello_overdue()
+    assert first.parked and not second.parked
+    assert link.sent[-1] == {"op": "error", "code": "timeout", "message": "no hello in time"}
+
+
+def test_a_connection_with_half_a_line_waiting_is_not_parked() -> None:
+    server = VirtualServer()
+    session, link = connect(server)
+    session.hello_overdue(pending=True)
+    assert not session.parked and link.closed == "timeout" and server.parked == 0
+
+
+def test_a_parked_hold_may_still_say_hello() -> None:
+    server = VirtualServer(max_idle_s=300.0)
+    session, _ = connect(server)
+    session.hello_overdue()
+    say(session, op="hello", v=1)
+    assert not session.parked and server.parked == 0 and session.greeted
+    server.advance(400.0)
+    assert not session.closed  # its max-idle timer went with the parking
+
+
+# Pushes ----------------------------------------------------------------------------
+
+
+def test_push_after_pushes_after_that_much_idle() -> None:
+    server = VirtualServer()
+    session, link = greeted(server)
+    say(session, op="push_after", id="b0", idle_s=30)
+    server.advance(29.9)
+    assert link.sent[-1]["op"] == "welcome"
+    server.advance(0.2)
+    push = link.sent[-1]
+    assert push["op"] == "push" and push["id"] == "b0" and push["idle_s"] == pytest.approx(30.0, abs=0.001)
+
+
+def test_a_new_push_after_replaces_the_old_one() -> None:
+    server = VirtualServer()
+    session, link = greeted(server)
+    say(session, op="push_after", id="b0", idle_s=10)
+    say(session, op="push_after", id="b1", idle_s=20)
+    server.advance(25.0)
+    assert [m["id"] for m in link.sent if m["op"] == "push"] == ["b1"]
+
+
+def test_push_now_pushes_on_a_member_and_tells_the_control() -> None:
+    server = VirtualServer()
+    control, control_link = greeted(server)
+    member, member_link = greeted(server, run=control.id)
+    server.advance(12.5)
+    say(control, op="push_now", id="p3", session=member.id)
+    assert member_link.sent[-1]["op"] == "push" and member_link.sent[-1]["id"] == "p3"
+    reply = control_link.sent[-1]
+    assert reply == {"op": "pushed", "id": "p3", "session": member.id, "sent": True, "idle_s": 12.5}
+    say(control, op="push_now", id="p4", session="nobody")
+    assert control_link.sent[-1] == {
+        "op": "pushed", "id": "p4", "session": "nobody", "sent": False, "reason": "unknown_session"
+    }  # fmt: skip
+
+
+def test_an_unacknowledged_push_is_reported_to_the_run() -> None:
+    server = VirtualServer(ack_check_s=1.0)
+    control, control_link = greeted(server)
+    member, member_link = greeted(server, run=control.id)
+    member_link.tcp_unacked = (1, 3)
+    say(control, op="push_now", id="p1", session=member.id)
+    server.advance(0.9)
+    assert control_link.sent[-1]["op"] == "pushed"
+    server.advance(0.2)
+    assert control_link.sent[-1] == {
+        "op": "push_unacked", "id": "p1", "session": member.id, "unacked": 1, "retransmits": 3
+    }  # fmt: skip
+
+
+def test_an_acknowledged_push_is_not_reported() -> None:
+    server = VirtualServer(ack_check_s=1.0)
+    control, control_link = greeted(server)
+    member, member_link = greeted(server, run=control.id)
+    member_link.tcp_unacked = (0, 0)
+    say(control, op="push_now", id="p1", session=member.id)
+    server.advance(2.0)
+    assert control_link.sent[-1]["op"] == "pushed"
+    member_link.tcp_unacked = None  # a transport that cannot tell: no report either
+    say(control, op="push_now", id="p2", session=member.id)
+    server.advance(2.0)
+    assert control_link.sent[-1]["op"] == "pushed"
+
+
+def test_a_push_into_a_reset_flow_is_reported_with_how_it_ended() -> None:
+    server = VirtualServer(ack_check_s=1.0)
+    control, control_link = greeted(server)
+    member, _ = greeted(server, run=control.id)
+    say(control, op="push_now", id="p1", session=member.id)
+    member.end_reason = "reset"
+    closed(member)
+    server.advance(1.5)
+    assert control_link.sent[-1] == {"op": "push_unacked", "id": "p1", "session": member.id, "ended": "reset"}
+
+
+def test_ping_answers_with_the_address_seen_now() -> None:
+    server = VirtualServer()
+    session, link = greeted(server)
+    say(session, op="ping", id="after")
+    assert link.sent[-1] == {"op": "pong", "id": "after", "observed": "198.18.0.5:40000"}
+    say(session, op="ping")
+    assert link.sent[-1] == {"op": "pong"}
+
+
+def test_sending_counts_as_activity() -> None:
+    server = VirtualServer()
+    session, _ = greeted(server)
+    server.advance(5.0)
+    say(session, op="ping")
+    assert session.last_activity == server.now
+
+
+# Release and the end of a run ---------------------------------------------------------
+
+
+def test_only_the_owning_run_may_release_a_connection() -> None:
+    server = VirtualServer()
+    control, _ = greeted(server)
+    other, _ = greeted(server)
+    member, member_link = greeted(server, run=control.id)
+    say(other, op="release", session=member.id)
+    assert not member.closed
+    say(control, op="release", session=member.id)
+    assert member_link.sent[-1]["code"] == "released" and member_link.closed == "released"
+
+
+def test_the_end_of_the_control_connection_ends_its_run() -> None:
+    server = VirtualServer()
+    control, _ = greeted(server)
+    members = [greeted(server, run=control.id) for _ in range(3)]
+    assert control.members is not None and len(control.members) == 3
+    closed(control)
+    assert all(link.closed == "run_ended" for _, link in members)
+    assert control.id not in server.sessions
+
+
+def test_a_member_cannot_own_a_run() -> None:
+    server = VirtualServer()
+    control, _ = greeted(server)
+    member, _ = greeted(server, run=control.id)
+    late, link = connect(server)
+    say(late, op="hello", v=1, run=member.id)
+    assert link.sent[-1]["code"] == "bad_run"
+
+
+def test_a_closed_session_sends_nothing_more() -> None:
+    server = VirtualServer()
+    session, link = greeted(server)
+    session.fail("shutdown", "bye", logged=True)
+    count = len(link.sent)
+    session.send({"op": "pong"})
+    session.fail("again", "no")
+    assert len(link.sent) == count and link.closed == "shutdown"
+
+
+# UDP ---------------------------------------------------------------------------------
+
+
+def test_udp_probes_open_only_where_the_server_listens() -> None:
+    server = VirtualServer()
+    session, link = greeted(server)
+    say(session, op="udp_open", id="u1")
+    assert link.sent[-1] == {"op": "udp_probe", "id": "u1", "probe": None, "reason": "no_udp"}
+    server.udp_addresses.append(("198.18.0.1", 4041))
+    say(session, op="udp_open", id="u2")
+    hexid = link.sent[-1]["probe"]
+    assert isinstance(hexid, str) and len(bytes.fromhex(hexid)) > 0
+    say(session, op="push_now", id="p.replied.1", probe=hexid, copies=2)
+    reply = link.sent[-1]
+    assert reply["op"] == "pushed" and reply["probe"] == hexid and reply["id"] == "p.replied.1"
+    say(session, op="release", probe=hexid)
+    say(session, op="push_now", id="p.replied.2", probe=hexid, copies=1)
+    assert link.sent[-1]["sent"] is False
