@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from probe.core.protocol import json_number
+from probe.core.server_messages import Pushed
 from probe.core.targets import Target
 from probe.errors import TargetError
 from probe.net.client import nat_facts
@@ -80,18 +80,13 @@ async def run_check_udp(options: UdpCheckOptions, clock: Callable[[], float] = t
     session = UdpSession(control, options.target, clock, options.control.timeout_s, fail)
     session.wait_s = options.grace_s
     arrived: list[float] = []
-    pushed: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
     got = asyncio.Event()
 
     def on_push(probe: UdpProbe, at: float) -> None:
         arrived.append(at)
         got.set()
 
-    def on_pushed(ident: str, msg: dict[str, Any]) -> None:
-        if ident == "check" and not pushed.done():
-            pushed.set_result(msg)
-
-    session.on_push, session.on_pushed = on_push, on_pushed
+    session.on_push = on_push
     helpers: list[asyncio.Task[Any]] = []
     try:
         welcome = await control.hello(options.control.token, options.control.timeout_s)
@@ -103,11 +98,11 @@ async def run_check_udp(options: UdpCheckOptions, clock: Callable[[], float] = t
             raise TargetError(f"no answer from {options.target}: is UDP blocked on the way, or the port wrong?")
         # Pacing, not synchronisation: the idle period is what is measured.
         await asyncio.sleep(max(0.0, since + options.idle_s - clock()))
-        session.push(probe, "check")
         async with asyncio.timeout(options.control.timeout_s):
-            report = await pushed
-        if not report.get("sent"):
-            raise TargetError(f"{control.where} did not push ({str(report.get('reason'))[:40]})")
+            report = await session.push(probe)
+        if not isinstance(report, Pushed) or not report.sent:
+            reason = report.reason if isinstance(report, Pushed) else None
+            raise TargetError(f"{control.where} did not push ({str(reason)[:40]})")
         deadline = clock() + options.grace_s
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(max(0.0, deadline - clock())):
@@ -126,8 +121,8 @@ async def run_check_udp(options: UdpCheckOptions, clock: Callable[[], float] = t
         options=options,
         passed=bool(arrived),
         alive_s=end - since,
-        push_idle_s=json_number(report.get("idle_s")),
-        push_copies=int(json_number(report.get("copies")) or 0),
+        push_idle_s=report.idle_s,
+        push_copies=report.copies or 0,
         nat=session.nat or nat_facts("", ""),
         wall_s=clock() - started,
     )

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import signal
 import statistics
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
+from probe.core.server_messages import BeatAck, Pong, Pushed, Reply, ServerMessage, UdpProbeReply, read_server
 from probe.errors import TargetError
-from probe.net.client import MessageConnection, answer
+from probe.net.client import ConnectionEnded, MessageConnection, answer
 
 CONTROL_PING_S = 0.5
 
@@ -28,6 +30,55 @@ async def measure_rtt(
             raise TargetError(f"{control.where} answered ping with {str(msg.get('op'))[:40]!r}")
         samples.append(clock() - sent)
     return statistics.median(samples)
+
+
+_REPLIES = (Pushed, Pong, BeatAck, UdpProbeReply)
+
+
+class Dispatcher:
+    """The control connection's one reader.
+
+    Each request gets an id of its own and a future, which the reply with
+    that id resolves: no caller parses ids. What answers no request (a
+    ``push_unacked`` report, ``udp_seen``) goes to ``on_news``, typed.
+    """
+
+    def __init__(self, control: MessageConnection, fail: Callable[[BaseException], None]) -> None:
+        self.control = control
+        self.fail = fail
+        self.on_news: Callable[[ServerMessage], None] = lambda msg: None
+        self._pending: dict[str, asyncio.Future[Reply]] = {}
+        self._ids = itertools.count(1)
+
+    def request(self, msg: dict[str, Any]) -> asyncio.Future[Reply]:
+        """Send ``msg`` with a fresh id; the future holds its reply."""
+        ident = f"r{next(self._ids)}"
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._pending[ident] = future
+        self.control.send({**msg, "id": ident})
+        return future
+
+    async def read(self) -> None:
+        control = self.control
+        try:
+            while True:
+                msg = read_server(await control.recv())
+                if isinstance(msg, _REPLIES) and msg.id is not None:
+                    future = self._pending.pop(msg.id, None)
+                    if future is not None:
+                        if not future.done():
+                            future.set_result(msg)
+                        continue
+                if msg is not None:
+                    self.on_news(msg)
+        except ConnectionEnded as exc:
+            self.fail(TargetError(f"lost the control connection to {control.where} ({exc})"))
+        except TargetError as exc:
+            self.fail(exc)
+        finally:
+            for future in self._pending.values():
+                future.cancel()
+            self._pending.clear()
 
 
 async def keep_busy(control: MessageConnection, fail: Callable[[BaseException], None]) -> None:

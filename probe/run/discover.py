@@ -15,13 +15,14 @@ from probe.core.discovery import TCP, Discovery, Key, RequestPush, RunFacts
 from probe.core.planner import PlannerConfig
 from probe.core.protocol import json_number
 from probe.core.results import DiscoverResult
+from probe.core.server_messages import Push, Pushed, PushUnacked, Reply, ServerMessage, read_server
 from probe.core.survey import PoolShare, ShareKey
 from probe.core.targets import Scheme
 from probe.errors import TargetError
 from probe.net.client import ConnectionEnded, MessageConnection, Welcome, nat_facts
 from probe.net.dial import Reaching, dial
 from probe.run.after_expiry import MAX_WAIT_S, lost_push_wait, speak_after_expiry
-from probe.run.control import keep_busy, measure_rtt, stop
+from probe.run.control import Dispatcher, keep_busy, measure_rtt, stop
 from probe.run.driver import Driver
 
 Observer = Callable[[dict[str, Any]], None]
@@ -64,6 +65,7 @@ class DiscoverRun(Driver):
         self._tasks: dict[Key, asyncio.Task[None]] = {}
         self._backstop_s = options.planner.max_idle_s
         self._control: MessageConnection | None = None
+        self._dispatch: Dispatcher | None = None
         #: The control session's id: test connections join its run.
         self._run: str | None = None
         self._push_report_s = DEFAULT_PUSH_REPORT_S
@@ -106,7 +108,9 @@ class DiscoverRun(Driver):
                 await self._open_quiet()
             self.discovery.configure(self.rtt_s, self.options.grace_s)
             self._emit("start", target=str(target), rtt_s=round(self.rtt_s, 5), nat=self.nat)
-            helpers.append(asyncio.create_task(self._control_reader(control)))
+            self._dispatch = Dispatcher(control, self._fail)
+            self._dispatch.on_news = self._news
+            helpers.append(asyncio.create_task(self._dispatch.read()))
             helpers.append(asyncio.create_task(keep_busy(control, self._fail)))
             with self.signals():
                 await self._loop()
@@ -154,10 +158,24 @@ class DiscoverRun(Driver):
         self._tasks[key] = asyncio.create_task(self._conn_task(key))
 
     def _push(self, command: RequestPush) -> bool:
-        if command.session is None or self._control is None:
+        if command.session is None or self._dispatch is None:
             return False
-        self._control.send({"op": "push_now", "id": f"p{command.key[1]}", "session": command.session})
+        reply = self._dispatch.request({"op": "push_now", "session": command.session})
+        reply.add_done_callback(partial(self._pushed, command.key))
         return True
+
+    def _pushed(self, key: Key, reply: asyncio.Future[Reply]) -> None:
+        if reply.cancelled():
+            return
+        msg, discovery = reply.result(), self.discovery
+        if isinstance(msg, Pushed) and msg.sent and msg.idle_s is not None:
+            self._post(partial(discovery.pushed, key, msg.idle_s, self.clock()))
+        else:
+            self._post(partial(discovery.not_pushed, key, self.clock()))
+
+    def _news(self, msg: ServerMessage) -> None:
+        if isinstance(msg, PushUnacked) and self.discovery.server_report(msg.session):
+            self._report_arrived.set()
 
     def _release(self, key: Key, session: str | None) -> None:
         self._drop(key)
@@ -206,48 +224,23 @@ class DiscoverRun(Driver):
         )
         while True:
             try:
-                msg = await conn.recv()
+                msg = read_server(await conn.recv())
             except ConnectionEnded as exc:
                 self._post(partial(discovery.ended, key, exc.mode, self.clock()))
                 return
             except TargetError as exc:
                 self._fail(exc)
                 return
-            if msg.get("op") != "push":
+            if not isinstance(msg, Push):
                 continue
             rounds += 1
             # Answer at once: the ack starts the next idle period, so the
             # connection can be tested again.
             conn.send(
-                {"op": "ack", "id": str(msg.get("id", ""))[:128]},
+                {"op": "ack", "id": msg.id},
                 {"op": "push_after", "id": f"b{cid}.{rounds}", "idle_s": self._backstop_s},
             )
-            self._post(partial(discovery.arrived, key, json_number(msg.get("idle_s")), self.clock()))
-
-    async def _control_reader(self, control: MessageConnection) -> None:
-        discovery = self.discovery
-        try:
-            while True:
-                msg = await control.recv()
-                if msg.get("op") == "push_unacked":
-                    if discovery.server_report(str(msg.get("session", ""))):
-                        self._report_arrived.set()
-                    continue
-                if msg.get("op") != "pushed":
-                    continue
-                ident = str(msg.get("id", ""))
-                if not ident.startswith("p") or not ident[1:].isdigit():
-                    continue
-                key = (TCP, int(ident[1:]))
-                idle = json_number(msg.get("idle_s"))
-                if msg.get("sent") and idle is not None:
-                    self._post(partial(discovery.pushed, key, idle, self.clock()))
-                else:
-                    self._post(partial(discovery.not_pushed, key, self.clock()))
-        except ConnectionEnded as exc:
-            self._fail(TargetError(f"lost the control connection to {control.where} ({exc})"))
-        except TargetError as exc:
-            self._fail(exc)
+            self._post(partial(discovery.arrived, key, msg.idle_s, self.clock()))
 
     def _drop(self, key: Key) -> None:
         task = self._tasks.pop(key, None)

@@ -27,8 +27,8 @@ from typing import Any
 from probe.core.after_expiry import udp_after_expiry
 from probe.core.discovery import Discovery, Key, RequestPush, RunFacts
 from probe.core.planner import PlannerConfig
-from probe.core.protocol import json_number
 from probe.core.results import DiscoverResult
+from probe.core.server_messages import Pushed, Reply
 from probe.core.targets import Target
 from probe.core.udp_refresh import RefreshEvidence, beat_interval
 from probe.core.udp_wire import Kind
@@ -69,8 +69,6 @@ class UdpDiscoverRun(Driver):
         self.after_expiry: dict[str, Any] | None = None
         self._session: UdpSession | None = None
         self._probes: dict[Key, UdpProbe] = {}
-        #: The push ids asked for, and whose they are.
-        self._asked: dict[str, Key] = {}
         self._refresh: RefreshEvidence | None = None
         self._refresh_probe: UdpProbe | None = None
         self._refresh_changed = asyncio.Event()
@@ -85,7 +83,6 @@ class UdpDiscoverRun(Driver):
         helpers: list[asyncio.Task[Any]] = []
         session = UdpSession(control, opts.target, self.clock, opts.control.timeout_s, self._fail)
         session.on_push = self._push_arrived
-        session.on_pushed = self._pushed
         try:
             welcome = await control.hello(opts.control.token, opts.control.timeout_s)
             require_udp(welcome.raw, control.where, opts.target)
@@ -146,10 +143,7 @@ class UdpDiscoverRun(Driver):
         probe = self._probes.get(command.key)
         if probe is None or self._session is None:
             return False
-        state, conn = command.key
-        ident = f"p.{state}.{conn}"
-        self._asked[ident] = command.key
-        self._session.push(probe, ident)
+        self._session.push(probe).add_done_callback(partial(self._pushed, command.key))
         return True
 
     def _release(self, key: Key, session: str | None) -> None:
@@ -204,20 +198,22 @@ class UdpDiscoverRun(Driver):
         if isinstance(probe.tag, tuple):
             self._post(partial(self.discovery.arrived, probe.tag, None, at))
 
-    def _pushed(self, ident: str, msg: dict[str, Any]) -> None:
-        if ident.startswith("r.") and self._refresh is not None:
-            if msg.get("sent") and ident[2:].isdigit():
-                self._refresh.confirmed(int(ident[2:]))
-                self._refresh_changed.set()
+    def _pushed(self, key: Key, reply: asyncio.Future[Reply]) -> None:
+        if reply.cancelled():
             return
-        key = self._asked.pop(ident, None)
-        if key is None:
-            return
-        idle = json_number(msg.get("idle_s"))
-        if msg.get("sent") and idle is not None:
-            self._post(partial(self.discovery.pushed, key, idle, self.clock()))
+        msg = reply.result()
+        if isinstance(msg, Pushed) and msg.sent and msg.idle_s is not None:
+            self._post(partial(self.discovery.pushed, key, msg.idle_s, self.clock()))
         else:
             self._post(partial(self.discovery.not_pushed, key, self.clock()))
+
+    def _beat_pushed(self, beat: int, reply: asyncio.Future[Reply]) -> None:
+        if reply.cancelled() or self._refresh is None:
+            return
+        msg = reply.result()
+        if isinstance(msg, Pushed) and msg.sent:
+            self._refresh.confirmed(beat)
+            self._refresh_changed.set()
 
     # Inbound refresh ---------------------------------------------------------
 
@@ -239,7 +235,7 @@ class UdpDiscoverRun(Driver):
             await asyncio.sleep(beat_interval(self.discovery.longest("longest_survived")))
             beat += 1
             self._refresh.ask(beat, self.clock())
-            session.push(probe, f"r.{beat}", copies=1)
+            session.push(probe, copies=1).add_done_callback(partial(self._beat_pushed, beat))
 
     def _refresh_verdict(self) -> bool | None:
         if self._refresh is None:

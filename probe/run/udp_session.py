@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from probe.core.server_messages import Reply, ServerMessage, UdpProbeReply, UdpSeen
 from probe.core.targets import Target
 from probe.core.udp_wire import Datagram, Kind
 from probe.errors import TargetError
-from probe.net.client import ConnectionEnded, MessageConnection, nat_facts
+from probe.net.client import MessageConnection, nat_facts
 from probe.net.udp_client import UdpProbeSocket
+from probe.run.control import Dispatcher
 
 STATES = ("unreplied", "replied", "stream")
 #: The stream state's second exchange: Linux conntrack counts a flow as a
@@ -79,39 +81,30 @@ class UdpSession:
         self.wait_s = BIND_WAIT_S
         self.nat: dict[str, Any] = {}
         self.opened = 0
-        #: Called with each push copy that arrives, and with each ``pushed`` report.
+        #: Called with each push copy that arrives.
         self.on_push: Callable[[UdpProbe, float], None] = lambda probe, at: None
-        self.on_pushed: Callable[[str, dict[str, Any]], None] = lambda ident, msg: None
+        #: The control connection's reader: run ``reader()`` as a task.
+        self.dispatch = Dispatcher(control, fail)
+        self.dispatch.on_news = self._news
         self._by_hex: dict[str, UdpProbe] = {}
-        self._requests: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self._count = 0
         #: Source ports this run has used: a port the kernel hands out again
         #: could meet its old binding, still alive in the NAT.
         self._ports: set[str] = set()
 
     # Probes ------------------------------------------------------------------
 
-    async def _request(self, msg: dict[str, Any]) -> dict[str, Any]:
-        """Send a control request and wait for the answer with its id."""
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._requests[msg["id"]] = future
-        self.control.send(msg)
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                return await future
-        except TimeoutError:
-            raise TargetError(f"{self.control.where} did not answer udp_open") from None
-        finally:
-            self._requests.pop(msg["id"], None)
-
     async def open(self, tag: Any) -> UdpProbe:
         """A new probe: an id from the server and a fresh socket (a fresh source port)."""
         probe = UdpProbe(tag)
-        self._count += 1
-        answer = await self._request({"op": "udp_open", "id": f"u{self._count}"})
-        hexid = answer.get("probe")
-        if not isinstance(hexid, str):
-            raise TargetError(f"the server refused a UDP probe ({str(answer.get('reason'))[:40]})", code="busy")
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                answer = await self.dispatch.request({"op": "udp_open"})
+        except TimeoutError:
+            raise TargetError(f"{self.control.where} did not answer udp_open") from None
+        hexid = answer.probe if isinstance(answer, UdpProbeReply) else None
+        if hexid is None:
+            reason = answer.reason if isinstance(answer, UdpProbeReply) else None
+            raise TargetError(f"the server refused a UDP probe ({str(reason)[:40]})", code="busy")
         probe.hexid = hexid
         self._by_hex[hexid] = probe
         for _ in range(PORT_TRIES):
@@ -155,8 +148,9 @@ class UdpSession:
                 return None
         return probe.reply_at
 
-    def push(self, probe: UdpProbe, ident: str, copies: int = 3) -> None:
-        self.control.send({"op": "push_now", "id": ident, "probe": probe.hexid, "copies": copies})
+    def push(self, probe: UdpProbe, copies: int = 3) -> asyncio.Future[Reply]:
+        """Ask for a push on the probe; the future holds the server's ``pushed``."""
+        return self.dispatch.request({"op": "push_now", "probe": probe.hexid, "copies": copies})
 
     def drop(self, probe: UdpProbe, release: bool = True) -> None:
         if probe.task is not None and not probe.task.done():
@@ -184,31 +178,18 @@ class UdpSession:
     # Control -----------------------------------------------------------------
 
     async def reader(self) -> None:
-        control = self.control
-        try:
-            while True:
-                msg = await control.recv()
-                op = msg.get("op")
-                if op == "udp_probe":
-                    future = self._requests.get(str(msg.get("id")))
-                    if future is not None and not future.done():
-                        future.set_result(msg)
-                elif op == "udp_seen":
-                    self._seen(msg)
-                elif op == "pushed" and "probe" in msg:
-                    self.on_pushed(str(msg.get("id", "")), msg)
-        except ConnectionEnded as exc:
-            self.fail(TargetError(f"lost the control connection to {control.where} ({exc})"))
-        except TargetError as exc:
-            self.fail(exc)
+        await self.dispatch.read()
 
-    def _seen(self, msg: dict[str, Any]) -> None:
-        probe = self._by_hex.get(str(msg.get("probe")))
+    def _news(self, msg: ServerMessage) -> None:
+        if isinstance(msg, UdpSeen):
+            self._seen(msg)
+
+    def _seen(self, msg: UdpSeen) -> None:
+        probe = self._by_hex.get(msg.probe)
         if probe is None:
             return
-        observed = msg.get("observed")
-        if isinstance(observed, str):
-            probe.observed = observed
+        if msg.observed is not None:
+            probe.observed = msg.observed
             if not self.nat and probe.sock is not None:
-                self.nat = nat_facts(probe.sock.local_address, observed)
+                self.nat = nat_facts(probe.sock.local_address, msg.observed)
         probe.seen.set()

@@ -403,3 +403,67 @@ def test_lost_push_means_a_deadline_failure() -> None:
     assert not lost_push(IdleTest(1, 5.0, Outcome.FAILED, source=Source.DEATH))
     assert not lost_push(IdleTest(1, 5.0, Outcome.SURVIVED, source=Source.DEADLINE))
     assert not lost_push(None)
+
+
+def test_the_result_carries_what_the_transport_learned() -> None:
+    discovery, sim = tcp_run(7.0)
+    facts = RunFacts(
+        target="wss://198.18.0.2:8443/ws", transport="websocket", nat=NAT, server="natprobe 9", rtt_s=0.04,
+        ip_version=6, tls=True, proxy="socks5://198.18.0.3:1080", after_expiry={"outcome": "reset"},
+        side_connections=3, opened=99,
+    )  # fmt: skip
+    result = discovery.result(sim.now + 2.0, facts)
+    data = result.to_json()
+    assert (data["target"], data["transport"], data["server"], data["proxy"]) == (
+        "wss://198.18.0.2:8443/ws", "websocket", "natprobe 9", "socks5://198.18.0.3:1080"
+    )  # fmt: skip
+    assert data["rtt_s"] == 0.04 and result.ip_version == 6 and result.tls is True
+    assert data["after_expiry"] == {"outcome": "reset"} and data["nat"] == NAT
+    assert data["total_s"] == pytest.approx(sim.now + 2.0, abs=0.001)
+    assert data["wall_s"] == pytest.approx(sim.now, abs=0.001)
+    assert data["grace_s"] == pytest.approx(discovery.grace_s, abs=0.001)
+    assert data["max_idle_s"] == 7800.0 and data["interrupted"] is False
+    stats = discovery.planners[TCP].stats
+    assert data["connections"]["opened"] == 99
+    assert data["connections"]["max_open"] == stats.max_open + 3
+    assert data["target_width_s"] == pytest.approx(discovery.planners[TCP].target_width(discovery.bracket()), abs=1e-3)
+    udp = Discovery.for_udp(PlannerConfig(), ("replied",), 2.5)
+    udp_data = udp.result(1.0, RunFacts("udp://h:1", "udp", NAT, control="tcp://h:2", inbound_refresh=True)).to_json()
+    assert udp_data["control"] == "tcp://h:2" and udp_data["inbound_refresh"] is True
+
+
+def test_a_result_before_the_start_took_no_time() -> None:
+    data = Discovery.for_tcp(PlannerConfig()).result(50.0, FACTS).to_json()
+    assert data["wall_s"] == 0.0 and data["total_s"] == 0.0 and data["reason"] == "incomplete"
+    assert data["connections"]["opened"] == 1 and data["connections"]["max_open"] == 1
+
+
+def test_records_follow_the_connections_and_releases_name_their_sessions() -> None:
+    discovery, sim = tcp_run(12.0)
+    open_now = {(TCP, conn) for conn in discovery.planners[TCP].conns}
+    kept = {discovery.kept} if discovery.kept is not None else set()
+    assert set(discovery.records) == open_now | kept
+    releases = [c for c in sim.commands if isinstance(c, Release)]
+    assert releases and all(c.session == f"{c.key[0]}.{c.key[1]}" for c in releases)
+
+
+def test_busy_shrinks_the_pool_to_one_below_what_is_open() -> None:
+    discovery = Discovery.for_tcp(PlannerConfig(max_conns=10))
+    discovery.start(0.0)
+    key, now = opening(discovery, 0.0)
+    known = len(discovery.planners[TCP].conns)
+    discovery.open_failed(key, now, busy=True)
+    assert discovery.pool == max(MIN_POOL, min(10, known) - 1)
+
+
+def test_after_a_success_it_takes_a_whole_new_run_of_failures_to_give_up() -> None:
+    discovery = Discovery.for_tcp(PlannerConfig(max_conns=4))
+    fail_opens(discovery, MAX_OPEN_FAILURES - 1)
+    key, now = opening(discovery, 1.0)
+    discovery.opened(key, now, session="s1")
+    for _ in range(MAX_OPEN_FAILURES - 1):
+        key, now = opening(discovery, now)
+        assert GiveUp() not in discovery.open_failed(key, now)
+    key, now = opening(discovery, now)
+    assert discovery.open_failed(key, now) == [GiveUp()]
+    assert key not in discovery.records
