@@ -55,9 +55,9 @@ def decode(line: bytes | str) -> dict[str, Any]:
 
     Only structure is checked here (UTF-8, JSON, an object with a string
     ``op``); a client's messages are then checked field by field by
-    :func:`validate_client`. The server's messages are read by the client
-    where it uses them (probe/net/client.py: ``hello_exchange``,
-    ``parse_reply``), which checks each field it reads.
+    :func:`validate_client`. A client reads the server's messages into
+    types with :func:`probe.core.server_messages.read_server` (and the
+    welcome in probe/net/client.py's ``hello_exchange``).
     """
     if isinstance(line, bytes):
         if len(line) >= MAX_LINE:
