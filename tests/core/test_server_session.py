@@ -7,13 +7,15 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
 
-from probe.core.server_registry import Registry, ServerConfig
+from probe.core.server_registry import RateLimitedLog, Registry, ServerConfig
 from probe.core.server_session import Session
+from probe.core.udp_table import UdpLimits
 
 
 class Timer:
@@ -385,3 +387,271 @@ def test_udp_probes_open_only_where_the_server_listens() -> None:
     say(session, op="release", probe=hexid)
     say(session, op="push_now", id="p.replied.2", probe=hexid, copies=1)
     assert link.sent[-1]["sent"] is False
+
+
+# Exact words, logs and counts ------------------------------------------------------
+
+
+class Captured(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def server_log() -> Iterator[Captured]:
+    handler = Captured()
+    logger = logging.getLogger("natprobe.server")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+
+
+@pytest.mark.parametrize(
+    ("messages", "error"),
+    [
+        ([{"op": "hello", "v": 1}, {"op": "hello", "v": 1}], ("bad_state", "hello sent twice")),
+        ([{"op": "ping"}], ("bad_state", "ping before hello")),
+        ([{"op": "hello", "v": 1, "run": "gone"}], ("bad_run", "no such run: its control connection is gone")),
+    ],
+)
+def test_errors_say_what_was_wrong(
+    messages: list[dict[str, Any]], error: tuple[str, str], server_log: Captured
+) -> None:
+    server = VirtualServer()
+    session, link = connect(server, port=5555)
+    for msg in messages:
+        say(session, **msg)
+    assert link.sent[-1] == {"op": "error", "code": error[0], "message": error[1]}
+    assert server_log.lines == [f"rejected 198.18.0.5:5555: {error[0]}: {error[1]}"]
+
+
+def test_an_unauthorized_client_is_logged_once(server_log: Captured) -> None:
+    server = VirtualServer(token="t")
+    session, link = connect(server, port=7)
+    say(session, op="hello", v=1)
+    assert link.sent[-1] == {"op": "error", "code": "unauthorized", "message": "missing or wrong token"}
+    assert server_log.lines == ["unauthorized client 198.18.0.5:7"]
+
+
+def test_too_many_rounds_says_so() -> None:
+    server = VirtualServer(max_rounds=1)
+    session, link = greeted(server)
+    say(session, op="push_after", id="a", idle_s=5)
+    say(session, op="push_after", id="b", idle_s=5)
+    assert link.sent[-1] == {"op": "error", "code": "too_many_rounds", "message": "too many rounds on one connection"}
+
+
+def test_the_end_of_a_run_and_a_release_are_not_logged_as_rejections(server_log: Captured) -> None:
+    server = VirtualServer()
+    control, _ = greeted(server)
+    first, first_link = greeted(server, run=control.id)
+    second, second_link = greeted(server, run=control.id)
+    say(control, op="release", session=first.id)
+    assert first_link.sent[-1] == {"op": "error", "code": "released", "message": "the run released this connection"}
+    closed(first)  # what its transport adapter does once the link is down
+    assert control.members == {second}
+    closed(control)
+    assert second_link.sent[-1] == {"op": "error", "code": "run_ended", "message": "the run's control connection ended"}
+    assert server_log.lines == []
+
+
+def test_a_parked_hold_ends_at_max_idle_with_its_reason() -> None:
+    server = VirtualServer(max_idle_s=60.0)
+    session, link = connect(server)
+    session.hello_overdue()
+    server.advance(61.0)
+    assert link.sent[-1] == {
+        "op": "error",
+        "code": "max_idle",
+        "message": "held without a hello for the server's --max-idle",
+    }
+    closed(session)
+    assert server.parked == 0 and server.parked_per_ip == {}
+
+
+def test_parking_quotas_in_all_and_per_address() -> None:
+    server = VirtualServer(max_parked=3, max_parked_per_ip=2)
+    sessions = [connect(server, ip=ip)[0] for ip in ("198.18.0.5", "198.18.0.5", "198.18.0.5", "198.18.0.6",
+                                                      "198.18.0.7")]  # fmt: skip
+    for session in sessions:
+        session.hello_overdue()
+    assert [s.parked for s in sessions] == [True, True, False, True, False]
+    assert server.parked == 3 and server.parked_per_ip == {"198.18.0.5": 2, "198.18.0.6": 1}
+    say(sessions[0], op="hello", v=1)
+    closed(sessions[3])
+    assert server.parked == 1 and server.parked_per_ip == {"198.18.0.5": 1}
+
+
+def test_hello_overdue_does_nothing_once_greeted_closed_or_parked() -> None:
+    server = VirtualServer()
+    greeted_session, link = greeted(server)
+    greeted_session.hello_overdue()
+    assert not greeted_session.closed and link.closed is None
+    parked, _ = connect(server)
+    parked.hello_overdue()
+    parked.hello_overdue()
+    assert server.parked == 1 and not parked.closed
+    gone, gone_link = connect(server)
+    gone.fail("shutdown", "bye", logged=True)
+    gone.hello_overdue()
+    assert gone_link.sent == [{"op": "error", "code": "shutdown", "message": "bye"}]
+
+
+def test_a_beat_is_answered_after_hello_too_and_does_not_count_as_speaking() -> None:
+    server = VirtualServer()
+    session, link = greeted(server)
+    say(session, op="beat", id="h2")
+    assert link.sent[-1] == {"op": "beat_ack", "id": "h2"}
+    quiet, _ = connect(server)
+    say(quiet, op="beat", id="h3")
+    assert quiet.spoke is False
+    say(quiet, op="hello", v=1)
+    assert quiet.spoke is True
+
+
+def test_session_ids_are_long_random_and_distinct() -> None:
+    server = VirtualServer()
+    ids = {greeted(server)[0].id for _ in range(20)}
+    assert len(ids) == 20 and all(len(i) == 16 for i in ids)
+
+
+def test_push_idle_is_rounded_to_a_tenth_of_a_millisecond() -> None:
+    server = VirtualServer()
+    control, control_link = greeted(server)
+    member, member_link = greeted(server, run=control.id)
+    server.advance(1.234567)
+    say(control, op="push_now", id="p1", session=member.id)
+    assert member_link.sent[-1]["idle_s"] == 1.2346 and control_link.sent[-1]["idle_s"] == 1.2346
+
+
+def test_a_push_now_on_a_connection_of_no_run_reports_to_whoever_asked() -> None:
+    server = VirtualServer(ack_check_s=1.0)
+    asker, asker_link = greeted(server)
+    lone, lone_link = greeted(server)
+    lone_link.tcp_unacked = (2, 0)
+    say(asker, op="push_now", id="p1", session=lone.id)
+    server.advance(1.5)
+    assert asker_link.sent[-1] == {"op": "push_unacked", "id": "p1", "session": lone.id, "unacked": 2,
+                                   "retransmits": 0}  # fmt: skip
+
+
+def test_an_unacked_report_counts_segments_not_retransmissions() -> None:
+    server = VirtualServer(ack_check_s=1.0)
+    control, control_link = greeted(server)
+    member, member_link = greeted(server, run=control.id)
+    member_link.tcp_unacked = (0, 9)
+    say(control, op="push_now", id="p1", session=member.id)
+    server.advance(1.5)
+    assert control_link.sent[-1]["op"] == "pushed"
+
+
+@pytest.mark.parametrize(("ended", "reported"), [("timeout", True), ("reset", True), ("closed", False)])
+def test_a_push_into_a_dead_flow_is_reported_by_how_it_died(ended: str, reported: bool) -> None:
+    server = VirtualServer(ack_check_s=1.0)
+    control, control_link = greeted(server)
+    member, _ = greeted(server, run=control.id)
+    say(control, op="push_now", id="p1", session=member.id)
+    member.end_reason = ended
+    closed(member)
+    server.advance(1.5)
+    last = control_link.sent[-1]
+    assert (last["op"] == "push_unacked") is reported
+    if reported:
+        assert last["ended"] == ended
+
+
+def test_a_push_after_timer_goes_with_its_session() -> None:
+    server = VirtualServer()
+    session, link = greeted(server)
+    say(session, op="push_after", id="b0", idle_s=10)
+    assert server.pending() == 1
+    closed(session)
+    assert server.pending() == 0
+    server.advance(20.0)
+    assert not any(m["op"] == "push" for m in link.sent)
+
+
+def test_push_now_takes_the_place_of_a_pending_push_after() -> None:
+    server = VirtualServer()
+    control, _ = greeted(server)
+    member, member_link = greeted(server, run=control.id)
+    say(member, op="push_after", id="b0", idle_s=10)
+    say(control, op="push_now", id="p1", session=member.id)
+    server.advance(20.0)
+    assert [m["id"] for m in member_link.sent if m["op"] == "push"] == ["p1"]
+
+
+def test_the_registry_forgets_a_session_by_its_own_id_only() -> None:
+    server = VirtualServer()
+    session, _ = greeted(server)
+    impostor, _ = connect(server)
+    impostor.id = session.id  # never greeted: must not take the other's entry out
+    closed(impostor)
+    assert server.sessions[session.id] is session
+    closed(session)
+    assert session.id not in server.sessions and server.per_ip == {} and server.live == set()
+
+
+def test_udp_news_goes_to_the_owning_session() -> None:
+    from probe.core.udp_table import Report
+
+    server = VirtualServer()
+    session, link = greeted(server)
+    server.deliver(Report(session.id, {"op": "udp_seen", "probe": "ab", "observed": "198.18.0.9:1"}))
+    assert link.sent[-1] == {"op": "udp_seen", "probe": "ab", "observed": "198.18.0.9:1"}
+    server.deliver(Report("nobody", {"op": "udp_seen"}))
+    assert link.sent[-1]["op"] == "udp_seen" and len(link.sent) == 2
+
+
+def test_udp_probes_are_refused_with_the_tables_reason_and_freed_with_the_run() -> None:
+    server = VirtualServer(udp=UdpLimits(max_per_owner=1))
+    server.udp_addresses.append(("198.18.0.1", 4041))
+    session, link = greeted(server)
+    say(session, op="udp_open", id="u1")
+    first = link.sent[-1]["probe"]
+    say(session, op="udp_open", id="u2")
+    assert link.sent[-1] == {"op": "udp_probe", "id": "u2", "probe": None, "reason": "session_full"}
+    assert server.udp.per_ip == {"198.18.0.5": 1}
+    say(session, op="release", probe=first)
+    assert server.udp.per_ip == {}
+    say(session, op="udp_open", id="u3")
+    assert isinstance(link.sent[-1]["probe"], str)
+    closed(session)
+    assert server.udp.probes == {}
+
+
+def test_a_udp_push_sends_its_copies_through_the_adapter() -> None:
+    server = VirtualServer()
+    server.udp_addresses.append(("198.18.0.1", 4041))
+    session, link = greeted(server)
+    say(session, op="udp_open", id="u1")
+    hexid = link.sent[-1]["probe"]
+    probe = server.udp.probes[bytes.fromhex(hexid)]
+    probe.addr = ("198.18.0.5", 50000)
+    probe.received, probe.validated = 1000, True  # bound and answered: no amplification limit
+    say(session, op="push_now", id="p1", probe=hexid, copies=2)
+    assert len(server.udp_sent) == 2 and link.sent[-1]["sent"] is True
+
+
+def test_the_rejection_log_is_rate_limited(server_log: Captured) -> None:
+    now = [0.0]
+    limiter = RateLimitedLog(5.0, lambda: now[0])
+    for _ in range(100):
+        limiter.warn("rejected x")
+    assert server_log.lines == ["rejected x"] * 5 and limiter.suppressed == 95
+    now[0] = 0.1  # half a line's allowance: still suppressed
+    limiter.warn("rejected x")
+    assert len(server_log.lines) == 5 and limiter.suppressed == 96
+    now[0] = 0.2  # one line's worth
+    limiter.warn("rejected y")
+    assert server_log.lines[-1] == "rejected y (96 similar lines suppressed)" and limiter.suppressed == 0
+    now[0] = 10.0  # a long quiet time refills at most ``rate`` lines
+    for _ in range(7):
+        limiter.warn("z")
+    assert server_log.lines[-5:] == ["z"] * 5 and limiter.suppressed == 2
