@@ -33,6 +33,9 @@ MAX_OPEN_FAILURES = 5
 #: The fewest test connections a planner works with.
 MIN_POOL = 2
 
+#: Beside the RTT, how late the server's report of an unacknowledged push may come.
+REPORT_MARGIN_S = 0.25
+
 #: A connection: (flow state, the planner's connection number).
 Key = tuple[str, int]
 
@@ -155,10 +158,13 @@ def lost_push(test: IdleTest | None) -> bool:
 class Discovery:
     """One discovery's state; build it with :meth:`for_tcp` or :meth:`for_udp`."""
 
+    #: What was asked for, per flow state (``max_conns``: test connections at once).
     configs: dict[str, PlannerConfig]
     udp: bool = False
     #: Keep the newest lost-push connection for the after-expiry test.
     keep_lost: bool = True
+    #: Open a connection nobody speaks on, for the after-expiry test.
+    want_quiet: bool = False
     planners: dict[str, Planner] = field(init=False)
     records: dict[Key, ConnRecord] = field(default_factory=dict)
     started: float | None = None
@@ -169,6 +175,10 @@ class Discovery:
     server_limits: dict[str, Any] | None = None
     #: The lost-push connection kept for the after-expiry test.
     kept: Key | None = None
+    #: The after-expiry test runs on ``kept``: it is not replaced any more.
+    kept_fixed: bool = False
+    #: The path's round-trip time, once measured (``configure``).
+    rtt_s: float = 0.0
     #: The connection idle since the start that nobody speaks on: (since, observed).
     quiet: tuple[float, str] | None = None
     #: The server's reports of pushes its TCP never saw acknowledged.
@@ -177,13 +187,21 @@ class Discovery:
     _failures: int = 0
     _reported: dict[str, int] = field(default_factory=dict)
     _claim: tuple[PoolShare, Claim] | None = None
+    #: The most connections held at once: the planners', the kept one, the quiet one.
+    _peak: int = 0
 
     def __post_init__(self) -> None:
-        self.planners = {state: Planner(cfg) for state, cfg in self.configs.items()}
+        # The quiet and the kept connection count against what was asked
+        # (``--parallel`` is every connection at once): the planner gets the rest.
+        aside = self.want_quiet + (self.keep_lost and not self.udp)
+        self.planners = {s: Planner(replace(c, max_conns=c.max_conns - aside)) for s, c in self.configs.items()}
 
     @classmethod
-    def for_tcp(cls, config: PlannerConfig, keep_lost: bool = True) -> Discovery:
-        return cls({TCP: config}, keep_lost=keep_lost)
+    def for_tcp(cls, config: PlannerConfig, after_expiry: bool = True) -> Discovery:
+        """One flow state; with ``after_expiry``, a quiet connection and a kept
+        lost-push one for the after-expiry test, where the pool has room."""
+        spare = config.max_conns - MIN_POOL
+        return cls({TCP: config}, keep_lost=after_expiry and spare >= 2, want_quiet=after_expiry and spare >= 1)
 
     @classmethod
     def for_udp(cls, config: PlannerConfig, states: tuple[str, ...], stream_gap_s: float) -> Discovery:
@@ -212,7 +230,7 @@ class Discovery:
         second run from the same address (a colleague behind the same NAT, TCP
         and WebSocket measured at once) is slower, not refused. Return whether
         a quiet connection for the after-expiry test fits too."""
-        want_quiet = self.keep_lost and not self.udp
+        want_quiet = self.want_quiet
         if not isinstance(limits, dict):
             return want_quiet
         self.server_limits = {k: v for k, v in limits.items() if json_number(v) is not None}
@@ -223,10 +241,16 @@ class Discovery:
         if share is not None and key is not None and left != float("inf"):
             # Beside other runs of a survey: what they planned and have not
             # opened yet is not in the server's count, but will be.
-            left, claim = share.size(key, int(left), pool + (1 if want_quiet else 0), self.open_now)
+            want = pool + want_quiet + self.keep_lost
+            left, claim = share.size(key, int(left), want, self.open_now)
             self._claim = (share, claim)
-        quiet = want_quiet and left - 1 >= MIN_POOL
-        room = int(left) - (1 if quiet else 0)
+        kept = 1 if self.keep_lost else 0
+        quiet = want_quiet and left - 1 - kept >= MIN_POOL
+        room = int(left) - quiet - kept
+        if room < MIN_POOL and kept:
+            # No room to set one aside: the kept connection then takes a
+            # planner's place, and the server's "busy" shrinks the pool.
+            room += kept
         if room < MIN_POOL:
             raise TargetError(
                 f"{where} allows only {int(left)} more connection(s) from this address and discovery needs "
@@ -239,6 +263,7 @@ class Discovery:
 
     def configure(self, rtt: float, grace_s: float | None) -> None:
         """Time the planners for the measured RTT (before :meth:`start`)."""
+        self.rtt_s = rtt
         self.planners = {
             state: Planner(timed(p.config, rtt, grace_s, p.config.max_conns)) for state, p in self.planners.items()
         }
@@ -255,6 +280,7 @@ class Discovery:
 
     def quiet_opened(self, since: float, observed: str) -> None:
         self.quiet = (since, observed)
+        self._count_held()
 
     # Events ------------------------------------------------------------------
 
@@ -333,8 +359,14 @@ class Discovery:
         return self._apply(state, self.planners[state].arrived(conn, server_idle, now), now)
 
     def ended(self, key: Key, mode: FailureMode, now: float) -> list[Command]:
+        """The connection was reset or closed: our end is done with, and the
+        server may forget its session (its side may still think it alive)."""
         state, conn = key
-        return self._apply(state, self.planners[state].ended(conn, mode, now), now)
+        record = self.records.pop(key, None)
+        if self.kept == key:
+            self.kept = None
+        release: list[Command] = [Release(key, record.session)] if record is not None else []
+        return release + self._apply(state, self.planners[state].ended(conn, mode, now), now)
 
     def tick(self, now: float) -> list[Command]:
         out: list[Command] = []
@@ -383,7 +415,11 @@ class Discovery:
         lost = self.lost_tests()
         if not lost or lost.keys() <= self.unacked:
             return None
-        return max((t.asked_at or 0.0) for t in lost.values()) + push_report_s + self.grace_s
+        # The server looks ``push_report_s`` after it pushed (half an RTT
+        # after we asked) and its report takes half an RTT back; the margin
+        # is for jitter, not for a lost report (that one is only not counted).
+        margin = 2 * self.rtt_s + REPORT_MARGIN_S
+        return max((t.asked_at or 0.0) for t in lost.values()) + push_report_s + margin
 
     def longest(self, attr: str) -> float | None:
         """The largest ``attr`` of the flow states' brackets (UDP's refresh test)."""
@@ -427,7 +463,7 @@ class Discovery:
             interrupted=facts.interrupted,
             server=facts.server,
             connections={
-                "max_open": sum(s.max_open for s in stats) + facts.side_connections,
+                "max_open": self._peak + facts.side_connections,
                 "opened": opened,
                 "asked": self.asked,
                 "pool": planner.config.max_conns,
@@ -484,13 +520,21 @@ class Discovery:
         if self.settled is None and all(p.finished is not None for p in self.planners.values()):
             self.settled = now
             out.append(Settled())
+        self._count_held()
         return out
+
+    def _count_held(self) -> None:
+        self._peak = max(self._peak, len(self.records) + (self.quiet is not None))
 
     def _close(self, key: Key) -> list[Command]:
         record = self.records.get(key)
         if not (self.keep_lost and record is not None and lost_push(self.last_test(key))):
             self.records.pop(key, None)
             return [Release(key, record.session if record else None)]
+        if self.kept_fixed:
+            # The after-expiry test already speaks on the one kept.
+            self.records.pop(key, None)
+            return [Release(key, record.session)]
         out: list[Command] = []
         if self.kept is not None:
             # Only the newest is kept: the one it replaces is closed.

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from probe.core.discovery import TCP, Discovery, Key, RequestPush, RunFacts
+from probe.core.discovery import TCP, Command, Discovery, Key, RequestPush, RunFacts
 from probe.core.planner import PlannerConfig
 from probe.core.protocol import json_number
 from probe.core.results import DiscoverResult
@@ -55,7 +55,7 @@ class DiscoverRun(Driver):
         self.options = options
         #: A survey's ledger: runs beside this one on the same server.
         self._share = share
-        self.discovery = Discovery.for_tcp(options.planner, keep_lost=options.after_expiry)
+        self.discovery = Discovery.for_tcp(options.planner, after_expiry=options.after_expiry)
         self.nat: dict[str, Any] = {}
         self.server_name: str | None = None
         self.rtt_s: float | None = None
@@ -74,6 +74,8 @@ class DiscoverRun(Driver):
         self._quiet: MessageConnection | None = None
         #: The latest connection whose push was lost, kept open.
         self._lost: tuple[Key, MessageConnection] | None = None
+        #: The after-expiry tests under way ("quiet", "lost").
+        self._jobs: dict[str, asyncio.Task[Any]] = {}
 
     @property
     def planner(self) -> Any:
@@ -119,6 +121,7 @@ class DiscoverRun(Driver):
         finally:
             for task in helpers:
                 task.cancel()
+            await stop(list(self._jobs.values()))
             await self._close_all()
             control.abort()
             await stop(helpers)
@@ -281,29 +284,47 @@ class DiscoverRun(Driver):
         self._quiet = conn
         self.discovery.quiet_opened(self.clock(), welcome.observed)
 
-    async def _after_expiry(self) -> None:
-        """Once the bracket is settled, speak once on each kind of forgotten
-        connection; both tests run at once, in seconds."""
+    def _apply(self, commands: list[Command]) -> None:
+        super()._apply(commands)
+        if self.options.after_expiry and not (self._jobs.keys() >= {"quiet", "lost"}):
+            self._start_after_expiry()
+
+    def _start_after_expiry(self) -> None:
+        """Start each after-expiry test as soon as it can prove something,
+        beside the refinement rather than after it: the quiet connection's
+        once a failure bounds the bracket (it is idle longer than that
+        bound), the lost-push one once a connection's push was lost."""
         discovery = self.discovery
-        bracket = discovery.bracket()
-        if bracket.upper is None:
+        upper = discovery.bracket().upper
+        if upper is None:
             return
         grace = discovery.grace_s
-        jobs: dict[str, asyncio.Task[Any]] = {}
-        if self._quiet is not None and discovery.quiet is not None:
+        if "quiet" not in self._jobs and self._quiet is not None and discovery.quiet is not None:
             since, observed = discovery.quiet
-            # Idle longer than the bracket, or the test proves nothing.
-            short = bracket.upper + grace - (self.clock() - since)
+            # Idle longer than the bracket, or the test proves nothing; the
+            # bound only comes down from here.
+            short = upper + grace - (self.clock() - since)
             if short <= MAX_WAIT_S:
-                jobs["quiet"] = asyncio.create_task(self._quiet_test(self._quiet, max(0.0, short), observed, grace))
-        if self._lost is not None:
+                job = self._quiet_test(self._quiet, max(0.0, short), observed, grace)
+                self._jobs["quiet"] = asyncio.create_task(job)
+        if "lost" not in self._jobs and self._lost is not None:
             kept, conn = self._lost
+            # From now on the test speaks on this one: no newer one replaces it.
+            discovery.kept_fixed = True
             test = discovery.last_test(kept)
             asked = test.asked_at if test is not None and test.asked_at is not None else 0.0
             wait = lost_push_wait(grace, self._elapsed() - asked)
             record = discovery.records.get(kept)
             seen = record.observed if record is not None else None
-            jobs["lost"] = asyncio.create_task(speak_after_expiry(conn, wait, seen, self.clock))
+            self._jobs["lost"] = asyncio.create_task(speak_after_expiry(conn, wait, seen, self.clock))
+
+    async def _after_expiry(self) -> None:
+        """Once the bracket is settled, finish the after-expiry tests (started
+        during the refinement, or now), then wait for the server's reports."""
+        if self.discovery.bracket().upper is None:
+            return
+        self._start_after_expiry()
+        jobs = dict(self._jobs)
         if not jobs:
             return
         await asyncio.gather(*jobs.values(), return_exceptions=True)
