@@ -199,7 +199,7 @@ class UdpRow:
     contains: bool
 
 
-def run_udp(profile: str) -> list[UdpRow]:
+def run_udp(profile: str, pool: int = PlannerConfig.max_conns) -> list[UdpRow]:
     timers = UDP_PROFILES[profile]
     longest = max(timers)
     walls, conns, opened = [], 0, 0
@@ -209,7 +209,7 @@ def run_udp(profile: str) -> list[UdpRow]:
     for state, timer in zip(UDP_STATES, timers, strict=True):
         delay = STREAM_GAP_S if state == "stream" else 0.0
         path = SimPath(timer, rtt_s=RTT_S, seed=int(timer) + len(state), udp_state=state)
-        config = PlannerConfig(grace_s=GRACE_S, reuse=False, open_delay_s=delay)
+        config = PlannerConfig(grace_s=GRACE_S, reuse=False, open_delay_s=delay, max_conns=pool)
         result = simulate(Planner(config), path)
         walls.append(result.wall_s)
         conns += result.max_connections - 1
@@ -251,9 +251,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print rows as JSON")
     parser.add_argument("--udp", action="store_true", help="print the UDP rows only")
+    parser.add_argument(
+        "--udp-pool", type=int, default=PlannerConfig.max_conns, help="UDP probes at once per flow state (default 63)"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
-    udp_rows = [row for profile in UDP_PROFILES for row in run_udp(profile)]
+    udp_rows = [row for profile in UDP_PROFILES for row in run_udp(profile, args.udp_pool)]
     if args.udp and not args.json:
         print(f"{'method':10} {'profile':16} {'timers (s)':>16} {'wall (s)':>9} {'wall/T':>7} {'probes':>7} "
               f"{'opened':>7} {'contains':>8}")  # fmt: skip

@@ -35,6 +35,8 @@ MIN_POOL = 2
 
 #: Beside the RTT, how late the server's report of an unacknowledged push may come.
 REPORT_MARGIN_S = 0.25
+#: Retransmissions of a lost push looked ahead (the kernel gives up after 15).
+RETRANSMISSIONS = 16
 
 #: A connection: (flow state, the planner's connection number).
 Key = tuple[str, int]
@@ -183,6 +185,10 @@ class Discovery:
     quiet: tuple[float, str] | None = None
     #: The server's reports of pushes its TCP never saw acknowledged.
     unacked: set[Key] = field(default_factory=set)
+    #: From those reports: when the push is sent again, and the RTO then;
+    #: or that the server's side ended, so that it never is.
+    retransmits: dict[Key, tuple[float, float]] = field(default_factory=dict)
+    server_ended: set[Key] = field(default_factory=set)
     _by_session: dict[str, Key] = field(default_factory=dict)
     _failures: int = 0
     _reported: dict[str, int] = field(default_factory=dict)
@@ -376,13 +382,59 @@ class Discovery:
                 out += self._apply(state, planner.tick(now), now)
         return out
 
-    def server_report(self, session: str) -> bool:
-        """The server reports a push on ``session`` it never saw acknowledged."""
+    def server_report(
+        self,
+        session: str,
+        now: float = 0.0,
+        retransmit_in_s: float | None = None,
+        rto_s: float | None = None,
+        ended: bool = False,
+    ) -> bool:
+        """The server reports a push on ``session`` it never saw acknowledged,
+        and (where it can tell) when its TCP will send it again, or that its
+        side ended."""
         key = self._by_session.get(session)
         if key is None:
             return False
         self.unacked.add(key)
+        if ended:
+            self.server_ended.add(key)
+        if retransmit_in_s is not None and rto_s is not None and rto_s > 0:
+            # The report took half an RTT to come, the retransmission takes
+            # as long: its arrival here is ``retransmit_in_s`` from now.
+            self.retransmits[key] = (now + retransmit_in_s, rto_s)
         return True
+
+    def lost_push_listen(self, key: Key, now: float) -> float | None:
+        """How long the after-expiry test on ``key`` must listen, from the
+        server's report on its lost push; None where there was none.
+
+        Where the server's side ended, nothing of the push can come: an
+        answer (the server's RST through a flow our message re-creates) takes
+        an RTT, and the grace covers one lost packet. Otherwise the answer
+        comes behind the server's next retransmission of the push."""
+        if key in self.server_ended:
+            return self.grace_s
+        resent = self.retransmission_after(key, now)
+        if resent is None:
+            return None
+        return max(0.0, resent - now) + 2 * self.rtt_s + REPORT_MARGIN_S
+
+    def retransmission_after(self, key: Key, at: float) -> float | None:
+        """When the server's next retransmission of the lost push on ``key``
+        sent after ``at`` arrives here; None where no report said."""
+        known = self.retransmits.get(key)
+        if known is None:
+            return None
+        arrives, rto = known
+        # Each retransmission doubles the timeout before the next (RFC 6298).
+        interval = 2 * rto
+        for _ in range(RETRANSMISSIONS):
+            if arrives >= at:
+                return arrives
+            arrives += interval
+            interval *= 2
+        return None
 
     def forget_kept(self) -> None:
         """The transport could not keep the connection after all."""
@@ -533,6 +585,12 @@ class Discovery:
             return [Release(key, record.session if record else None)]
         if self.kept_fixed:
             # The after-expiry test already speaks on the one kept.
+            self.records.pop(key, None)
+            return [Release(key, record.session)]
+        told = self.retransmits.keys() | self.server_ended
+        if self.kept is not None and self.kept in told and key not in told:
+            # The one kept has the server's word on when its push is sent
+            # again, which makes its test short: keep it.
             self.records.pop(key, None)
             return [Release(key, record.session)]
         out: list[Command] = []

@@ -39,10 +39,16 @@ class Pushed:
 
 @dataclass(frozen=True)
 class PushUnacked:
-    """A push on ``session`` the client's TCP never acknowledged."""
+    """A push on ``session`` the client's TCP never acknowledged, and when
+    the server's TCP sends it again (where the server can tell)."""
 
     id: str
     session: str
+    retransmit_in_s: float | None = None
+    rto_s: float | None = None
+    #: The server's side of the connection ended ("reset", "timeout"): the
+    #: push is never sent again.
+    ended: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,10 @@ def read_server(msg: dict[str, Any]) -> ServerMessage | None:
             _text(msg, "probe"), _text(msg, "reason"), None if copies is None else int(copies),
         )  # fmt: skip
     if op == "push_unacked" and (session := _text(msg, "session")) is not None:
-        return PushUnacked(ident or "", session)
+        return PushUnacked(
+            ident or "", session, json_number(msg.get("retransmit_in_s")), json_number(msg.get("rto_s")),
+            _text(msg, "ended"),
+        )  # fmt: skip
     if op == "pong":
         return Pong(ident, _text(msg, "observed"))
     if op == "beat_ack" and ident is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import sys
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from probe.core.protocol import (
@@ -33,6 +34,18 @@ from probe.core.targets import format_address
 from probe.core.udp_table import Refused
 
 
+@dataclass(frozen=True)
+class Unacked:
+    """What the kernel knows of data the client has not acknowledged (TCP_INFO)."""
+
+    segments: int
+    retransmits: int
+    #: The retransmission timeout now (doubled after each retransmission).
+    rto_s: float
+    #: Since data last went out: the next retransmission is ``rto_s`` after it.
+    since_sent_s: float
+
+
 class Link(Protocol):
     """What a session needs of its transport adapter: send a line, close, and
     what the kernel knows of data the client has not acknowledged."""
@@ -41,9 +54,8 @@ class Link(Protocol):
 
     def close_link(self, code: str, message: str) -> None: ...
 
-    def unacked(self) -> tuple[int, int] | None:
-        """(segments unacknowledged, retransmissions in all), or None where
-        the transport cannot tell (not TCP, or not Linux)."""
+    def unacked(self) -> Unacked | None:
+        """None where the transport cannot tell (not TCP, or not Linux)."""
         ...
 
 
@@ -299,9 +311,15 @@ class Session:
             report["ended"] = self.end_reason
         else:
             info = self._link.unacked() if self._link is not None else None
-            if info is None or info[0] == 0:
+            if info is None or info.segments == 0:
                 return
-            report.update(unacked=info[0], retransmits=info[1])
+            # When the push goes out again: a client that re-creates the
+            # flow knows how long to wait for it instead of guessing.
+            retransmit_in = max(0.0, info.rto_s - info.since_sent_s)
+            report.update(
+                unacked=info.segments, retransmits=info.retransmits, rto_s=round(info.rto_s, 4),
+                retransmit_in_s=round(retransmit_in, 4),
+            )  # fmt: skip
         reporter.send(report)
 
     def _push_now(self, msg: PushNow) -> None:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from probe import __version__
 from probe.core.protocol import LineBuffer, ProtocolError
 from probe.core.server_registry import Registry, ServerConfig
-from probe.core.server_session import ABORT_CODES, Session
+from probe.core.server_session import ABORT_CODES, Session, Unacked
 from probe.net.sockopts import set_user_timeout, tcp_info
 from probe.net.udp_server import UdpListener, bind_udp, send_spaced
 
@@ -125,7 +125,7 @@ class _TcpSession(asyncio.Protocol):
             else:
                 self.transport.close()
 
-    def unacked(self) -> tuple[int, int] | None:
+    def unacked(self) -> Unacked | None:
         return unacked(self._sock)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -140,10 +140,12 @@ class _TcpSession(asyncio.Protocol):
         self._sock = None
 
 
-def unacked(sock: Any) -> tuple[int, int] | None:
-    """TCP_INFO's unacknowledged segments and retransmissions, for a session's link."""
+def unacked(sock: Any) -> Unacked | None:
+    """What TCP_INFO says of data the client has not acknowledged, for a session's link."""
     info = tcp_info(sock) if sock is not None else None
-    return None if info is None else (info["unacked"], info["total_retrans"])
+    if info is None:
+        return None
+    return Unacked(info["unacked"], info["total_retrans"], info["rto_us"] / 1e6, info["last_data_sent_ms"] / 1e3)
 
 
 def end_reason(exc: BaseException | None) -> str:

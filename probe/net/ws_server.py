@@ -15,6 +15,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from probe.core.protocol import MAX_LINE
+from probe.core.server_session import Unacked
 from probe.net.server import ABORT_CODES, ProbeServer, Session, ack_now, end_reason, unacked
 from probe.net.sockopts import set_user_timeout
 
@@ -64,7 +65,7 @@ class _WsSession:
         ws_code = CLOSE_SHUTDOWN if code == "shutdown" else CLOSE_VIOLATION
         self.outbox.put_nowait((ws_code, close_reason(code, message)))
 
-    def unacked(self) -> tuple[int, int] | None:
+    def unacked(self) -> Unacked | None:
         return unacked(self._sock)
 
     async def write(self) -> None:

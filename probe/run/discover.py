@@ -177,7 +177,9 @@ class DiscoverRun(Driver):
             self._post(partial(discovery.not_pushed, key, self.clock()))
 
     def _news(self, msg: ServerMessage) -> None:
-        if isinstance(msg, PushUnacked) and self.discovery.server_report(msg.session):
+        if isinstance(msg, PushUnacked) and self.discovery.server_report(
+            msg.session, self.clock(), msg.retransmit_in_s, msg.rto_s, ended=msg.ended is not None
+        ):
             self._report_arrived.set()
 
     def _release(self, key: Key, session: str | None) -> None:
@@ -311,12 +313,32 @@ class DiscoverRun(Driver):
             kept, conn = self._lost
             # From now on the test speaks on this one: no newer one replaces it.
             discovery.kept_fixed = True
-            test = discovery.last_test(kept)
-            asked = test.asked_at if test is not None and test.asked_at is not None else 0.0
-            wait = lost_push_wait(grace, self._elapsed() - asked)
-            record = discovery.records.get(kept)
-            seen = record.observed if record is not None else None
-            self._jobs["lost"] = asyncio.create_task(speak_after_expiry(conn, wait, seen, self.clock))
+            self._jobs["lost"] = asyncio.create_task(self._lost_test(kept, conn, grace))
+
+    async def _lost_test(self, kept: Key, conn: MessageConnection, grace: float) -> Any:
+        """Speak on the connection whose push was lost. The server's report
+        on that push, due within a fraction of a second, says when its TCP
+        sends the push again: wait for it first, so the test listens just
+        as long as the answer needs."""
+        discovery = self.discovery
+        while kept not in discovery.unacked:
+            due = discovery.reports_due(self._push_report_s)
+            left = (due - self._elapsed()) if due is not None else 0.0
+            if left <= 0:
+                break
+            self._report_arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._report_arrived.wait()
+        test = discovery.last_test(kept)
+        asked = test.asked_at if test is not None and test.asked_at is not None else 0.0
+        wait = lost_push_wait(grace, self._elapsed() - asked)
+        listen = discovery.lost_push_listen(kept, self.clock())
+        if listen is not None:
+            wait = min(wait, listen)
+        record = discovery.records.get(kept)
+        seen = record.observed if record is not None else None
+        return await speak_after_expiry(conn, wait, seen, self.clock)
 
     async def _after_expiry(self) -> None:
         """Once the bracket is settled, finish the after-expiry tests (started
@@ -343,7 +365,8 @@ class DiscoverRun(Driver):
     async def _quiet_test(self, conn: MessageConnection, short: float, observed: str, grace: float) -> Any:
         if short > 0:
             await asyncio.sleep(short)
-        return await speak_after_expiry(conn, max(2 * grace, 1.0), observed, self.clock)
+        # An answer takes an RTT; the grace covers one lost packet on the way.
+        return await speak_after_expiry(conn, max(grace, 1.0), observed, self.clock)
 
     async def _await_reports(self) -> None:
         """Give the server's reports on the last lost pushes time to arrive."""

@@ -4,6 +4,8 @@ the server's reports), stepped by hand."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import jsonschema
 import pytest
 
@@ -532,3 +534,70 @@ def test_once_the_test_speaks_on_the_kept_connection_newer_lost_ones_are_release
     later_lost = [k for k, t in discovery.lost_tests().items() if k != kept[0]]
     released = {c.key for c in sim.commands if isinstance(c, Release)}
     assert later_lost and set(later_lost) <= released
+
+
+def reported(discovery: Discovery, key: Key, session: str, **report: Any) -> None:
+    discovery.opened(key, 0.0, session=session)
+    assert discovery.server_report(session, **report)
+
+
+def test_a_report_of_an_ended_server_side_means_listening_one_grace() -> None:
+    discovery = Discovery.for_tcp(PlannerConfig(max_conns=4))
+    discovery.configure(0.05, None)
+    discovery.start(0.0)
+    key, _ = opening(discovery, 0.0)
+    reported(discovery, key, "s1", now=10.0, ended=True)
+    assert discovery.lost_push_listen(key, 11.0) == discovery.grace_s
+    assert key in discovery.unacked and key not in discovery.retransmits
+
+
+def test_a_report_of_the_next_retransmission_sets_how_long_to_listen() -> None:
+    discovery = Discovery.for_tcp(PlannerConfig(max_conns=4))
+    discovery.configure(0.05, None)
+    discovery.start(0.0)
+    key, _ = opening(discovery, 0.0)
+    # Reported at 10.0: sent again 0.3 s later, then after 1.6 s, then 3.2 s.
+    reported(discovery, key, "s1", now=10.0, retransmit_in_s=0.3, rto_s=0.8)
+    assert discovery.retransmission_after(key, 10.1) == pytest.approx(10.3)
+    assert discovery.retransmission_after(key, 10.3) == pytest.approx(10.3)
+    assert discovery.retransmission_after(key, 10.31) == pytest.approx(11.9)
+    assert discovery.retransmission_after(key, 12.0) == pytest.approx(15.1)
+    margin = 2 * 0.05 + 0.25
+    assert discovery.lost_push_listen(key, 10.1) == pytest.approx(0.2 + margin)
+    assert discovery.lost_push_listen(key, 11.0) == pytest.approx(0.9 + margin)
+    # Past every retransmission the kernel makes: nothing to wait for.
+    assert discovery.retransmission_after(key, 1e9) is None
+
+
+def test_a_report_without_the_servers_tcp_state_leaves_the_default_wait() -> None:
+    discovery = Discovery.for_tcp(PlannerConfig(max_conns=4))
+    discovery.start(0.0)
+    key, _ = opening(discovery, 0.0)
+    reported(discovery, key, "s1", now=10.0)
+    assert discovery.lost_push_listen(key, 10.5) is None
+    reported(discovery, key, "s1", now=10.0, retransmit_in_s=0.3, rto_s=0.0)
+    assert discovery.lost_push_listen(key, 10.5) is None
+    other = (TCP, 999)
+    assert discovery.lost_push_listen(other, 10.5) is None and discovery.retransmission_after(other, 1.0) is None
+
+
+def test_a_kept_connection_the_server_reported_on_is_kept_over_a_newer_one() -> None:
+    discovery = Discovery.for_tcp(PlannerConfig(linger_s=0.05))
+    discovery.configure(0.02, None)
+    sim = DiscoverySim(discovery, {TCP: SimPath(20.0, rtt_s=0.02)})
+    sim.run()
+    first_kept = next(c.key for c in sim.commands if isinstance(c, KeepForAfterExpiry))
+    # The same run again, with a report on the first connection kept.
+    again = Discovery.for_tcp(PlannerConfig(linger_s=0.05))
+    again.configure(0.02, None)
+
+    class Reporting(DiscoverySim):
+        def _apply(self, commands: list[Command]) -> None:
+            super()._apply(commands)
+            for c in commands:
+                if isinstance(c, KeepForAfterExpiry) and c.key == first_kept:
+                    self.discovery.server_report(f"{c.key[0]}.{c.key[1]}", ended=True)
+
+    replay = Reporting(again, {TCP: SimPath(20.0, rtt_s=0.02)})
+    replay.run()
+    assert again.kept == first_kept != discovery.kept

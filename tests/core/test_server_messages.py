@@ -39,6 +39,11 @@ from probe.core.server_messages import (
         ),
         ({"op": "push_unacked", "id": "r4", "session": "s", "unacked": 1}, PushUnacked("r4", "s")),
         ({"op": "push_unacked", "session": "s"}, PushUnacked("", "s")),
+        (
+            {"op": "push_unacked", "id": "r4", "session": "s", "unacked": 1, "rto_s": 0.4, "retransmit_in_s": 0.1},
+            PushUnacked("r4", "s", 0.1, 0.4),
+        ),
+        ({"op": "push_unacked", "id": "r4", "session": "s", "ended": "reset"}, PushUnacked("r4", "s", ended="reset")),
         ({"op": "pong"}, Pong(None, None)),
         ({"op": "pong", "id": "after", "observed": "198.18.0.9:1"}, Pong("after", "198.18.0.9:1")),
         ({"op": "beat_ack", "id": "h1"}, BeatAck("h1")),

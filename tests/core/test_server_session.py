@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from probe.core.server_registry import RateLimitedLog, Registry, ServerConfig
-from probe.core.server_session import Session
+from probe.core.server_session import Session, Unacked
 from probe.core.udp_table import UdpLimits
 
 
@@ -63,7 +63,7 @@ class FakeLink:
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
         self.closed: str | None = None
-        self.tcp_unacked: tuple[int, int] | None = None
+        self.tcp_unacked: Unacked | None = None
 
     def send_line(self, data: bytes) -> None:
         assert data.endswith(b"\n")
@@ -72,7 +72,7 @@ class FakeLink:
     def close_link(self, code: str, message: str) -> None:
         self.closed = code
 
-    def unacked(self) -> tuple[int, int] | None:
+    def unacked(self) -> Unacked | None:
         return self.tcp_unacked
 
     def last(self, op: str) -> dict[str, Any]:
@@ -274,13 +274,14 @@ def test_an_unacknowledged_push_is_reported_to_the_run() -> None:
     server = VirtualServer(ack_check_s=1.0)
     control, control_link = greeted(server)
     member, member_link = greeted(server, run=control.id)
-    member_link.tcp_unacked = (1, 3)
+    member_link.tcp_unacked = Unacked(1, 3, 0.8, 0.3)
     say(control, op="push_now", id="p1", session=member.id)
     server.advance(0.9)
     assert control_link.sent[-1]["op"] == "pushed"
     server.advance(0.2)
     assert control_link.sent[-1] == {
-        "op": "push_unacked", "id": "p1", "session": member.id, "unacked": 1, "retransmits": 3
+        "op": "push_unacked", "id": "p1", "session": member.id, "unacked": 1, "retransmits": 3,
+        "rto_s": 0.8, "retransmit_in_s": 0.5,
     }  # fmt: skip
 
 
@@ -288,7 +289,7 @@ def test_an_acknowledged_push_is_not_reported() -> None:
     server = VirtualServer(ack_check_s=1.0)
     control, control_link = greeted(server)
     member, member_link = greeted(server, run=control.id)
-    member_link.tcp_unacked = (0, 0)
+    member_link.tcp_unacked = Unacked(0, 0, 0.2, 1.0)
     say(control, op="push_now", id="p1", session=member.id)
     server.advance(2.0)
     assert control_link.sent[-1]["op"] == "pushed"
@@ -534,18 +535,18 @@ def test_a_push_now_on_a_connection_of_no_run_reports_to_whoever_asked() -> None
     server = VirtualServer(ack_check_s=1.0)
     asker, asker_link = greeted(server)
     lone, lone_link = greeted(server)
-    lone_link.tcp_unacked = (2, 0)
+    lone_link.tcp_unacked = Unacked(2, 0, 0.2, 0.5)
     say(asker, op="push_now", id="p1", session=lone.id)
     server.advance(1.5)
     assert asker_link.sent[-1] == {"op": "push_unacked", "id": "p1", "session": lone.id, "unacked": 2,
-                                   "retransmits": 0}  # fmt: skip
+                                   "retransmits": 0, "rto_s": 0.2, "retransmit_in_s": 0.0}  # fmt: skip
 
 
 def test_an_unacked_report_counts_segments_not_retransmissions() -> None:
     server = VirtualServer(ack_check_s=1.0)
     control, control_link = greeted(server)
     member, member_link = greeted(server, run=control.id)
-    member_link.tcp_unacked = (0, 9)
+    member_link.tcp_unacked = Unacked(0, 9, 0.2, 0.1)
     say(control, op="push_now", id="p1", session=member.id)
     server.advance(1.5)
     assert control_link.sent[-1]["op"] == "pushed"
