@@ -33,6 +33,9 @@ def test_discover_brackets_the_conntrack_timeout_as_a_silent_drop(
     assert result["nat"]["detected"] is True
     assert result["nat"]["observed"].startswith(ROUTER_OUTSIDE_IP + ":")
     assert result["wall_s"] <= 1.10 * 3 + 2 + result["grace_s"] + 0.5
+    # Every connection held at once, within --parallel (64): the control,
+    # the planner's 61, the quiet and the kept one.
+    assert result["connections"]["max_open"] <= 64 and result["connections"]["pool"] == 61
 
 
 def test_check_passes_below_the_timeout_and_fails_above(kernel_nat: Callable[..., KernelNat]) -> None:
