@@ -17,6 +17,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from probe.core.commands import (
+    Command,
+    ConnRecord,
+    Finished,
+    GiveUp,
+    KeepForAfterExpiry,
+    Key,
+    OpenConnection,
+    Recorded,
+    Release,
+    RequestPush,
+    RunFacts,
+    Settled,
+)
 from probe.core.evidence import Bracket, FailureMode, IdleTest, Outcome, Source
 from probe.core.planner import Action, Close, Finish, Open, Planner, PlannerConfig, Probe
 from probe.core.progress import Progress, state_progress
@@ -37,109 +51,6 @@ MIN_POOL = 2
 REPORT_MARGIN_S = 0.25
 #: Retransmissions of a lost push looked ahead (the kernel gives up after 15).
 RETRANSMISSIONS = 16
-
-#: A connection: (flow state, the planner's connection number).
-Key = tuple[str, int]
-
-
-# Commands ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OpenConnection:
-    key: Key
-
-
-@dataclass(frozen=True)
-class RequestPush:
-    """Ask the server to push on this connection now."""
-
-    key: Key
-    #: The server's id for the connection (TCP session, UDP probe).
-    session: str | None
-    age_s: float
-
-
-@dataclass(frozen=True)
-class Release:
-    """Close our end and ask the server to free the session now: our own
-    RST may die in the black hole that killed the flow."""
-
-    key: Key
-    session: str | None
-
-
-@dataclass(frozen=True)
-class KeepForAfterExpiry:
-    """Stop reading this connection but keep it open: the after-expiry test
-    speaks on it once the bracket is settled."""
-
-    key: Key
-
-
-@dataclass(frozen=True)
-class Finished:
-    state: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """A new idle test, for the event stream (``state`` set for UDP)."""
-
-    test: IdleTest
-    state: str | None
-
-
-@dataclass(frozen=True)
-class Settled:
-    """Every planner has finished: the bracket is the answer."""
-
-
-@dataclass(frozen=True)
-class GiveUp:
-    """Too many opens failed in a row: the last failure is the run's error."""
-
-
-Command = OpenConnection | RequestPush | Release | KeepForAfterExpiry | Finished | Recorded | Settled | GiveUp
-
-
-# Records and facts ---------------------------------------------------------------
-
-
-@dataclass
-class ConnRecord:
-    """What the run knows of one test connection beyond its planner's view."""
-
-    key: Key
-    session: str | None = None
-    observed: str | None = None
-    #: The idle the server measured when it pushed (a UDP push's copies carry none).
-    server_idle: float | None = None
-    #: A UDP push's first copy arrived; later copies are the same push.
-    arrived: bool = False
-
-
-@dataclass(frozen=True)
-class RunFacts:
-    """What the transport learned, for the result: the rest is the Discovery's."""
-
-    target: str
-    transport: str
-    nat: dict[str, Any]
-    server: str | None = None
-    rtt_s: float | None = None
-    ip_version: int = 4
-    tls: bool = False
-    proxy: str | None = None
-    control: str | None = None
-    interrupted: bool = False
-    after_expiry: dict[str, Any] | None = None
-    inbound_refresh: bool | None = None
-    #: Connections held beside the pool all along (control, UDP's refresh probe).
-    side_connections: int = 1
-    #: Connections opened in all, where the transport counts them itself.
-    opened: int | None = None
 
 
 def timed(cfg: PlannerConfig, rtt: float, grace_s: float | None, max_conns: int) -> PlannerConfig:

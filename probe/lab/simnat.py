@@ -26,16 +26,8 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from probe.core.discovery import (
-    TCP,
-    Command,
-    Discovery,
-    KeepForAfterExpiry,
-    Key,
-    OpenConnection,
-    Release,
-    RequestPush,
-)
+from probe.core.commands import Command, KeepForAfterExpiry, Key, OpenConnection, Release, RequestPush
+from probe.core.discovery import TCP, Discovery
 from probe.core.evidence import Bracket, FailureMode
 from probe.core.planner import Planner
 

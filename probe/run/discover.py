@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from probe.core.discovery import TCP, Command, Discovery, Key, RequestPush, RunFacts
+from probe.core.commands import Command, Key, RequestPush, RunFacts
+from probe.core.discovery import TCP, Discovery
 from probe.core.planner import PlannerConfig
 from probe.core.protocol import json_number
 from probe.core.results import DiscoverResult

@@ -25,7 +25,8 @@ from functools import partial
 from typing import Any
 
 from probe.core.after_expiry import udp_after_expiry
-from probe.core.discovery import Discovery, Key, RequestPush, RunFacts
+from probe.core.commands import Key, RequestPush, RunFacts
+from probe.core.discovery import Discovery
 from probe.core.planner import PlannerConfig
 from probe.core.results import DiscoverResult
 from probe.core.server_messages import Pushed, Reply

@@ -13,9 +13,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from probe.core.discovery import (
+from probe.core.commands import (
     Command,
-    Discovery,
     Finished,
     GiveUp,
     KeepForAfterExpiry,
@@ -25,6 +24,7 @@ from probe.core.discovery import (
     Release,
     RequestPush,
 )
+from probe.core.discovery import Discovery
 from probe.core.progress import Progress
 from probe.core.results import DiscoverResult
 from probe.errors import TargetError

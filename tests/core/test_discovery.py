@@ -9,12 +9,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from probe.core.discovery import (
-    MAX_OPEN_FAILURES,
-    MIN_POOL,
-    TCP,
+from probe.core.commands import (
     Command,
-    Discovery,
     Finished,
     GiveUp,
     KeepForAfterExpiry,
@@ -25,9 +21,8 @@ from probe.core.discovery import (
     RequestPush,
     RunFacts,
     Settled,
-    lost_push,
-    timed,
 )
+from probe.core.discovery import MAX_OPEN_FAILURES, MIN_POOL, TCP, Discovery, lost_push, timed
 from probe.core.evidence import FailureMode, IdleTest, Outcome, Source
 from probe.core.planner import ConnState, PlannerConfig
 from probe.core.survey import PoolShare
