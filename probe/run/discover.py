@@ -13,7 +13,7 @@ from typing import Any
 
 from probe.core.commands import Command, Key, RequestPush, RunFacts
 from probe.core.discovery import TCP, Discovery
-from probe.core.planner import PlannerConfig
+from probe.core.planner import Planner, PlannerConfig
 from probe.core.protocol import json_number
 from probe.core.results import DiscoverResult
 from probe.core.server_messages import Push, Pushed, PushUnacked, Reply, ServerMessage, read_server
@@ -79,8 +79,8 @@ class DiscoverRun(Driver):
         self._jobs: dict[str, asyncio.Task[Any]] = {}
 
     @property
-    def planner(self) -> Any:
-        """The one planner (tests and the live view look at it)."""
+    def planner(self) -> Planner:
+        """The one planner (tests look at it)."""
         return self.discovery.planners[TCP]
 
     # Public --------------------------------------------------------------
