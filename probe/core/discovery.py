@@ -83,7 +83,7 @@ class Discovery:
     started: float | None = None
     #: When every planner had finished.
     settled: float | None = None
-    #: Test connections each planner may keep open, after the server's limits.
+    #: The server's limits, or its "busy", made a pool smaller than asked.
     limited: bool = False
     server_limits: dict[str, Any] | None = None
     #: The lost-push connection kept for the after-expiry test.
