@@ -10,6 +10,7 @@ import statistics
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
+from probe.core.events import Event
 from probe.core.server_messages import BeatAck, Pong, Pushed, Reply, ServerMessage, UdpProbeReply, read_server
 from probe.errors import TargetError
 from probe.net.client import ConnectionEnded, MessageConnection, answer
@@ -155,7 +156,7 @@ class RunEvents(Generic[E]):
     def signals(self) -> contextlib.AbstractContextManager[None]:
         return interrupts(self.interrupt, self.own_signals)
 
-    def _emit(self, name: str, **fields: Any) -> None:
+    def _emit(self, name: Event, **fields: Any) -> None:
         if self.observer is not None:
             self.observer({"event": name, "t": round(self._elapsed(), 3), **fields})
 

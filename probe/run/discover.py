@@ -13,6 +13,7 @@ from typing import Any
 
 from probe.core.commands import Command, Key, RequestPush, RunFacts
 from probe.core.discovery import TCP, Discovery
+from probe.core.events import Event
 from probe.core.planner import Planner, PlannerConfig
 from probe.core.protocol import json_number
 from probe.core.results import DiscoverResult
@@ -110,7 +111,7 @@ class DiscoverRun(Driver):
             if quiet:
                 await self._open_quiet()
             self.discovery.configure(self.rtt_s, self.options.grace_s)
-            self._emit("start", target=str(target), rtt_s=round(self.rtt_s, 5), nat=self.nat)
+            self._emit(Event.START, target=str(target), rtt_s=round(self.rtt_s, 5), nat=self.nat)
             self._dispatch = Dispatcher(control, self._fail)
             self._dispatch.on_news = self._news
             helpers.append(asyncio.create_task(self._dispatch.read()))
@@ -361,7 +362,7 @@ class DiscoverRun(Driver):
         )
         data["after_lost_push"] = lost.to_json(lost_push=True) if lost is not None else None
         self.after_expiry = data
-        self._emit("after_expiry", **data)
+        self._emit(Event.AFTER_EXPIRY, **data)
 
     async def _quiet_test(self, conn: MessageConnection, short: float, observed: str, grace: float) -> Any:
         if short > 0:

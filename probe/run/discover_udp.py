@@ -27,6 +27,7 @@ from typing import Any
 from probe.core.after_expiry import udp_after_expiry
 from probe.core.commands import Key, RequestPush, RunFacts
 from probe.core.discovery import Discovery
+from probe.core.events import Event
 from probe.core.planner import PlannerConfig
 from probe.core.results import DiscoverResult
 from probe.core.server_messages import Pushed, Reply
@@ -94,7 +95,9 @@ class UdpDiscoverRun(Driver):
             session.wait_s = self.discovery.grace_s
             helpers.append(asyncio.create_task(session.reader()))
             helpers.append(asyncio.create_task(keep_busy(control, self._fail)))
-            self._emit("start", target=str(opts.target), control=str(opts.control.target), rtt_s=round(self.rtt_s, 5))
+            self._emit(
+                Event.START, target=str(opts.target), control=str(opts.control.target), rtt_s=round(self.rtt_s, 5)
+            )
             if opts.inbound_refresh:
                 helpers.append(asyncio.create_task(self._refresh_test(session)))
             with self.signals():
@@ -253,7 +256,7 @@ class UdpDiscoverRun(Driver):
         sent = self.clock()
         seen = await session.exchange(probe, Kind.HELLO)
         self.after_expiry = udp_after_expiry(seen, before, probe.observed, self.clock() - sent)
-        self._emit("after_expiry", **self.after_expiry)
+        self._emit(Event.AFTER_EXPIRY, **self.after_expiry)
 
     async def _await_refresh_verdict(self) -> None:
         """Wait, bounded, until the refresh probe has been silent long enough."""
@@ -272,4 +275,4 @@ class UdpDiscoverRun(Driver):
                 async with asyncio.timeout(min(left, grace)):
                     await self._refresh_changed.wait()
         self.inbound_refresh = verdict
-        self._emit("inbound_refresh", value=verdict)
+        self._emit(Event.INBOUND_REFRESH, value=verdict)

@@ -25,16 +25,17 @@ from probe.core.commands import (
     RequestPush,
 )
 from probe.core.discovery import Discovery
+from probe.core.events import Event
 from probe.core.progress import Progress
 from probe.core.results import DiscoverResult
 from probe.errors import TargetError
 from probe.run.control import RunEvents
 
-#: An event for the Discovery: called when the loop gets to it.
-Event = Callable[[], list[Command]]
+#: An input for the Discovery: called when the loop gets to it.
+Input = Callable[[], list[Command]]
 
 
-class Driver(RunEvents[Event]):
+class Driver(RunEvents[Input]):
     """The loop and the command dispatch; a transport fills in the verbs."""
 
     discovery: Discovery
@@ -62,7 +63,7 @@ class Driver(RunEvents[Event]):
 
     def _done(self) -> DiscoverResult:
         result = self.result()
-        self._emit("result", result=result.to_json())
+        self._emit(Event.RESULT, result=result.to_json())
         return result
 
     # What a transport does ---------------------------------------------------
@@ -83,7 +84,7 @@ class Driver(RunEvents[Event]):
 
     # The loop ------------------------------------------------------------------
 
-    def _post(self, event: Event) -> None:
+    def _post(self, event: Input) -> None:
         self._events.put_nowait(event)
 
     def _open_failed(self, key: Key, exc: TargetError) -> None:
@@ -96,7 +97,7 @@ class Driver(RunEvents[Event]):
         self._apply(discovery.start(self.started))
         while discovery.settled is None:
             wake = discovery.next_wakeup()
-            event: Event | None
+            event: Input | None
             try:
                 async with asyncio.timeout(None if wake is None else max(0.0, wake - self.clock())):
                     event = await self._events.get()
@@ -117,7 +118,7 @@ class Driver(RunEvents[Event]):
                 self._open(command.key)
             elif isinstance(command, RequestPush):
                 if self._push(command):
-                    self._emit("probe", **self._where(command.key), age_s=round(command.age_s, 3))
+                    self._emit(Event.PROBE, **self._where(command.key), age_s=round(command.age_s, 3))
             elif isinstance(command, Release):
                 self._release(command.key, command.session)
             elif isinstance(command, KeepForAfterExpiry):
@@ -125,9 +126,9 @@ class Driver(RunEvents[Event]):
                     self.discovery.forget_kept()
                     self._release(command.key, None)
             elif isinstance(command, Finished):
-                self._emit("finish", **self._state(command.state), reason=command.reason)
+                self._emit(Event.FINISH, **self._state(command.state), reason=command.reason)
             elif isinstance(command, Recorded):
-                self._emit("test", **(command.test.to_json() | self._state(command.state)))
+                self._emit(Event.TEST, **(command.test.to_json() | self._state(command.state)))
             elif isinstance(command, GiveUp):
                 self._fail(self._open_error or TargetError("every connection failed to open"))
 

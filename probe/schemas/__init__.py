@@ -13,7 +13,7 @@ from typing import Any
 
 from probe.errors import UsageError
 
-NAMES = ("discover", "check", "hold", "local", "history", "locate", "survey", "exporter-config")
+NAMES = ("discover", "check", "hold", "local", "history", "locate", "survey", "exporter-config", "events")
 
 
 def schema_id(name: str) -> str:
