@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
 from probe.core.after_expiry import AfterObservation, AfterResult, classify
 from probe.core.endings import Ending
@@ -48,8 +49,16 @@ async def speak_after_expiry(
     wait_s: float,
     observed_before: str | None,
     clock: Callable[[], float] = time.monotonic,
+    listen: Callable[[], float | None] | None = None,
+    news: asyncio.Event | None = None,
 ) -> AfterResult:
-    """Send one ping on ``conn`` and classify what comes back within ``wait_s``."""
+    """Send one ping on ``conn`` and classify what comes back within ``wait_s``.
+
+    ``listen``, where given, says how long (from the ping) is enough as far
+    as is known now; it is asked again whenever ``news`` is set (a server
+    report came), so a report that arrives while we listen ends the wait
+    as soon as it says nothing more can come.
+    """
     try:
         sock = conn.socket
     except (AttributeError, OSError):
@@ -64,26 +73,49 @@ async def speak_after_expiry(
         conn.send({"op": "ping", "id": AFTER_ID})
     except (OSError, RuntimeError):
         ended = Ending.RESET
-    while ended is None and not answered:
-        try:
-            async with asyncio.timeout(max(0.0, deadline - clock())):
-                msg = await conn.recv()
-        except TimeoutError:
-            break
-        except ConnectionEnded as exc:
-            ended = Ending.TIMEOUT if exc.timed_out else _ENDED_BY[exc.mode]
-            break
-        except TargetError:
-            # The server said error and closed: a close all the same.
-            ended = Ending.CLOSED
-            break
-        op = msg.get("op")
-        if op == "push":
-            late_push = True
-        elif op == "pong" and msg.get("id") == AFTER_ID:
-            answered = True
-            seen = msg.get("observed")
-            observed_after = seen if isinstance(seen, str) else None
+    recv: asyncio.Future[dict[str, Any]] | None = None
+    woken: asyncio.Future[Any] | None = None
+    try:
+        while ended is None and not answered:
+            if news is not None:
+                news.clear()
+            told = listen() if listen is not None else None
+            left = min(deadline, started + told if told is not None else deadline) - clock()
+            if left <= 0:
+                break
+            if recv is None:
+                recv = asyncio.ensure_future(conn.recv())
+            waiting: set[asyncio.Future[Any]] = {recv}
+            if news is not None:
+                if woken is None:
+                    woken = asyncio.ensure_future(news.wait())
+                waiting.add(woken)
+            done, _ = await asyncio.wait(waiting, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            if woken is not None and woken in done:
+                woken = None
+            if recv not in done:
+                continue
+            arrived, recv = recv, None
+            try:
+                msg = arrived.result()
+            except ConnectionEnded as exc:
+                ended = Ending.TIMEOUT if exc.timed_out else _ENDED_BY[exc.mode]
+                break
+            except TargetError:
+                # The server said error and closed: a close all the same.
+                ended = Ending.CLOSED
+                break
+            op = msg.get("op")
+            if op == "push":
+                late_push = True
+            elif op == "pong" and msg.get("id") == AFTER_ID:
+                answered = True
+                seen = msg.get("observed")
+                observed_after = seen if isinstance(seen, str) else None
+    finally:
+        for pending in (recv, woken):
+            if pending is not None:
+                pending.cancel()
     return classify(
         AfterObservation(
             answered=answered,

@@ -318,29 +318,23 @@ class DiscoverRun(Driver):
             self._jobs["lost"] = asyncio.create_task(self._lost_test(kept, conn, grace))
 
     async def _lost_test(self, kept: Key, conn: MessageConnection, grace: float) -> Any:
-        """Speak on the connection whose push was lost. The server's report
-        on that push, due within a fraction of a second, says when its TCP
-        sends the push again: wait for it first, so the test listens just
-        as long as the answer needs."""
+        """Speak on the connection whose push was lost, and listen at most as
+        long as the server's TCP may take to send that push again. The
+        server's report on the push (due within a fraction of a second, and
+        not sent where its TCP saw the push acknowledged) says when it does,
+        or that it never will: the test then stops listening once nothing
+        more can come."""
         discovery = self.discovery
-        while kept not in discovery.unacked:
-            due = discovery.reports_due(self._push_report_s)
-            left = (due - self._elapsed()) if due is not None else 0.0
-            if left <= 0:
-                break
-            self._report_arrived.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(left):
-                    await self._report_arrived.wait()
         test = discovery.last_test(kept)
         asked = test.asked_at if test is not None and test.asked_at is not None else 0.0
         wait = lost_push_wait(grace, self._elapsed() - asked)
-        listen = discovery.lost_push_listen(kept, self.clock())
-        if listen is not None:
-            wait = min(wait, listen)
         record = discovery.records.get(kept)
         seen = record.observed if record is not None else None
-        return await speak_after_expiry(conn, wait, seen, self.clock)
+        spoke = self.clock()
+        return await speak_after_expiry(
+            conn, wait, seen, self.clock, listen=lambda: discovery.lost_push_listen(kept, spoke),
+            news=self._report_arrived,
+        )  # fmt: skip
 
     async def _after_expiry(self) -> None:
         """Once the bracket is settled, finish the after-expiry tests (started
