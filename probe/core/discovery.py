@@ -110,7 +110,7 @@ class Discovery:
     def __post_init__(self) -> None:
         # The quiet and the kept connection count against what was asked
         # (``--parallel`` is every connection at once): the planner gets the rest.
-        aside = self.want_quiet + (self.keep_lost and not self.udp)
+        aside = self.want_quiet + self._kept_aside
         self.planners = {s: Planner(replace(c, max_conns=c.max_conns - aside)) for s, c in self.configs.items()}
 
     @classmethod
@@ -133,6 +133,12 @@ class Discovery:
     @property
     def asked(self) -> int:
         return max(cfg.max_conns for cfg in self.configs.values())
+
+    @property
+    def _kept_aside(self) -> int:
+        """1 where a lost-push connection is kept beside the pool (TCP; a UDP
+        probe kept is one its planner already counted)."""
+        return 1 if self.keep_lost and not self.udp else 0
 
     @property
     def pool(self) -> int:
@@ -158,10 +164,10 @@ class Discovery:
         if share is not None and key is not None and left != float("inf"):
             # Beside other runs of a survey: what they planned and have not
             # opened yet is not in the server's count, but will be.
-            want = pool + want_quiet + self.keep_lost
+            want = pool + want_quiet + self._kept_aside
             left, claim = share.size(key, int(left), want, self.open_now)
             self._claim = (share, claim)
-        kept = 1 if self.keep_lost else 0
+        kept = self._kept_aside
         quiet = want_quiet and left - 1 - kept >= MIN_POOL
         room = int(left) - quiet - kept
         if room < MIN_POOL and kept:

@@ -202,15 +202,6 @@ class UdpDiscoverRun(Driver):
         if isinstance(probe.tag, tuple):
             self._post(partial(self.discovery.arrived, probe.tag, None, at))
 
-    def _pushed(self, key: Key, reply: asyncio.Future[Reply]) -> None:
-        if reply.cancelled():
-            return
-        msg = reply.result()
-        if isinstance(msg, Pushed) and msg.sent and msg.idle_s is not None:
-            self._post(partial(self.discovery.pushed, key, msg.idle_s, self.clock()))
-        else:
-            self._post(partial(self.discovery.not_pushed, key, self.clock()))
-
     def _beat_pushed(self, beat: int, reply: asyncio.Future[Reply]) -> None:
         if reply.cancelled() or self._refresh is None:
             return

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from probe.core.commands import (
@@ -28,6 +29,7 @@ from probe.core.discovery import Discovery
 from probe.core.events import Event
 from probe.core.progress import Progress
 from probe.core.results import DiscoverResult
+from probe.core.server_messages import Pushed, Reply
 from probe.errors import TargetError
 from probe.run.control import RunEvents
 
@@ -86,6 +88,16 @@ class Driver(RunEvents[Input]):
 
     def _post(self, event: Input) -> None:
         self._events.put_nowait(event)
+
+    def _pushed(self, key: Key, reply: asyncio.Future[Reply]) -> None:
+        """The server's answer to a push request (a ``RequestPush``), for the Discovery."""
+        if reply.cancelled():
+            return
+        msg = reply.result()
+        if isinstance(msg, Pushed) and msg.sent and msg.idle_s is not None:
+            self._post(partial(self.discovery.pushed, key, msg.idle_s, self.clock()))
+        else:
+            self._post(partial(self.discovery.not_pushed, key, self.clock()))
 
     def _open_failed(self, key: Key, exc: TargetError) -> None:
         self._open_error = exc
