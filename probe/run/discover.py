@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from probe.core.commands import Command, Key, RequestPush, RunFacts
+from probe.core.commands import Command, KeepForAfterExpiry, Key, Recorded, RequestPush, RunFacts
 from probe.core.discovery import TCP, Discovery
 from probe.core.events import Event
 from probe.core.planner import Planner, PlannerConfig
 from probe.core.protocol import json_number
 from probe.core.results import DiscoverResult
-from probe.core.server_messages import Push, Pushed, PushUnacked, Reply, ServerMessage, read_server
+from probe.core.server_messages import Push, PushUnacked, ServerMessage, read_server
 from probe.core.survey import PoolShare, ShareKey
 from probe.core.targets import Scheme
 from probe.errors import TargetError
@@ -169,15 +169,6 @@ class DiscoverRun(Driver):
         reply.add_done_callback(partial(self._pushed, command.key))
         return True
 
-    def _pushed(self, key: Key, reply: asyncio.Future[Reply]) -> None:
-        if reply.cancelled():
-            return
-        msg, discovery = reply.result(), self.discovery
-        if isinstance(msg, Pushed) and msg.sent and msg.idle_s is not None:
-            self._post(partial(discovery.pushed, key, msg.idle_s, self.clock()))
-        else:
-            self._post(partial(discovery.not_pushed, key, self.clock()))
-
     def _news(self, msg: ServerMessage) -> None:
         if isinstance(msg, PushUnacked) and self.discovery.server_report(
             msg.session, self.clock(), msg.retransmit_in_s, msg.rto_s, ended=msg.ended is not None
@@ -290,7 +281,9 @@ class DiscoverRun(Driver):
 
     def _apply(self, commands: list[Command]) -> None:
         super()._apply(commands)
-        if self.options.after_expiry and not (self._jobs.keys() >= {"quiet", "lost"}):
+        # Only a new test (the bracket moved) or a kept connection lets a test
+        # start: the bracket is not worked out again on every other event.
+        if self.options.after_expiry and any(isinstance(c, Recorded | KeepForAfterExpiry) for c in commands):
             self._start_after_expiry()
 
     def _start_after_expiry(self) -> None:
