@@ -51,19 +51,36 @@ METAVARS: dict[str, str] = {
     **dict.fromkeys(
         (
             "json_out", "ndjson", "quiet", "no_save", "insecure", "loose", "random_ports", "silent_router",
-            "use_nagios", "version", "install_completion", "show_completion",
+            "use_nagios", "version", "install_completion", "show_completion", "help",
         ),
         "",
     ),
 }  # fmt: skip
 
 
-def parameters(command: Any) -> Iterator[tuple[str, Any]]:
-    """(command name, parameter) for every parameter of a click command tree."""
-    for param in command.params:
+def parameters(command: Any, parent: Any = None) -> Iterator[tuple[str, Any]]:
+    """(command name, parameter) for every parameter of a click command tree,
+    each command's --help included."""
+    ctx = _context(command, parent)
+    for param in [*command.params, *_help_option(command, ctx)]:
         yield command.name or "", param
     for sub in getattr(command, "commands", {}).values():
-        yield from parameters(sub)
+        yield from parameters(sub, ctx)
+
+
+def _context(command: Any, parent: Any) -> Any:
+    # The context the command will run in, built without parsing anything:
+    # its help option names (-h beside --help) come from the root's
+    # context_settings through the parent.
+    return command.context_class(command, info_name=command.name, parent=parent, **command.context_settings)
+
+
+def _help_option(command: Any, ctx: Any) -> list[Any]:
+    # click 8.2 and typer 0.2x make --help once per command and keep it
+    # (get_help_option caches it), so a metavar given here is the one help
+    # shows; older ones build it afresh and show no type for it anyway.
+    option = command.get_help_option(ctx)
+    return [] if option is None else [option]
 
 
 def is_choice(param: Any) -> bool:
@@ -79,4 +96,13 @@ def label(command: Any) -> Any:
     for _, param in parameters(command):
         if param.metavar is None and not is_choice(param) and param.name in METAVARS:
             param.metavar = METAVARS[param.name]
+        if param.param_type_name == "argument" and param.metavar:
+            # An argument's name column already shows its metavar (TARGET);
+            # typer 0.2x adds its Python type (<str>) beside it, which says
+            # nothing more. Help asks the parameter for that column.
+            param.display_type_rich = _no_type
     return command
+
+
+def _no_type(ctx: Any) -> None:
+    return None
