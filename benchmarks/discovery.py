@@ -18,9 +18,13 @@ UDP (--udp, or the "udp" rows of --json): natprobe measures the three flow
 states (unreplied, replied, stream) at once, one single-use probe per test,
 against timer profiles people meet: Linux conntrack (30 s until a flow is a
 stream, then 120 s), AWS connection tracking (30 s / 180 s) and a carrier NAT
-(15 s after the first outbound packet, 300 s once answered). The baseline is a
-bisection per state, one state after another (natbd reuses one socket, so it
-cannot run them at once). wall_ratio is against the longest timer.
+(15 s after the first outbound packet, 300 s once answered), and with every
+state's timer alike at each T above. Probes at once count three pools of 63
+(probe/core/pools.py; --udp-pool changes it, 31 is --parallel 96), the
+control connection and the inbound-refresh probe. The baseline is a bisection per state, one state
+after another (natbd reuses one socket, so it cannot run them at once).
+wall_ratio is against the longest timer; goal = wall <= 1.10 T + 2 s (plus
+the stream state's 2.5 s setup) and every state's width <= max(2%, 0.5 s).
 
 Columns: wall_ratio = wall time / T; width_ratio = bracket width / T;
 max_connections = connections open at once (natprobe counts its control
@@ -41,6 +45,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from probe.core.planner import Planner, PlannerConfig
+from probe.core.pools import SIDE, pool_for
+from probe.core.targets import Transport
 from probe.lab.simnat import SimNat, SimPath, simulate
 from probe.run.udp_session import STREAM_GAP_S
 
@@ -182,7 +188,11 @@ UDP_PROFILES: dict[str, tuple[float, float, float]] = {
     "linux-conntrack": (30.0, 30.0, 120.0),
     "aws": (30.0, 30.0, 180.0),
     "carrier-nat": (15.0, 300.0, 300.0),
+    # The TCP rows' timeouts, every state alike: the goal across 5 s to 2 h.
+    **{f"all-{t:g}": (t, t, t) for t in TIMEOUTS},
 }
+#: The default: 63 probes per flow state (probe/core/pools.py).
+UDP_POOL = pool_for(Transport.UDP, None)
 UDP_STATES = ("unreplied", "replied", "stream")
 
 
@@ -197,9 +207,12 @@ class UdpRow:
     probes_opened: int
     brackets: dict[str, tuple[float | None, float | None]]
     contains: bool
+    #: wall <= 1.10 T + 2 s (T the longest timer; the stream state's 2.5 s
+    #: setup counted) and every state's width <= max(2% of its timer, 0.5 s).
+    goal: bool
 
 
-def run_udp(profile: str, pool: int = PlannerConfig.max_conns) -> list[UdpRow]:
+def run_udp(profile: str, pool: int = UDP_POOL) -> list[UdpRow]:
     timers = UDP_PROFILES[profile]
     longest = max(timers)
     walls, conns, opened = [], 0, 0
@@ -209,7 +222,11 @@ def run_udp(profile: str, pool: int = PlannerConfig.max_conns) -> list[UdpRow]:
     for state, timer in zip(UDP_STATES, timers, strict=True):
         delay = STREAM_GAP_S if state == "stream" else 0.0
         path = SimPath(timer, rtt_s=RTT_S, seed=int(timer) + len(state), udp_state=state)
-        config = PlannerConfig(grace_s=GRACE_S, reuse=False, open_delay_s=delay, max_conns=pool)
+        # As Discovery.configure times it: an unreplied failure is charged one RTT more.
+        margin = RTT_S if state == "unreplied" else 0.0
+        config = PlannerConfig(
+            grace_s=GRACE_S, reuse=False, open_delay_s=delay, max_conns=pool, failure_margin_s=margin
+        )
         result = simulate(Planner(config), path)
         walls.append(result.wall_s)
         conns += result.max_connections - 1
@@ -228,15 +245,24 @@ def run_udp(profile: str, pool: int = PlannerConfig.max_conns) -> list[UdpRow]:
             for (lo, hi), t in zip(found.values(), timers, strict=True)
         )
 
+    def goal(found: dict[str, tuple[float | None, float | None]], wall: float) -> bool:
+        narrow = all(
+            lo is not None and hi is not None and hi - lo <= max(0.02 * t, 0.5) + 1e-9
+            for (lo, hi), t in zip(found.values(), timers, strict=True)
+        )
+        # The stream state's setup: its two exchanges, STREAM_GAP_S apart.
+        return narrow and wall <= 1.10 * longest + 2.0 + STREAM_GAP_S + 2 * RTT_S
+
     def rounded(found: dict[str, tuple[float | None, float | None]]) -> dict[str, tuple[float | None, float | None]]:
         return {k: tuple(None if v is None else round(v, 3) for v in pair) for k, pair in found.items()}  # type: ignore[misc]
 
     wall = max(walls)
+    side = SIDE[Transport.UDP]  # the control connection and the inbound-refresh probe
     return [
-        UdpRow("natprobe", profile, timers, round(wall, 2), round(wall / longest, 3), conns + 1, opened + 1,
-               rounded(brackets), contains(brackets)),
+        UdpRow("natprobe", profile, timers, round(wall, 2), round(wall / longest, 3), conns + side, opened + side,
+               rounded(brackets), contains(brackets), goal(brackets, wall)),
         UdpRow("bisection", profile, timers, round(bisect_wall, 2), round(bisect_wall / longest, 3), 1,
-               bisect_opened, rounded(bisect), contains(bisect)),
+               bisect_opened, rounded(bisect), contains(bisect), goal(bisect, bisect_wall)),
     ]  # fmt: skip
 
 
@@ -252,19 +278,19 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print rows as JSON")
     parser.add_argument("--udp", action="store_true", help="print the UDP rows only")
     parser.add_argument(
-        "--udp-pool", type=int, default=PlannerConfig.max_conns, help="UDP probes at once per flow state (default 63)"
+        "--udp-pool", type=int, default=UDP_POOL, help=f"UDP probes at once per flow state (default {UDP_POOL})"
     )
     args = parser.parse_args()
     started = time.perf_counter()
     udp_rows = [row for profile in UDP_PROFILES for row in run_udp(profile, args.udp_pool)]
     if args.udp and not args.json:
         print(f"{'method':10} {'profile':16} {'timers (s)':>16} {'wall (s)':>9} {'wall/T':>7} {'probes':>7} "
-              f"{'opened':>7} {'contains':>8}")  # fmt: skip
+              f"{'opened':>7} {'contains':>8} {'goal':>5}")  # fmt: skip
         for u in udp_rows:
             timers = "/".join(f"{t:g}" for t in u.timers_s)
             print(
                 f"{u.method:10} {u.profile:16} {timers:>16} {u.wall_s:9.1f} {u.wall_ratio:7.3f} {u.max_probes:7d} "
-                f"{u.probes_opened:7d} {u.contains!s:>8}"
+                f"{u.probes_opened:7d} {u.contains!s:>8} {u.goal!s:>5}"
             )
         return
     rows: list[Row] = []

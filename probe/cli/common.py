@@ -57,16 +57,14 @@ def duration(value: str | None, flag: str, positive: bool = True) -> float | Non
     return seconds
 
 
-def planner_config(
-    max_idle: str, resolution: str | None, budget: str | None, expect_min: str | None, parallel: int
-) -> PlannerConfig:
-    """A discovery's planner from the options discover and survey share."""
+def planner_config(max_idle: str, resolution: str | None, budget: str | None, expect_min: str | None) -> PlannerConfig:
+    """A discovery's planner from the options discover and survey share
+    (--parallel sets its pool once the transport is known: run/jobs.py)."""
     return PlannerConfig(
         max_idle_s=duration(max_idle, "--max-idle") or 0.0,
         resolution_s=duration(resolution, "--resolution"),
         budget_s=duration(budget, "--budget"),
         expect_min_s=duration(expect_min, "--expect-min"),
-        max_conns=parallel - 1,  # one is the control connection
     )
 
 

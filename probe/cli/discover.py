@@ -19,6 +19,7 @@ from probe.cli.options import (
     MaxIdle,
     NdJson,
     NoSave,
+    Parallel,
     ProxyOpt,
     Quiet,
     Resolution,
@@ -26,6 +27,7 @@ from probe.cli.options import (
     Subprotocol,
     Token,
 )
+from probe.core.pools import pool_for
 from probe.core.targets import control_for, parse_target
 from probe.errors import ExitCode, UsageError
 from probe.render import stream
@@ -33,7 +35,7 @@ from probe.render.console import make_console, render_discover, render_history_n
 from probe.render.jsonout import dump
 from probe.render.live import run_with_live
 from probe.run import history
-from probe.run.jobs import DEFAULT_PARALLEL, DiscoverJob, discovery
+from probe.run.jobs import DiscoverJob, discovery
 
 EXAMPLES = """
 Examples:
@@ -62,9 +64,7 @@ def command(
     resolution: Resolution = None,
     budget: Budget = None,
     expect_min: ExpectMin = None,
-    parallel: Annotated[
-        int, typer.Option("--parallel", min=3, max=4096, help="Connections open at once.")
-    ] = DEFAULT_PARALLEL,
+    parallel: Parallel = None,
     grace: DiscoverGrace = None,
     token: Token = None,
     json_out: JsonOut = False,
@@ -85,9 +85,10 @@ def command(
     try:
         parsed = parse_target(target, ("tcp", "udp", "ws", "wss"))
         control_target = control_for(parsed, control)
+        pool_for(parsed.transport, parallel)
     except UsageError as exc:
         fail(exc.message, ExitCode.USAGE)
-    config = planner_config(max_idle, resolution, budget, expect_min, parallel)
+    config = planner_config(max_idle, resolution, budget, expect_min)
     if json_out and ndjson:
         fail("--json and --ndjson cannot be combined", ExitCode.USAGE)
     console = make_console()
@@ -96,7 +97,7 @@ def command(
     observer = stream.ndjson if ndjson else (None if silent or live else stream.progress)
     reach = endpoint(parsed, token, header, subprotocol, cacert, insecure, proxy)
     control_reach = None if control_target is None else reach.to(control_target)
-    job = DiscoverJob(reach, config, grace_s=duration(grace, "--grace"), control=control_reach)
+    job = DiscoverJob(reach, config, grace_s=duration(grace, "--grace"), control=control_reach, parallel=parallel)
     runner = discovery(job, observer=observer)
     running = run_with_live(runner, console) if live else runner.run()
     result = run(running, on_error=monitor.failed).to_json()

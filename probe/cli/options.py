@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from probe.core.pools import DEFAULT_PARALLEL, DEFAULT_UDP_PARALLEL
+
 Header = Annotated[
     list[str] | None, typer.Option("--header", help="Extra handshake header 'Name: value' (repeatable).")
 ]
@@ -57,3 +59,14 @@ DiscoverGrace = Annotated[
 ]
 NdJson = Annotated[bool, typer.Option("--ndjson", help="Stream one JSON event per line; the result is the last line.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
+Parallel = Annotated[
+    int | None,
+    typer.Option(
+        "--parallel",
+        min=3,
+        max=4096,
+        help="Connections open at once (a survey: per path), the control connection included; "
+        "udp:// shares its probes between the three flow states.",
+        show_default=f"{DEFAULT_PARALLEL}; udp:// {DEFAULT_UDP_PARALLEL}",
+    ),
+]

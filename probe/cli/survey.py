@@ -18,12 +18,14 @@ from probe.cli.options import (
     MaxIdle,
     NdJson,
     NoSave,
+    Parallel,
     ProxyOpt,
     Quiet,
     Resolution,
     Subprotocol,
     Token,
 )
+from probe.core.pools import pool_for
 from probe.core.targets import parse_target
 from probe.core.text import printable
 from probe.errors import ExitCode, UsageError
@@ -32,7 +34,6 @@ from probe.render.console import make_console
 from probe.render.jsonout import dump
 from probe.render.survey import render_survey
 from probe.run import history
-from probe.run.jobs import DEFAULT_PARALLEL
 from probe.run.survey import FAMILIES, SurveyOptions, run_survey
 
 EXAMPLES = """
@@ -63,9 +64,7 @@ def command(
     resolution: Resolution = None,
     budget: Budget = None,
     expect_min: ExpectMin = None,
-    parallel: Annotated[
-        int, typer.Option("--parallel", min=3, max=4096, help="Connections open at once, per path.")
-    ] = DEFAULT_PARALLEL,
+    parallel: Parallel = None,
     grace: DiscoverGrace = None,
     token: Token = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object (natprobe.survey/1) on stdout.")] = False,
@@ -85,11 +84,13 @@ def command(
         fail("--json and --ndjson cannot be combined", ExitCode.USAGE)
     try:
         parsed = [parse_target(t, ("tcp", "udp", "ws", "wss")) for t in targets]
+        for each in parsed:
+            pool_for(each.transport, parallel)
     except UsageError as exc:
         fail(exc.message, ExitCode.USAGE)
-    config = planner_config(max_idle, resolution, budget, expect_min, parallel)
+    config = planner_config(max_idle, resolution, budget, expect_min)
     reaches = tuple(endpoint(t, token, header, subprotocol, cacert, insecure, proxy) for t in parsed)
-    options = SurveyOptions(reaches, config, family=family, grace_s=duration(grace, "--grace"))
+    options = SurveyOptions(reaches, config, family=family, grace_s=duration(grace, "--grace"), parallel=parallel)
     observer = stream.ndjson if ndjson else (None if quiet or json_out else stream.survey_progress)
     survey = run(run_survey(options, observer))
     saved = 0

@@ -41,6 +41,8 @@ from probe.errors import TargetError
 
 #: The one flow state of a TCP or WebSocket discovery.
 TCP = "tcp"
+#: The UDP flow state whose binding starts before the server sees it (_margin).
+UNREPLIED = "unreplied"
 #: Opening this many connections in a row failing (per flow state) means the
 #: server or path refuses us: give up instead of retrying forever.
 MAX_OPEN_FAILURES = 5
@@ -188,8 +190,17 @@ class Discovery:
         """Time the planners for the measured RTT (before :meth:`start`)."""
         self.rtt_s = rtt
         self.planners = {
-            state: Planner(timed(p.config, rtt, grace_s, p.config.max_conns)) for state, p in self.planners.items()
+            state: Planner(
+                replace(timed(p.config, rtt, grace_s, p.config.max_conns), failure_margin_s=self._margin(state))
+            )
+            for state, p in self.planners.items()
         }
+
+    def _margin(self, state: str) -> float:
+        # Only an unreplied probe's binding starts before the server's idle
+        # does (PlannerConfig.failure_margin_s); the others' last packet is
+        # the server's own reply, as a TCP flow's is its ACK.
+        return self.rtt_s if self.udp and state == UNREPLIED else 0.0
 
     def release_share(self) -> None:
         if self._claim is not None:

@@ -17,6 +17,7 @@ import yaml
 
 from probe.core.durations import DurationError, parse_duration
 from probe.core.heartbeat import KINDS, MODES
+from probe.core.pools import pool_for
 from probe.core.proxy import resolve_proxy
 from probe.core.survey import FAMILY_NAMES
 from probe.core.targets import Scheme, Target, parse_target
@@ -225,6 +226,11 @@ def _probe(node: yaml.Node, index: int) -> JobSpec:
         _check_options(options, what, _line(keys[kind][1]), udp)
     if "parallel" in options and options["parallel"] < 3:
         raise ConfigError(f"{what}: {kind}.parallel must be at least 3", _line(keys[kind][1]))
+    try:
+        for _, each in parsed:
+            pool_for(each.transport, options.get("parallel"), f"{kind}.parallel")
+    except UsageError as exc:
+        raise ConfigError(f"{what}: {exc.message}", _line(keys[kind][1])) from None
     if options.get("family", "both") not in FAMILY_NAMES:
         raise ConfigError(f"{what}: survey.family must be one of {', '.join(FAMILY_NAMES)}", _line(keys[kind][1]))
     headers: tuple[str, ...] = ()

@@ -66,6 +66,11 @@ class PlannerConfig:
     #: Seconds from Open to the start of the idle period (a UDP stream probe
     #: exchanges twice, 2 s apart, first): the time goal counts from there.
     open_delay_s: float = 0.0
+    #: Added to the idle a failed test is charged. A UDP unreplied probe's
+    #: binding began when its hello crossed the NAT, up to one RTT before the
+    #: server (whose idle is measured) got it: a failure proves only that
+    #: the binding lived less than the idle plus that RTT.
+    failure_margin_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.max_conns < 2:
@@ -204,7 +209,7 @@ class Planner:
             view.server_idle_s = server_idle_s
             if view.test is not None:
                 # Already declared lost: charge the longer of the two measures.
-                view.test.idle_s = max(view.test.idle_s, server_idle_s)
+                view.test.idle_s = max(view.test.idle_s, server_idle_s + self.config.failure_margin_s)
         return self._step(now)
 
     def arrived(self, conn: int, server_idle_s: float | None, now: float) -> list[Action]:
@@ -279,7 +284,7 @@ class Planner:
         """The idle a failure is charged to: the longest measure available, so
         that an upper bound is never understated."""
         since = view.idle_since if view.rx_at is None else min(view.rx_at, view.idle_since)
-        return max(end - since, view.server_idle_s or 0.0)
+        return max(end - since, view.server_idle_s or 0.0) + self.config.failure_margin_s
 
     def _client_idle(self, view: ConnView, now: float) -> float:
         end = view.probe_at if view.probe_at is not None else now

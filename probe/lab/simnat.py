@@ -133,6 +133,9 @@ class DiscoverySim:
         self._queue: list[_Event] = []
         self._seq = itertools.count()
         self._expiry_version: dict[Key, int] = {}
+        #: UDP: when the server received each probe's last datagram; its
+        #: pushed idle counts from there (probe/core/udp_table.py).
+        self._server_seen: dict[Key, float] = {}
 
     def _at(self, t: float, run: Callable[[], list[Command]]) -> None:
         heapq.heappush(self._queue, _Event(t, next(self._seq), run))
@@ -180,6 +183,11 @@ class DiscoverySim:
         since = self.now
         if path.udp_state != "unreplied":
             since += path.rtt_s + (path.stream_gap_s if path.udp_state == "stream" else 0.0)
+        # unreplied: the hello reaches the server one way after it bound the
+        # flow (this NAT is by the client); otherwise the server answered the
+        # last echo as it arrived, one way before its reply got back.
+        half = path.rtt_s / 2
+        self._server_seen[key] = since + half if path.udp_state == "unreplied" else since - half
 
         def opened() -> list[Command]:
             nat.touch(conn, since)
@@ -216,7 +224,8 @@ class DiscoverySim:
         # send time, so the simulated server reports the idle it would see.
         view = self.discovery.planners[state].conns.get(conn)
         idle_since = view.idle_since if view is not None else asked
-        server_idle = max(0.0, sent - (idle_since + to_server))
+        seen = self._server_seen.get(key, idle_since + to_server)
+        server_idle = max(0.0, sent - seen)
         back = nat.one_way()
         crossing = sent + back
         if nat.rng.random() < path.loss_once:

@@ -30,7 +30,7 @@ from probe.net.sockopts import KeepaliveSettings
 from probe.net.ws_client import WsOptions, parse_header
 from probe.run.check import CheckOptions, run_check
 from probe.run.check_udp import UdpCheckOptions, run_check_udp
-from probe.run.jobs import DEFAULT_MAX_IDLE_S, DEFAULT_PARALLEL, DiscoverJob, discovery
+from probe.run.jobs import DEFAULT_MAX_IDLE_S, DiscoverJob, discovery
 from probe.run.prometheus import exposition
 from probe.run.survey import SurveyOptions, run_survey
 
@@ -71,20 +71,24 @@ def _planner(spec: JobSpec) -> PlannerConfig:
         resolution_s=o.get("resolution"),
         budget_s=o.get("budget"),
         expect_min_s=o.get("expect_min"),
-        max_conns=o.get("parallel", DEFAULT_PARALLEL) - 1,
     )
 
 
 def discover_job(spec: JobSpec) -> DiscoverJob:
     target = parse_target(spec.target, ("tcp", "udp", "ws", "wss"))
     control = _udp(spec)[1] if target.scheme is Scheme.UDP else None
-    return DiscoverJob(_endpoint(spec, target), _planner(spec), grace_s=spec.options.get("grace"), control=control)
+    o = spec.options
+    return DiscoverJob(
+        _endpoint(spec, target), _planner(spec), grace_s=o.get("grace"), control=control, parallel=o.get("parallel")
+    )
 
 
 def survey_options(spec: JobSpec) -> SurveyOptions:
     reaches = tuple(_endpoint(spec, parse_target(t, ("tcp", "udp", "ws", "wss"))) for t in spec.targets)
     o = spec.options
-    return SurveyOptions(reaches, _planner(spec), family=str(o.get("family", "both")), grace_s=o.get("grace"))
+    return SurveyOptions(
+        reaches, _planner(spec), family=str(o.get("family", "both")), grace_s=o.get("grace"), parallel=o.get("parallel")
+    )
 
 
 def _endpoint(spec: JobSpec, target: Target) -> Endpoint:

@@ -9,18 +9,19 @@ The defaults every caller shares live here too.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from probe.core.planner import PlannerConfig
+from probe.core.pools import DEFAULT_PARALLEL, pool_for
 from probe.core.survey import PoolShare
 from probe.core.targets import Transport, control_for
 from probe.net.dial import Endpoint
 from probe.run.discover import DiscoverOptions, DiscoverRun
 from probe.run.discover_udp import UdpDiscoverOptions, UdpDiscoverRun
 
-#: Connections a discovery holds at once, its control connection included.
-DEFAULT_PARALLEL = PlannerConfig.max_conns + 1
+__all__ = ["DEFAULT_MAX_IDLE_S", "DEFAULT_PARALLEL", "DiscoverJob", "Discovery", "discovery"]
+
 #: The longest idle a discovery tests unless told.
 DEFAULT_MAX_IDLE_S = PlannerConfig.max_idle_s
 
@@ -36,6 +37,10 @@ class DiscoverJob:
     grace_s: float | None = None
     #: udp:// only: the control connection (default tcp:// on the target's host and port).
     control: Endpoint | None = None
+    #: Connections held at once in all, the control connection included;
+    #: None: the transport's default (probe/core/pools.py). It sets the
+    #: planners' ``max_conns``.
+    parallel: int | None = None
 
 
 def discovery(
@@ -48,16 +53,15 @@ def discovery(
     Ctrl-C and SIGTERM itself (a survey, the exporter).
     """
     target = job.endpoint.target
+    planner = replace(job.planner, max_conns=pool_for(target.transport, job.parallel))
     runner: Discovery
     if target.transport is Transport.UDP:
         named = control_for(target, None)
         assert named is not None  # every udp:// target has a default control
         control = job.control or job.endpoint.to(named)
-        runner = UdpDiscoverRun(
-            UdpDiscoverOptions(target, control, job.planner, grace_s=job.grace_s), observer=observer
-        )
+        runner = UdpDiscoverRun(UdpDiscoverOptions(target, control, planner, grace_s=job.grace_s), observer=observer)
     else:
-        options = DiscoverOptions(job.endpoint, job.planner, grace_s=job.grace_s)
+        options = DiscoverOptions(job.endpoint, planner, grace_s=job.grace_s)
         runner = DiscoverRun(options, observer=observer, share=share)
     runner.own_signals = own_signals
     return runner

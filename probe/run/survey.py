@@ -42,6 +42,8 @@ class SurveyOptions:
     planner: PlannerConfig
     family: str = "both"
     grace_s: float | None = None
+    #: Each path's connections at once (DiscoverJob.parallel).
+    parallel: int | None = None
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,9 @@ async def expand(endpoint: Endpoint, family: str) -> list[Path]:
 
 def _runner(path: Path, options: SurveyOptions, share: PoolShare, observer: Observer | None) -> Discovery:
     """One path's discovery; the survey, not the runner, handles Ctrl-C."""
-    job = DiscoverJob(path.endpoint, options.planner, grace_s=options.grace_s, control=path.control)
+    job = DiscoverJob(
+        path.endpoint, options.planner, grace_s=options.grace_s, control=path.control, parallel=options.parallel
+    )
     return discovery(job, observer=observer, share=share, own_signals=False)
 
 

@@ -94,3 +94,18 @@ def test_the_ip_version_of_a_udp_discovery_is_the_family_its_probes_use() -> Non
         proc.stop()
     assert run.returncode == 0, run.stderr
     assert output_json(run.stdout)["plan"]["ip_version"] == 6
+
+
+def test_parallel_counts_every_udp_probe_at_once(udp_server: tuple[int, int]) -> None:
+    tcp, udp = udp_server
+    args = ("discover", f"udp://127.0.0.1:{udp}", "--control", f"tcp://127.0.0.1:{tcp}", "--max-idle", "1s")
+    proc = run_cli(*args, "--parallel", "14", "--json", "--no-save")
+    assert proc.returncode == 0, proc.stderr
+    connections = output_json(proc.stdout)["connections"]
+    # 14 in all: the control connection, the refresh probe and 4 per state.
+    assert connections["pool"] == 4 and connections["max_open"] <= 14
+    too_few = run_cli(*args, "--parallel", "7", "--json")
+    assert too_few.returncode == 2 and too_few.stdout == ""
+    assert too_few.stderr.strip().splitlines() == [
+        "natprobe: --parallel: udp:// needs at least 8 connections at once, got 7"
+    ]

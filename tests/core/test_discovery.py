@@ -596,3 +596,35 @@ def test_a_kept_connection_the_server_reported_on_is_kept_over_a_newer_one() -> 
     replay = Reporting(again, {TCP: SimPath(20.0, rtt_s=0.02)})
     replay.run()
     assert again.kept == first_kept != discovery.kept
+
+
+@pytest.mark.parametrize("pool", [31, 63])
+def test_every_udp_state_brackets_its_own_timer_exactly(pool: int) -> None:
+    # The linux-conntrack profile of benchmarks/discovery.py. A replied or
+    # stream probe's idle counts, as the real server counts it, from the
+    # echo it answered; an unreplied one's from its hello, which bound the
+    # flow one way earlier at a NAT by the client, so its failures are
+    # charged one RTT more (PlannerConfig.failure_margin_s).
+    timeouts = {"unreplied": 30.0, "replied": 30.0, "stream": 120.0}
+    discovery = Discovery.for_udp(PlannerConfig(max_conns=pool), UDP_STATES, 2.5)
+    discovery.configure(0.02, 1.0)
+    paths = {s: SimPath(t, udp_state=s, rtt_s=0.02, seed=int(t) + len(s)) for s, t in timeouts.items()}
+    DiscoverySim(discovery, paths).run()
+    for state, timeout in timeouts.items():
+        b = discovery.planners[state].bracket()
+        assert b.lower is not None and b.upper is not None, state
+        assert b.lower <= timeout <= b.upper, (state, b.lower, b.upper)
+        assert b.upper - b.lower <= max(0.02 * timeout, 0.5), state
+        # Every test agrees with the exact timer: none understated.
+        for test in discovery.planners[state].evidence.tests:
+            assert (test.idle_s <= timeout) is (test.outcome is Outcome.SURVIVED), (state, test)
+
+
+def test_only_an_unreplied_probes_failure_is_charged_the_rtt() -> None:
+    discovery = Discovery.for_udp(PlannerConfig(), UDP_STATES, 2.5)
+    discovery.configure(0.04, None)
+    margins = {s: p.config.failure_margin_s for s, p in discovery.planners.items()}
+    assert margins == {"unreplied": 0.04, "replied": 0.0, "stream": 0.0}
+    tcp = Discovery.for_tcp(PlannerConfig())
+    tcp.configure(0.04, None)
+    assert tcp.planners[TCP].config.failure_margin_s == 0.0

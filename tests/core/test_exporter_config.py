@@ -120,6 +120,11 @@ BAD = [
         "fixed, idle",
     ),
     ("probes:\n  - name: a\n    target: tcp://h\n    every: 1m\n    discover: {parallel: 2}\n", 5, "at least 3"),
+    (
+        "probes:\n  - name: a\n    target: udp://h\n    every: 1m\n    discover: {parallel: 7}\n",
+        5,
+        "discover.parallel: udp:// needs at least 8 connections at once, got 7",
+    ),
     ("probes:\n  - name: a\n    target: tcp://h\n    every: 1m\n    check: [1]\n", 5, "check must be a mapping"),
     ("probes:\n  - name: a\n    target: [x]\n    every: 1m\n    check: {idle: 1}\n", 3, "must be a single value"),
     ("probes:\n  - name: a\n    target: tcp://h\n    every: 1m\n    headers: x\n    check: {idle: 1}\n", 5, "headers"),

@@ -7,7 +7,7 @@ import pytest
 
 from probe.core.evidence import Outcome
 from probe.core.planner import Close, ConnState, Open, Planner, PlannerConfig, Probe
-from probe.lab.simnat import SimPath, simulate
+from probe.lab.simnat import DiscoverySim, SimPath, planner_discovery, simulate
 
 
 def test_a_probe_whose_push_arrived_is_closed_not_reused() -> None:
@@ -80,3 +80,41 @@ def test_each_state_finds_its_timer_with_single_use_probes(state: str, timeout: 
 def test_sim_path_refuses_an_unknown_udp_state() -> None:
     with pytest.raises(ValueError, match="unknown UDP state"):
         SimPath(5.0, udp_state="bound")
+
+
+@pytest.mark.parametrize("margin", [0.0, 0.05])
+def test_a_failure_is_charged_the_margin_and_a_survival_is_not(margin: float) -> None:
+    planner = Planner(PlannerConfig(reuse=False, max_conns=3, grace_s=0.5, failure_margin_s=margin))
+    planner.start(0.0)
+    planner.opened(0, 0.1, since=0.1)
+    planner.opened(1, 0.1, since=0.1)
+    for conn, asked in ((0, 3.1), (1, 4.1)):
+        planner.conns[conn].state = ConnState.PROBING
+        planner.conns[conn].probe_at = asked
+    planner.arrived(0, 3.0, 3.2)
+    planner.tick(4.7)  # conn 1's push is declared lost
+    survived, failed = planner.evidence.tests
+    assert survived.outcome is Outcome.SURVIVED and survived.idle_s == 3.0
+    assert failed.outcome is Outcome.FAILED and failed.idle_s == pytest.approx(4.0 + margin)
+    # The server's report, arriving after, is charged the margin too.
+    planner.pushed(1, 4.02, 4.8)
+    assert failed.idle_s == pytest.approx(4.02 + margin)
+    assert planner.bracket().upper == pytest.approx(4.02 + margin)
+
+
+@pytest.mark.parametrize("state", ["replied", "stream"])
+def test_the_simulated_server_counts_idle_from_the_echo_it_answered(state: str) -> None:
+    # As probe/core/udp_table.py does: the echo arrived one way before its
+    # reply reached the client (``idle_since``), and the push left one way
+    # after the client asked, so the server's idle is the client's plus an RTT.
+    rtt = 0.04
+    delay = 2.5 if state == "stream" else 0.0
+    config = PlannerConfig(reuse=False, max_conns=8, open_delay_s=delay)
+    discovery = planner_discovery(Planner(config), SimPath(20.0, rtt_s=rtt, udp_state=state))
+    DiscoverySim(discovery, {state: SimPath(20.0, rtt_s=rtt, udp_state=state)}).run()
+    tests = discovery.planners[state].evidence.tests
+    survived = [t for t in tests if t.outcome is Outcome.SURVIVED]
+    assert survived
+    for test in survived:
+        assert test.asked_at is not None
+        assert test.idle_s == pytest.approx(test.asked_at - test.idle_since + rtt, abs=1e-9)
