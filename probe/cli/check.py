@@ -29,7 +29,9 @@ from probe.cli.options import (
 )
 from probe.core.targets import Scheme, control_for, parse_target
 from probe.errors import ExitCode, UsageError
-from probe.render.console import make_console, render_check, render_history_note
+from probe.render.check import render_check
+from probe.render.console import make_console
+from probe.render.history import render_history_note
 from probe.render.jsonout import dump
 from probe.run import history
 from probe.run.check import CheckOptions, run_check

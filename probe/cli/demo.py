@@ -10,7 +10,8 @@ from probe.cli.common import duration, fail, run
 from probe.errors import ExitCode
 from probe.lab.emulator import MODES
 from probe.render import stream
-from probe.render.console import make_console, render_discover
+from probe.render.console import make_console
+from probe.render.discover import render_discover
 from probe.render.jsonout import dump
 from probe.render.live import run_with_live
 from probe.run.demo import run_demo

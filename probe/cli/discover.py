@@ -31,7 +31,9 @@ from probe.core.pools import pool_for
 from probe.core.targets import control_for, parse_target
 from probe.errors import ExitCode, UsageError
 from probe.render import stream
-from probe.render.console import make_console, render_discover, render_history_note
+from probe.render.console import make_console
+from probe.render.discover import render_discover
+from probe.render.history import render_history_note
 from probe.render.jsonout import dump
 from probe.render.live import run_with_live
 from probe.run import history

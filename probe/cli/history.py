@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from probe.render.console import make_console, render_history
+from probe.render.console import make_console
+from probe.render.history import render_history
 from probe.render.jsonout import dump
 from probe.run.history import grouped, load, state_file
 

@@ -24,7 +24,8 @@ from probe.cli.options import (
 )
 from probe.core.targets import Scheme, parse_target
 from probe.errors import ExitCode, UsageError
-from probe.render.console import make_console, render_hold
+from probe.render.check import render_hold
+from probe.render.console import make_console
 from probe.render.jsonout import dump
 from probe.run.hold import HoldOptions, run_hold
 from probe.run.hold_ws import WsHoldOptions, run_hold_ws

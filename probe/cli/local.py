@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from probe.render.console import make_console, render_local
+from probe.render.console import make_console
+from probe.render.facts import render_local
 from probe.render.jsonout import dump
 from probe.run.local import local_facts
 

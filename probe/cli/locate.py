@@ -10,7 +10,8 @@ from probe.cli.common import duration, endpoint, fail, run
 from probe.cli.options import CaCert, Header, Insecure, JsonOut, ProxyOpt, Subprotocol, Token
 from probe.core.targets import parse_target
 from probe.errors import ExitCode, UsageError
-from probe.render.console import make_console, render_locate
+from probe.render.console import make_console
+from probe.render.facts import render_locate
 from probe.render.jsonout import dump
 from probe.run.locate import LocateOptions, run_locate
 

@@ -26,7 +26,8 @@ from tests.render.helpers import sample_discover_result
 
 RENDER = """
 import json, sys
-from probe.render.console import make_console, render_discover
+from probe.render.console import make_console
+from probe.render.discover import render_discover
 render_discover(json.load(open(sys.argv[1])), make_console())
 """
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

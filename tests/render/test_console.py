@@ -11,7 +11,9 @@ from probe.core.evidence import Bracket, Evidence, FailureMode, IdleTest, Outcom
 from probe.core.recommend import recommendations
 from probe.core.results import DiscoverResult
 from probe.core.text import printable
-from probe.render.console import render_discover, render_hold, render_local, timeline
+from probe.render.check import render_hold
+from probe.render.discover import render_discover, timeline
+from probe.render.facts import render_local
 from tests.render.helpers import sample_discover_result
 
 
@@ -111,7 +113,7 @@ def test_local_summary_mentions_nat_and_keepalive_defaults() -> None:
 
 
 def test_locate_summary_names_the_hop_then_shows_the_trace() -> None:
-    from probe.render.console import render_locate
+    from probe.render.facts import render_locate
 
     console, out = _console()
     render_locate(

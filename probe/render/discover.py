@@ -1,0 +1,241 @@
+"""A discovery's summary: the bracket, its evidence, the after-expiry test, the advice and the plan."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from probe.core.after_expiry import meaning
+from probe.render.console import dur
+from probe.render.udp import render_states, render_udp_plan, render_udp_recommendations
+
+MODE_MEANING = {
+    "silent_drop": "flows were forgotten silently: a NAT or firewall dropping idle state",
+    "reset": "flows were reset: a middlebox that sends RST, or a server that forgot the flow",
+    "closed": "flows were closed: typically a proxy or load balancer idle timeout",
+}
+
+
+def render_proxy(result: dict[str, Any], console: Console) -> None:
+    """Say so when a proxy stood in the path: it is a middlebox of its own."""
+    proxy = result.get("proxy")
+    if proxy:
+        console.print(
+            f"  Through the proxy {escape(str(proxy))}: what was measured is the path through it, "
+            "its own idle timeout included"
+        )
+
+
+def render_discover(result: dict[str, Any], console: Console, truth_s: float | None = None) -> None:
+    lower, upper = result["lower_s"], result["upper_s"]
+    target = escape(str(result["target"]))
+    console.print(f"[bold]natprobe discover[/bold] {target}")
+    render_proxy(result, console)
+    longest = result["longest_survived_s"]
+    if upper is None and result["reason"] == "max_idle":
+        console.print(
+            f"  No idle timeout up to {dur(result['max_idle_s'])}: every idle tested survived, the longest "
+            f"{dur(longest)}. No keepalive is needed against this path up to that idle."
+        )
+    elif upper is None and longest is None:
+        console.print(f"  Nothing was measured before the run stopped ({result['reason']}).")
+    elif upper is None:
+        console.print(
+            f"  No timeout seen before the run stopped ({result['reason']}): idles up to {dur(longest)} "
+            "survived; nothing longer was measured, so the path's timeout is unknown beyond that."
+        )
+    else:
+        console.print(
+            f"  Idle timeout between [bold]{dur(lower)}[/bold] (longest idle that survived) "
+            f"and [bold]{dur(upper)}[/bold] (shortest that failed)"
+        )
+        console.print(f"  Estimate: {dur(result['estimate_s'])}  (bracket width {dur(result['width_s'])})")
+    if truth_s is not None:
+        inside = lower is not None and upper is not None and lower <= truth_s <= upper
+        mark = "[green]inside[/green]" if inside else "[red]outside[/red]"
+        console.print(f"  Emulated NAT timeout: {dur(truth_s)} ({mark} the measured bracket)")
+    mode = result.get("failure_mode")
+    if mode:
+        console.print(f"  Failure mode: {mode} - {MODE_MEANING.get(mode, '')}")
+    if not result.get("consistent", True):
+        console.print(
+            "  [yellow]Evidence was inconsistent[/yellow] (survivals above failures): the path has no sharp "
+            "timeout; the bracket is widened to cover it."
+        )
+    nat = result.get("nat") or {}
+    if nat.get("detected") is not None:
+        preserved = nat.get("port_preserved")
+        extra = "" if preserved is None else (", port preserved" if preserved else ", port rewritten")
+        console.print(
+            f"  Address: local {escape(str(nat.get('local')))}, server saw {escape(str(nat.get('observed')))} "
+            f"({'translated' if nat.get('detected') else 'no translation'}{extra})"
+        )
+    tests = len(result["probes"])
+    conns = result["connections"]
+    udp = result["transport"] == "udp"
+    console.print(
+        f"  Took {dur(result['wall_s'])} with {tests} test{'' if tests == 1 else 's'} on "
+        f"{conns.get('opened', '?')} {'probes (a UDP socket each)' if udp else 'connections'} ({result['reason']})"
+    )
+    if conns.get("limited_by_server"):
+        console.print(
+            f"  [yellow]The server allowed {conns['pool']} test connections from this address[/yellow] "
+            f"({conns['asked']} asked for; other sessions from here hold the rest): slower than usual."
+        )
+    # UDP: the timeline of the shortest state, whose bracket is the one above.
+    shown = [p for p in result.get("probes") or [] if not udp or p.get("state") == result.get("shortest_state")]
+    for line in timeline(shown, lower, upper):
+        console.print("  " + escape(line))
+    if result["transport"] == "udp":
+        render_states(result, console)
+        render_udp_recommendations(result.get("recommendations"), console)
+        render_udp_plan(result.get("plan"), console)
+        if result.get("interrupted"):
+            console.print("  [yellow]Interrupted[/yellow]: the brackets above are what was measured so far.")
+        return
+    render_after_expiry(result.get("after_expiry"), console)
+    unacked = (result.get("server_view") or {}).get("unacknowledged_pushes")
+    if unacked:
+        console.print(
+            f"  Server's view: {unacked} push{'es' if unacked != 1 else ''} never acknowledged by this side's TCP "
+            "(a second witness, from the far end, that the flows were dropped)"
+        )
+    render_recommendations(result.get("recommendations"), console)
+    render_plan(result.get("plan"), console, complete=result["reason"] == "max_idle")
+    if result.get("interrupted"):
+        console.print("  [yellow]Interrupted[/yellow]: the bracket above is what was measured so far.")
+
+
+TIMELINE_WIDTH = 50
+
+
+def _axis(tests: list[tuple[float, bool]], lo: float, hi: float, width: int) -> str:
+    cells = [" "] * width
+    span = max(hi - lo, 1e-9)
+    for idle, survived in tests:
+        if not lo <= idle <= hi:
+            continue
+        col = min(width - 1, int((idle - lo) / span * (width - 1) + 0.5))
+        # A failure wins a shared cell: it is the rarer, more telling mark.
+        cells[col] = "x" if not survived or cells[col] == "x" else "+"
+    return "".join(cells)
+
+
+def timeline(probes: list[dict[str, Any]], lower: float | None, upper: float | None) -> list[str]:
+    """Each test on an axis of idle seconds: + survived, x failed; then a zoom on the bracket."""
+    tests = [(float(p["idle_s"]), p["outcome"] == "survived") for p in probes]
+    if not tests:
+        return []
+    hi = max(idle for idle, _ in tests)
+    zoom = lower is not None and upper is not None
+    # The legend says what the second axis is: the axes themselves stay
+    # short enough for an 80-column terminal.
+    rows = [
+        f"Timeline (idle time; + survived, x failed{'; below, a zoom on the bracket' if zoom else ''})",
+        f"{'0s':>8} |{_axis(tests, 0.0, hi, TIMELINE_WIDTH)}| {dur(hi)}",
+    ]
+    if lower is not None and upper is not None:
+        margin = max(upper - lower, 0.1)
+        lo, top = max(0.0, lower - 2 * margin), upper + 2 * margin
+        rows.append(f"{dur(lo):>8} |{_axis(tests, lo, top, TIMELINE_WIDTH)}| {dur(top)}")
+    return rows
+
+
+def render_after_expiry(after: dict[str, Any] | None, console: Console) -> None:
+    """What an application meets when it speaks on a forgotten flow."""
+    if not after:
+        return
+    cases = [("idle, nobody spoke", after)]
+    if after.get("after_lost_push"):
+        cases.append(("after a lost push", after["after_lost_push"]))
+    shown = [(label, case) for label, case in cases if case.get("outcome")]
+    if not shown:
+        return
+    console.print("  [bold]After the timeout[/bold], when the application sends again:")
+    for label, case in shown:
+        outcome = case["outcome"]
+        extra = ""
+        if case.get("late_push_delivered"):
+            extra = " The lost push arrived late, once the mapping was back."
+        elif outcome == "revived" and label == "after a lost push":
+            extra = " The lost push never arrived."
+        console.print(f"    {label}: [bold]{outcome}[/bold]: {escape(meaning(outcome))}.{extra}")
+
+
+def render_plan(plan: dict[str, Any] | None, console: Console, complete: bool = True) -> None:
+    """The keepalive plan: each design's cost per connection and time to notice a dead path."""
+    if not plan:
+        return
+    ka, hb, srv = plan["keepalive"], plan["heartbeat"], plan["server"]
+    if plan["purpose"] == "detect_only" and complete:
+        console.print("  [bold]Plan[/bold]: the path needs no keepalive; these settings only detect dead peers")
+    elif plan["purpose"] == "detect_only":
+        console.print(
+            "  [bold]Plan[/bold]: no timeout was measured, so none of this keeps the path alive; "
+            "these settings only detect dead peers (a longer run would learn the timeout)"
+        )
+    else:
+        console.print(f"  [bold]Plan[/bold]: keep each connection busy at least every {dur(plan['interval_s'])}")
+    variant = f"IPv{plan['ip_version']}{', TLS' if plan['tls'] else ''}"
+    rows = [
+        ("design", "settings", "notices a dead path", "packets/day", f"bytes/day ({variant})"),
+        (
+            "kernel keepalive",
+            f"idle {ka['idle_s']}s, then every {ka['interval_s']}s x {ka['count']}",
+            f"after {dur(ka['detect_s'])}",
+            f"{ka['packets_per_day']:,}",
+            f"{ka['bytes_per_day']:,}",
+        ),
+        (
+            f"heartbeat ({hb['mode']})",
+            f"every {dur(hb['interval_s'])}, answer within {dur(hb['timeout_s'])}",
+            f"after {dur(hb['detect_s'])}",
+            f"{hb['packets_per_day']:,}",
+            f"{hb['bytes_per_day']:,}",
+        ),
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    # On a terminal too narrow for the table, each design's costs go on a
+    # line of their own under it, rather than wrapping across the columns.
+    folded = not console.soft_wrap and 4 + sum(widths) + 2 * 4 > console.width
+    for row in rows:
+        cells = [row[i].ljust(widths[i]) if i < 3 else row[i].rjust(widths[i]) for i in range(5)]
+        if folded:
+            console.print("    " + escape("  ".join(cells[:3]).rstrip()))
+            console.print("      " + escape("  ".join(cells[3:])))
+        else:
+            console.print("    " + escape("  ".join(cells)))
+    console.print(
+        "    Heartbeats only when idle cost nothing on a connection that carries its own traffic "
+        f"(fixed ones: {hb['busy_connection_packets_per_day']['fixed']:,} packets/day regardless)."
+    )
+    held = srv["held_today"]
+    console.print(
+        f"    Server: set TCP_USER_TIMEOUT {dur(srv['user_timeout_s'])} and drop sessions silent for "
+        f"{dur(srv['idle_session_timeout_s'])}; with kernel defaults a session pushed into a dead path is held "
+        f"{dur(held['pushed_s'])}, an idle one until something is written to it."
+    )
+
+
+def render_recommendations(rec: dict[str, Any] | None, console: Console) -> None:
+    if not rec:
+        return
+    interval = rec["interval_s"]
+    sysctl = rec["linux_sysctl"]
+    opts = rec["socket_options"]
+    console.print(f"  [bold]Recommended[/bold]: keep connections busy at least every {dur(interval)}")
+    console.print("    Linux, system-wide TCP keepalive:")
+    for key, value in sysctl.items():
+        console.print(f"      sysctl -w {key}={value}")
+    console.print("    Python, per socket:")
+    console.print("      sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)")
+    for key in ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT"):
+        console.print(f"      sock.setsockopt(socket.IPPROTO_TCP, socket.{key}, {opts[key]})")
+    console.print(
+        f"    WebSocket: ping every {dur(rec['websocket_ping_interval_s'])} "
+        f"(websockets: ping_interval={rec['websocket_ping_interval_s']:g})"
+    )
+    if rec.get("proxy"):
+        console.print(f"    Proxy: {escape(str(rec['proxy']))}")
