@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from probe.core.evidence import Bracket
 from probe.core.recommend import keepalive_probe_interval, recommended_interval
@@ -97,11 +96,77 @@ def heartbeat_timeout(rtt_s: float | None) -> float:
     return max(5.0, math.ceil(10 * (rtt_s or 0.0) * 10) / 10)
 
 
-def make_plan(inputs: PlanInputs) -> dict[str, Any]:
-    """The plan as JSON-ready data (schema: natprobe.discover/1 ``plan``)."""
+@dataclass(frozen=True)
+class KeepalivePlan:
+    """Kernel keepalive at the plan's interval (whole seconds: the options take nothing finer)."""
+
+    idle_s: int
+    interval_s: int
+    count: int
+    #: A dead path is noticed this long after the last data.
+    detect_s: int
+    packets_per_day: int
+    bytes_per_day: int
+
+
+@dataclass(frozen=True)
+class BusyCost:
+    """Heartbeat packets a day on a connection whose own traffic comes more often."""
+
+    fixed: int
+    idle: int
+
+
+@dataclass(frozen=True)
+class HeartbeatPlan:
+    interval_s: float
+    timeout_s: float
+    detect_s: float
+    packets_per_day: int
+    bytes_per_day: int
+    #: Only-when-idle heartbeats cost the same on an idle connection and
+    #: nothing on one whose own traffic comes more often.
+    mode: str
+    busy_connection_packets_per_day: BusyCost
+
+
+@dataclass(frozen=True)
+class HeldToday:
+    """How long a server holds a session today, with kernel defaults."""
+
+    pushed_s: float
+    idle_s: float | None
+    idle_with_default_keepalive_s: int
+
+
+@dataclass(frozen=True)
+class ServerPlan:
+    #: Pushed data the client's TCP never acknowledges frees the session
+    #: after this; it sends nothing on idle connections.
+    user_timeout_s: float
+    #: Without heartbeats from the client for this long, drop it.
+    idle_session_timeout_s: float
+    held_today: HeldToday
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A TCP or WebSocket path's plan (schema: natprobe.discover/1 ``plan``)."""
+
+    #: keep_alive, or detect_only where nothing failed.
+    purpose: str
+    interval_s: float | None
+    ip_version: int
+    tls: bool
+    keepalive: KeepalivePlan
+    heartbeat: HeartbeatPlan
+    server: ServerPlan
+
+
+def make_plan(inputs: PlanInputs) -> Plan:
+    """The plan for the measured bracket and the path's RTT."""
     interval = recommended_interval(inputs.bracket)
     purpose = "keep_alive" if interval is not None else "detect_only"
-    # Whole seconds: the kernel's keepalive options take nothing finer.
     ka_idle = max(1, int(interval)) if interval is not None else DETECT_ONLY_IDLE_S
     ka_interval = keepalive_probe_interval(ka_idle)
     ka_packets, ka_bytes = _per_day(ka_idle, keepalive_cycle(inputs.ip_version))
@@ -109,40 +174,35 @@ def make_plan(inputs: PlanInputs) -> dict[str, Any]:
     hb_timeout = heartbeat_timeout(inputs.rtt_s)
     hb_packets, hb_bytes = _per_day(hb_interval, heartbeat_cycle(inputs.ip_version, inputs.tls))
     default_idle, default_intvl, default_count = DEFAULT_KEEPALIVE
-    return {
-        "purpose": purpose,
-        "interval_s": interval,
-        "ip_version": inputs.ip_version,
-        "tls": inputs.tls,
-        "keepalive": {
-            "idle_s": ka_idle,
-            "interval_s": ka_interval,
-            "count": KEEPALIVE_COUNT,
-            "detect_s": ka_idle + ka_interval * KEEPALIVE_COUNT,
-            "packets_per_day": ka_packets,
-            "bytes_per_day": ka_bytes,
-        },
-        "heartbeat": {
-            "interval_s": hb_interval,
-            "timeout_s": hb_timeout,
-            "detect_s": round(hb_interval + hb_timeout, 3),
-            "packets_per_day": hb_packets,
-            "bytes_per_day": hb_bytes,
-            # Only-when-idle heartbeats cost the same on an idle connection
-            # and nothing on one whose own traffic comes more often.
-            "mode": "idle",
-            "busy_connection_packets_per_day": {"fixed": hb_packets, "idle": 0},
-        },
-        "server": {
-            # Pushed data the client's TCP never acknowledges frees the
-            # session after this; it sends nothing on idle connections.
-            "user_timeout_s": max(30.0, 3 * hb_timeout),
-            # Without heartbeats from the client for this long, drop it.
-            "idle_session_timeout_s": round(hb_interval + hb_timeout, 3),
-            "held_today": {
-                "pushed_s": round(retransmission_give_up_s(), 1),
-                "idle_s": None,
-                "idle_with_default_keepalive_s": default_idle + default_intvl * default_count,
-            },
-        },
-    }
+    return Plan(
+        purpose=purpose,
+        interval_s=interval,
+        ip_version=inputs.ip_version,
+        tls=inputs.tls,
+        keepalive=KeepalivePlan(
+            idle_s=ka_idle,
+            interval_s=ka_interval,
+            count=KEEPALIVE_COUNT,
+            detect_s=ka_idle + ka_interval * KEEPALIVE_COUNT,
+            packets_per_day=ka_packets,
+            bytes_per_day=ka_bytes,
+        ),
+        heartbeat=HeartbeatPlan(
+            interval_s=hb_interval,
+            timeout_s=hb_timeout,
+            detect_s=round(hb_interval + hb_timeout, 3),
+            packets_per_day=hb_packets,
+            bytes_per_day=hb_bytes,
+            mode="idle",
+            busy_connection_packets_per_day=BusyCost(fixed=hb_packets, idle=0),
+        ),
+        server=ServerPlan(
+            user_timeout_s=max(30.0, 3 * hb_timeout),
+            idle_session_timeout_s=round(hb_interval + hb_timeout, 3),
+            held_today=HeldToday(
+                pushed_s=round(retransmission_give_up_s(), 1),
+                idle_s=None,
+                idle_with_default_keepalive_s=default_idle + default_intvl * default_count,
+            ),
+        ),
+    )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from probe.core.evidence import Bracket
+from probe.core.model import key
 
 #: Keepalive fires at this fraction of the shortest idle proven to survive,
 #: leaving room for timer slack, a lost probe and a NAT that sweeps early.
@@ -35,7 +38,48 @@ def keepalive_probe_interval(idle_s: int) -> int:
     return max(1, min(75, idle_s // 4 or 1))
 
 
-def recommendations(bracket: Bracket, failure_mode: str | None) -> dict[str, object] | None:
+@dataclass(frozen=True)
+class LinuxSysctl:
+    tcp_keepalive_time: int = field(metadata=key("net.ipv4.tcp_keepalive_time"))
+    tcp_keepalive_intvl: int = field(metadata=key("net.ipv4.tcp_keepalive_intvl"))
+    tcp_keepalive_probes: int = field(metadata=key("net.ipv4.tcp_keepalive_probes"))
+
+
+@dataclass(frozen=True)
+class SocketOptions:
+    so_keepalive: int = field(metadata=key("SO_KEEPALIVE"))
+    tcp_keepidle: int = field(metadata=key("TCP_KEEPIDLE"))
+    tcp_keepintvl: int = field(metadata=key("TCP_KEEPINTVL"))
+    tcp_keepcnt: int = field(metadata=key("TCP_KEEPCNT"))
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    """Settings to copy (schema: natprobe.discover/1 ``recommendations``)."""
+
+    interval_s: float
+    linux_sysctl: LinuxSysctl
+    socket_options: SocketOptions
+    websocket_ping_interval_s: float
+    #: What to change on a proxy or load balancer that closed or reset flows.
+    proxy: str | None
+
+
+#: What a proxy that closed or reset idle flows needs, by failure mode.
+PROXY_ADVICE = {
+    "closed": (
+        "flows were closed, as proxies and L7 load balancers do: raise their idle timeout above your "
+        "heartbeat (nginx proxy_read_timeout / proxy_send_timeout, HAProxy timeout client/server/tunnel, "
+        "AWS ALB idle_timeout.timeout_seconds), or send heartbeats the server answers"
+    ),
+    "reset": (
+        "flows were reset: a load balancer or firewall configured to reset idle flows "
+        "(e.g. Azure LB with TCP reset); raise its idle timeout or keep heartbeats below it"
+    ),
+}
+
+
+def recommendations(bracket: Bracket, failure_mode: str | None) -> Recommendations | None:
     """Settings to copy, derived from the bracket. None without a measured failure."""
     interval = recommended_interval(bracket)
     if interval is None:
@@ -43,31 +87,10 @@ def recommendations(bracket: Bracket, failure_mode: str | None) -> dict[str, obj
     idle = max(1, int(interval))
     probe_interval = keepalive_probe_interval(idle)
     probes = 3
-    rec: dict[str, object] = {
-        "interval_s": interval,
-        "linux_sysctl": {
-            "net.ipv4.tcp_keepalive_time": idle,
-            "net.ipv4.tcp_keepalive_intvl": probe_interval,
-            "net.ipv4.tcp_keepalive_probes": probes,
-        },
-        "socket_options": {
-            "SO_KEEPALIVE": 1,
-            "TCP_KEEPIDLE": idle,
-            "TCP_KEEPINTVL": probe_interval,
-            "TCP_KEEPCNT": probes,
-        },
-        "websocket_ping_interval_s": interval,
-        "proxy": None,
-    }
-    if failure_mode == "closed":
-        rec["proxy"] = (
-            "flows were closed, as proxies and L7 load balancers do: raise their idle timeout above your "
-            "heartbeat (nginx proxy_read_timeout / proxy_send_timeout, HAProxy timeout client/server/tunnel, "
-            "AWS ALB idle_timeout.timeout_seconds), or send heartbeats the server answers"
-        )
-    elif failure_mode == "reset":
-        rec["proxy"] = (
-            "flows were reset: a load balancer or firewall configured to reset idle flows "
-            "(e.g. Azure LB with TCP reset); raise its idle timeout or keep heartbeats below it"
-        )
-    return rec
+    return Recommendations(
+        interval_s=interval,
+        linux_sysctl=LinuxSysctl(idle, probe_interval, probes),
+        socket_options=SocketOptions(1, idle, probe_interval, probes),
+        websocket_ping_interval_s=interval,
+        proxy=PROXY_ADVICE.get(failure_mode or ""),
+    )

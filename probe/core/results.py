@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probe.core.evidence import Bracket, IdleTest
-from probe.core.plan import PlanInputs, make_plan
-from probe.core.recommend import recommendations, recommended_interval
-from probe.core.udp_advice import udp_plan, udp_recommendations
+from probe.core.model import to_json
+from probe.core.plan import Plan, PlanInputs, make_plan
+from probe.core.recommend import Recommendations, recommendations, recommended_interval
+from probe.core.udp_advice import UdpPlan, UdpRecommendations, udp_plan, udp_recommendations
 
 
 def _r(value: float | None, digits: int = 3) -> float | None:
@@ -82,17 +83,29 @@ class DiscoverResult:
     #: The proxy the connections went through, as shown (no password).
     proxy: str | None = None
 
+    @property
+    def shortest_state(self) -> str | None:
+        """UDP: the flow state with the shortest timer (its bracket is ``bracket``)."""
+        return None if self.states is None else shortest_state(self.states)
+
+    @property
+    def advice(self) -> Recommendations | UdpRecommendations | None:
+        """Settings to copy; None without a measured failure."""
+        if self.states is not None:
+            return udp_recommendations(self.bracket, self.shortest_state)
+        mode = self.bracket.failure_mode
+        return recommendations(self.bracket, mode.value if mode else None)
+
+    @property
+    def plan(self) -> Plan | UdpPlan:
+        if self.states is not None:
+            return udp_plan(self.bracket, self.ip_version)
+        return make_plan(PlanInputs(self.bracket, self.rtt_s, self.ip_version, self.tls))
+
     def to_json(self) -> dict[str, Any]:
         b = self.bracket
         mode = b.failure_mode.value if b.failure_mode else None
-        if self.states is not None:
-            state = shortest_state(self.states)
-            advice = udp_recommendations(b, state)
-            plan = udp_plan(b, self.ip_version)
-        else:
-            state = None
-            advice = recommendations(b, mode)
-            plan = make_plan(PlanInputs(b, self.rtt_s, self.ip_version, self.tls))
+        state = self.shortest_state
         return {
             "schema": "natprobe.discover/1",
             "target": self.target,
@@ -119,8 +132,8 @@ class DiscoverResult:
             "nat": self.nat,
             "connections": self.connections,
             "recommended_keepalive_s": recommended_interval(b),
-            "recommendations": advice,
-            "plan": plan,
+            "recommendations": to_json(self.advice),
+            "plan": to_json(self.plan),
             "control": self.control,
             "states": None if self.states is None else {name: s.to_json() for name, s in self.states.items()},
             "shortest_state": state,

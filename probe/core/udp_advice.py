@@ -8,9 +8,10 @@ sizes and their sources).
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
 
 from probe.core.evidence import Bracket
+from probe.core.model import key
 from probe.core.plan import DAY_S, IPV4_HEADER, IPV6_HEADER
 from probe.core.recommend import recommended_interval
 
@@ -50,46 +51,92 @@ def keeps_alive(interval_s: float, bracket: Bracket) -> bool | None:
     return None
 
 
-def udp_recommendations(bracket: Bracket, state: str | None) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class WireGuard:
+    persistent_keepalive: int = field(metadata=key("PersistentKeepalive"))
+
+
+@dataclass(frozen=True)
+class Quic:
+    #: An idle timeout above what the path keeps needs keep-alives; below
+    #: it, QUIC closes an idle connection before the NAT forgets.
+    keep_alive_interval_s: float
+    max_idle_timeout_needs_keepalive_above_s: float | None
+
+
+@dataclass(frozen=True)
+class Sip:
+    keepalive_interval_s: int
+    stun_binding_interval_s: int
+
+
+@dataclass(frozen=True)
+class CommonDefault:
+    name: str
+    interval_s: float
+    #: Proven to keep the flow, refuted, or inside the bracket (None).
+    keeps_alive: bool | None
+
+
+@dataclass(frozen=True)
+class UdpRecommendations:
+    """Settings to copy (schema: natprobe.discover/1 ``recommendations`` for udp://)."""
+
+    interval_s: float
+    #: The flow state whose timer the interval beats (the shortest).
+    state: str | None
+    wireguard: WireGuard
+    quic: Quic
+    sip: Sip
+    common_defaults: list[CommonDefault]
+
+
+@dataclass(frozen=True)
+class Cost:
+    packets_per_day: int
+    bytes_per_day: int
+
+
+@dataclass(frozen=True)
+class UdpPlan:
+    """What a keepalive at the recommended interval costs, per binding and day."""
+
+    purpose: str
+    interval_s: float | None
+    ip_version: int
+    transport: str
+    #: By design: wireguard, quic_ping, stun_binding; none without a failure.
+    keepalives: dict[str, Cost]
+
+
+def udp_recommendations(bracket: Bracket, state: str | None) -> UdpRecommendations | None:
     """Settings to copy; None without a measured failure (``bracket`` is the
     shortest state's, named ``state``)."""
     interval = recommended_interval(bracket)
     if interval is None:
         return None
     whole = max(1, int(interval))
-    return {
-        "interval_s": interval,
-        "state": state,
-        "wireguard": {"PersistentKeepalive": whole},
-        "quic": {
-            # An idle timeout above what the path keeps needs keep-alives;
-            # below it, QUIC closes an idle connection before the NAT forgets.
-            "keep_alive_interval_s": interval,
-            "max_idle_timeout_needs_keepalive_above_s": None if bracket.lower is None else round(bracket.lower, 3),
-        },
-        "sip": {"keepalive_interval_s": whole, "stun_binding_interval_s": whole},
-        "common_defaults": [
-            {"name": name, "interval_s": value, "keeps_alive": keeps_alive(value, bracket)}
-            for name, value in COMMON_INTERVALS
-        ],
-    }
+    return UdpRecommendations(
+        interval_s=interval,
+        state=state,
+        wireguard=WireGuard(whole),
+        quic=Quic(interval, None if bracket.lower is None else round(bracket.lower, 3)),
+        sip=Sip(whole, whole),
+        common_defaults=[CommonDefault(name, value, keeps_alive(value, bracket)) for name, value in COMMON_INTERVALS],
+    )
 
 
-def _cost(interval_s: float, packets: int, payloads: tuple[int, ...], ip_version: int) -> dict[str, Any]:
+def _cost(interval_s: float, packets: int, payloads: tuple[int, ...], ip_version: int) -> Cost:
     per_packet = (IPV6_HEADER if ip_version == 6 else IPV4_HEADER) + UDP_HEADER
     cycles = DAY_S / interval_s
-    return {
-        "packets_per_day": round(cycles * packets),
-        "bytes_per_day": round(cycles * (sum(payloads) + packets * per_packet)),
-    }
+    return Cost(round(cycles * packets), round(cycles * (sum(payloads) + packets * per_packet)))
 
 
-def udp_plan(bracket: Bracket, ip_version: int = 4) -> dict[str, Any]:
+def udp_plan(bracket: Bracket, ip_version: int = 4) -> UdpPlan:
     """What a keepalive at the recommended interval costs, per binding and day."""
-    interval = recommended_interval(bracket)
+    every = recommended_interval(bracket)
     stun_response = STUN_RESPONSE_V6 if ip_version == 6 else STUN_RESPONSE_V4
-    every = interval
-    designs: dict[str, Any] = {}
+    designs: dict[str, Cost] = {}
     if every is not None:
         whole = float(max(1, int(every)))
         designs = {
@@ -97,10 +144,10 @@ def udp_plan(bracket: Bracket, ip_version: int = 4) -> dict[str, Any]:
             "quic_ping": _cost(every, 2, (QUIC_PING, QUIC_ACK), ip_version),
             "stun_binding": _cost(whole, 2, (STUN_REQUEST, stun_response), ip_version),
         }
-    return {
-        "purpose": "keep_alive" if every is not None else "detect_only",
-        "interval_s": every,
-        "ip_version": ip_version,
-        "transport": "udp",
-        "keepalives": designs,
-    }
+    return UdpPlan(
+        purpose="keep_alive" if every is not None else "detect_only",
+        interval_s=every,
+        ip_version=ip_version,
+        transport="udp",
+        keepalives=designs,
+    )

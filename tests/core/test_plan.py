@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from probe.core.evidence import Bracket
+from probe.core.model import to_json
 from probe.core.plan import (
     PlanInputs,
     heartbeat_cycle,
@@ -64,7 +65,7 @@ def test_heartbeat_timeout_is_ten_rtts_but_never_under_five_seconds() -> None:
 
 
 def test_plan_for_a_five_minute_timeout_over_ipv4() -> None:
-    plan = make_plan(PlanInputs(bracket(300.0, 310.0), rtt_s=0.05, ip_version=4, tls=False))
+    plan = to_json(make_plan(PlanInputs(bracket(300.0, 310.0), rtt_s=0.05, ip_version=4, tls=False)))
     assert plan["purpose"] == "keep_alive"
     # 80% of the longest idle that survived.
     assert plan["interval_s"] == 240.0
@@ -88,8 +89,8 @@ def test_plan_for_a_five_minute_timeout_over_ipv4() -> None:
 
 
 def test_plan_over_ipv6_with_tls_costs_more_bytes_for_the_same_packets() -> None:
-    v4 = make_plan(PlanInputs(bracket(300.0, 310.0), ip_version=4, tls=False))
-    v6 = make_plan(PlanInputs(bracket(300.0, 310.0), ip_version=6, tls=True))
+    v4 = to_json(make_plan(PlanInputs(bracket(300.0, 310.0), ip_version=4, tls=False)))
+    v6 = to_json(make_plan(PlanInputs(bracket(300.0, 310.0), ip_version=6, tls=True)))
     assert v6["heartbeat"]["packets_per_day"] == v4["heartbeat"]["packets_per_day"]
     assert v6["heartbeat"]["bytes_per_day"] == 360 * (104 + 100 + 72)
     assert v6["keepalive"]["bytes_per_day"] == 360 * 144
@@ -97,27 +98,27 @@ def test_plan_over_ipv6_with_tls_costs_more_bytes_for_the_same_packets() -> None
 
 
 def test_a_path_with_no_timeout_gets_a_detection_only_plan() -> None:
-    plan = make_plan(PlanInputs(bracket(3600.0, None)))
+    plan = to_json(make_plan(PlanInputs(bracket(3600.0, None))))
     assert plan["purpose"] == "detect_only" and plan["interval_s"] is None
     assert plan["keepalive"]["idle_s"] == 60 and plan["keepalive"]["detect_s"] == 60 + 15 * 3
     assert plan["heartbeat"]["interval_s"] == 60.0
 
 
 def test_a_path_where_even_the_shortest_idle_failed_keeps_well_below_it() -> None:
-    plan = make_plan(PlanInputs(bracket(None, 10.0)))
+    plan = to_json(make_plan(PlanInputs(bracket(None, 10.0))))
     # Half the failed idle, then the 80% margin.
     assert plan["interval_s"] == 4.0 and plan["keepalive"]["idle_s"] == 4
 
 
 def test_a_slow_path_stretches_the_heartbeat_timeout_and_what_the_server_waits() -> None:
-    plan = make_plan(PlanInputs(bracket(300.0, 310.0), rtt_s=2.0))
+    plan = to_json(make_plan(PlanInputs(bracket(300.0, 310.0), rtt_s=2.0)))
     assert plan["heartbeat"]["timeout_s"] == 20.0 and plan["heartbeat"]["detect_s"] == 260.0
     assert plan["server"]["user_timeout_s"] == 60.0 and plan["server"]["idle_session_timeout_s"] == 260.0
 
 
 def test_detect_times_are_rounded_to_milliseconds() -> None:
-    plan = make_plan(PlanInputs(bracket(4.04, 4.4), rtt_s=0.6789))
+    plan = to_json(make_plan(PlanInputs(bracket(4.04, 4.4), rtt_s=0.6789)))
     # interval 3.2, timeout ceil(67.89) / 10 = 6.8
     assert plan["heartbeat"]["detect_s"] == 10.0 and plan["server"]["idle_session_timeout_s"] == 10.0
-    tiny = make_plan(PlanInputs(bracket(1.0, 1.2)))
+    tiny = to_json(make_plan(PlanInputs(bracket(1.0, 1.2))))
     assert tiny["interval_s"] == 0.8 and tiny["keepalive"]["idle_s"] == 1  # never below 1 s

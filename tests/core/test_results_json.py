@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from probe.core.evidence import Evidence, FailureMode, IdleTest, Outcome, Source
+from probe.core.model import to_json
 from probe.core.plan import PlanInputs, make_plan
 from probe.core.recommend import recommendations, recommended_interval
 from probe.core.results import DiscoverResult
@@ -89,8 +90,8 @@ def test_a_discovery_maps_every_field() -> None:
         "nat": {"local": "a:1", "observed": "b:2", "detected": True, "port_preserved": False},
         "connections": {"max_open": 3},
         "recommended_keepalive_s": 3.2,
-        "recommendations": recommendations(bracket, "reset"),
-        "plan": make_plan(PlanInputs(bracket, 1.0, 6, True)),
+        "recommendations": to_json(recommendations(bracket, "reset")),
+        "plan": to_json(make_plan(PlanInputs(bracket, 1.0, 6, True))),
         "control": None,
         "states": None,
         "shortest_state": None,
@@ -133,7 +134,7 @@ def test_recommended_interval(lower: float | None, upper: float | None, interval
 
 
 def test_recommendations_for_a_silent_drop() -> None:
-    assert recommendations(bracket(300.0, 310.0), "silent_drop") == {
+    assert to_json(recommendations(bracket(300.0, 310.0), "silent_drop")) == {
         "interval_s": 240.0,
         "linux_sysctl": {
             "net.ipv4.tcp_keepalive_time": 240,
@@ -147,22 +148,22 @@ def test_recommendations_for_a_silent_drop() -> None:
 
 
 def test_recommendations_keep_whole_second_floors_and_probe_caps() -> None:
-    options = recommendations(bracket(300.0, 310.0), None)
+    options = to_json(recommendations(bracket(300.0, 310.0), None))
     assert options is not None
     # The kernel takes whole seconds: integers, not floats that print alike.
     assert all(type(v) is int for v in options["socket_options"].values())  # type: ignore[attr-defined]
     assert all(type(v) is int for v in options["linux_sysctl"].values())  # type: ignore[attr-defined]
-    short = recommendations(bracket(1.0, 1.2), None)
+    short = to_json(recommendations(bracket(1.0, 1.2), None))
     assert short is not None and short["interval_s"] == 0.8
     assert short["socket_options"] == {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 1, "TCP_KEEPINTVL": 1, "TCP_KEEPCNT": 3}
-    long = recommendations(bracket(3000.0, 3100.0), None)
+    long = to_json(recommendations(bracket(3000.0, 3100.0), None))
     assert long is not None and long["socket_options"]["TCP_KEEPINTVL"] == 75  # type: ignore[index]  # capped
-    assert recommendations(bracket(5.0, None), None) is None
+    assert to_json(recommendations(bracket(5.0, None), None)) is None
 
 
 def test_recommendations_name_the_proxy_setting_for_closes_and_resets() -> None:
-    closed = recommendations(bracket(60.0, 61.0), "closed")
-    reset = recommendations(bracket(60.0, 61.0), "reset")
+    closed = to_json(recommendations(bracket(60.0, 61.0), "closed"))
+    reset = to_json(recommendations(bracket(60.0, 61.0), "reset"))
     assert closed is not None and reset is not None
     assert closed["proxy"] == (
         "flows were closed, as proxies and L7 load balancers do: raise their idle timeout above your "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from probe.core.evidence import FailureMode, IdleTest, Outcome
+from probe.core.model import to_json
 from probe.core.results import DiscoverResult, StateResult, shortest_state
 from probe.core.udp_advice import (
     QUIC_ACK,
@@ -69,8 +70,8 @@ def test_a_udp_discovery_puts_the_shortest_state_on_top_with_udp_advice() -> Non
     assert data["shortest_state"] == "unreplied"
     assert data["states"] == {name: s.to_json() for name, s in per_state.items()}
     assert data["inbound_refresh"] is False
-    assert data["recommendations"] == udp_recommendations(per_state["unreplied"].bracket, "unreplied")
-    assert data["plan"] == udp_plan(per_state["unreplied"].bracket, 4)
+    assert data["recommendations"] == to_json(udp_recommendations(per_state["unreplied"].bracket, "unreplied"))
+    assert data["plan"] == to_json(udp_plan(per_state["unreplied"].bracket, 4))
     assert data["probes"][0]["state"] == "unreplied"
     assert data["recommended_keepalive_s"] == 11.0
     v6 = DiscoverResult(
@@ -81,7 +82,7 @@ def test_a_udp_discovery_puts_the_shortest_state_on_top_with_udp_advice() -> Non
 
 
 def test_recommendations_speak_wireguard_quic_and_sip() -> None:
-    rec = udp_recommendations(bracket(29.9, 30.3), "replied")
+    rec = to_json(udp_recommendations(bracket(29.9, 30.3), "replied"))
     assert rec == {
         "interval_s": 23.0,
         "state": "replied",
@@ -95,13 +96,13 @@ def test_recommendations_speak_wireguard_quic_and_sip() -> None:
             {"name": "ICE consent freshness (~5 s, RFC 7675)", "interval_s": 5.0, "keeps_alive": True},
         ],
     }
-    assert udp_recommendations(bracket(60.0, None), "stream") is None
-    precise = udp_recommendations(bracket(29.91234, 30.3), "replied")
+    assert to_json(udp_recommendations(bracket(60.0, None), "stream")) is None
+    precise = to_json(udp_recommendations(bracket(29.91234, 30.3), "replied"))
     assert precise is not None and precise["quic"]["max_idle_timeout_needs_keepalive_above_s"] == 29.912
-    only_failed = udp_recommendations(bracket(None, 2.4), "replied")
+    only_failed = to_json(udp_recommendations(bracket(None, 2.4), "replied"))
     assert only_failed is not None and only_failed["quic"]["max_idle_timeout_needs_keepalive_above_s"] is None
     assert only_failed["interval_s"] == 0.9
-    short = udp_recommendations(bracket(2.0, 2.4), "unreplied")
+    short = to_json(udp_recommendations(bracket(2.0, 2.4), "unreplied"))
     assert short is not None and short["wireguard"] == {"PersistentKeepalive": 1}
     assert short["quic"]["keep_alive_interval_s"] == 1.6
 
@@ -118,7 +119,7 @@ def test_keeps_alive_is_proven_refuted_or_unknown(
 
 
 def test_plan_costs_each_keepalive_per_day() -> None:
-    plan = udp_plan(bracket(29.9, 30.3), 4)
+    plan = to_json(udp_plan(bracket(29.9, 30.3), 4))
     # 23 s: 3756.5 cycles a day.
     cycles = 86_400 / 23.0
     assert plan["purpose"] == "keep_alive" and plan["interval_s"] == 23.0 and plan["transport"] == "udp"
@@ -131,17 +132,17 @@ def test_plan_costs_each_keepalive_per_day() -> None:
         "bytes_per_day": round(cycles * (QUIC_PING + QUIC_ACK + 56)),
     }
     assert plan["keepalives"]["stun_binding"]["bytes_per_day"] == round(cycles * (STUN_REQUEST + STUN_RESPONSE_V4 + 56))
-    v6 = udp_plan(bracket(29.9, 30.3), 6)
+    v6 = to_json(udp_plan(bracket(29.9, 30.3), 6))
     assert v6["ip_version"] == 6
     assert v6["keepalives"]["stun_binding"]["bytes_per_day"] == round(cycles * (STUN_REQUEST + STUN_RESPONSE_V6 + 96))
     assert v6["keepalives"]["wireguard"]["bytes_per_day"] == round(cycles * (WIREGUARD_KEEPALIVE + 48))
     assert v6["keepalives"]["quic_ping"]["bytes_per_day"] == round(cycles * (QUIC_PING + QUIC_ACK + 96))
-    none = udp_plan(bracket(30.0, None))
+    none = to_json(udp_plan(bracket(30.0, None)))
     assert none == {"purpose": "detect_only", "interval_s": None, "ip_version": 4, "transport": "udp", "keepalives": {}}
 
 
 def test_plan_uses_whole_seconds_where_the_protocol_takes_them() -> None:
     # 1.6 s: WireGuard and STUN take 1 s, QUIC takes 1.6 s.
-    plan = udp_plan(bracket(2.0, 2.4))
+    plan = to_json(udp_plan(bracket(2.0, 2.4)))
     assert plan["keepalives"]["wireguard"]["packets_per_day"] == 86_400
     assert plan["keepalives"]["quic_ping"]["packets_per_day"] == round(86_400 / 1.6 * 2)

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 
 from probe.core.evidence import Bracket, Evidence, FailureMode, IdleTest, Outcome
+from probe.core.model import to_json
 from probe.core.recommend import recommendations
 from probe.core.results import DiscoverResult
 from probe.core.text import printable
@@ -72,7 +73,7 @@ def test_timeline_marks_failures_and_survivals_on_the_axis() -> None:
 
 def test_proxy_failures_recommend_the_proxy_setting() -> None:
     b = Bracket(55.0, 60.0, True, 55.0, 60.0, FailureMode.CLOSED, 60.0)
-    rec = recommendations(b, "closed")
+    rec = to_json(recommendations(b, "closed"))
     assert rec is not None and "proxy_read_timeout" in str(rec["proxy"])
     assert rec["linux_sysctl"] == {  # type: ignore[comparison-overlap]
         "net.ipv4.tcp_keepalive_time": 44, "net.ipv4.tcp_keepalive_intvl": 11, "net.ipv4.tcp_keepalive_probes": 3,
