@@ -44,12 +44,13 @@ def command(
     live = not (json_out or ndjson or quiet) and console.is_terminal
     observer = stream.ndjson if ndjson else (None if quiet or json_out or live else stream.progress)
     drive = (lambda runner: run_with_live(runner, console)) if live else None
-    result = run(run_demo(timeout, mode, observer=observer, drive=drive))
+    found = run(run_demo(timeout, mode, observer=observer, drive=drive))
+    result = found.to_json()
     if ndjson:
         stream.ndjson({"event": "result", **result}, final=True)
     elif json_out:
         dump(result)
     else:
-        render_discover(result, console, truth_s=timeout)
+        render_discover(found.discover, console, truth_s=timeout)
     if result["interrupted"]:
         raise typer.Exit(ExitCode.INTERRUPTED)

@@ -28,6 +28,7 @@ from probe.cli.options import (
     Token,
 )
 from probe.core.pools import pool_for
+from probe.core.results import DiscoverResult
 from probe.core.targets import control_for, parse_target
 from probe.errors import ExitCode, UsageError
 from probe.render import stream
@@ -102,7 +103,8 @@ def command(
     job = DiscoverJob(reach, config, grace_s=duration(grace, "--grace"), control=control_reach, parallel=parallel)
     runner = discovery(job, observer=observer)
     running = run_with_live(runner, console) if live else runner.run()
-    result = run(running, on_error=monitor.failed).to_json()
+    found: DiscoverResult = run(running, on_error=monitor.failed)
+    result = found.to_json()
     if not no_save and not result["interrupted"]:
         result["history"] = history.record("discover", result)
     if not result["interrupted"]:
@@ -112,7 +114,7 @@ def command(
     elif json_out:
         dump(result)
     else:
-        render_discover(result, console)
+        render_discover(found, console)
         render_history_note(result.get("history"), console)
     if result["interrupted"]:
         raise typer.Exit(ExitCode.INTERRUPTED)

@@ -28,7 +28,7 @@ def render_check(result: dict[str, Any], console: Console) -> None:
     console.print(
         f"[bold]natprobe check[/bold] {escape(str(result['target']))}: idle {dur(result['idle_s'])} {verdict}"
     )
-    render_proxy(result, console)
+    render_proxy(result.get("proxy"), console)
     if result.get("udp_state"):
         state = result["udp_state"]
         console.print(f"  UDP flow state before the idle: {state} ({STATE_MEANING.get(state, '')})")
@@ -59,7 +59,7 @@ def render_hold(result: dict[str, Any], console: Console) -> None:
         f"[bold]natprobe hold[/bold] {escape(str(result['target']))}: alive {dur(result['alive_s'])}, "
         f"ended [{colour}]{result['ended']}[/{colour}] - {escape(str(result['detail']))}"
     )
-    render_proxy(result, console)
+    render_proxy(result.get("proxy"), console)
     if result.get("close_code") is not None:
         console.print(f"  Close code {result['close_code']} {escape(str(result.get('close_reason') or ''))}")
     if result.get("natprobe_server") and result["lasted"]:

@@ -8,6 +8,12 @@ from rich.console import Console
 from rich.markup import escape
 
 from probe.core.after_expiry import meaning
+from probe.core.evidence import IdleTest, Outcome
+from probe.core.model import to_json
+from probe.core.plan import Plan
+from probe.core.recommend import Recommendations
+from probe.core.results import DiscoverResult
+from probe.core.udp_advice import UdpPlan, UdpRecommendations
 from probe.render.console import dur
 from probe.render.udp import render_states, render_udp_plan, render_udp_recommendations
 
@@ -18,9 +24,8 @@ MODE_MEANING = {
 }
 
 
-def render_proxy(result: dict[str, Any], console: Console) -> None:
+def render_proxy(proxy: str | None, console: Console) -> None:
     """Say so when a proxy stood in the path: it is a middlebox of its own."""
-    proxy = result.get("proxy")
     if proxy:
         console.print(
             f"  Through the proxy {escape(str(proxy))}: what was measured is the path through it, "
@@ -28,43 +33,47 @@ def render_proxy(result: dict[str, Any], console: Console) -> None:
         )
 
 
-def render_discover(result: dict[str, Any], console: Console, truth_s: float | None = None) -> None:
-    lower, upper = result["lower_s"], result["upper_s"]
-    target = escape(str(result["target"]))
-    console.print(f"[bold]natprobe discover[/bold] {target}")
-    render_proxy(result, console)
-    longest = result["longest_survived_s"]
-    if upper is None and result["reason"] == "max_idle":
+def _bracket_lines(result: DiscoverResult, console: Console) -> None:
+    b = result.bracket
+    longest = b.longest_survived
+    if b.upper is None and result.reason == "max_idle":
         console.print(
-            f"  No idle timeout up to {dur(result['max_idle_s'])}: every idle tested survived, the longest "
+            f"  No idle timeout up to {dur(result.max_idle_s)}: every idle tested survived, the longest "
             f"{dur(longest)}. No keepalive is needed against this path up to that idle."
         )
-    elif upper is None and longest is None:
-        console.print(f"  Nothing was measured before the run stopped ({result['reason']}).")
-    elif upper is None:
+    elif b.upper is None and longest is None:
+        console.print(f"  Nothing was measured before the run stopped ({result.reason}).")
+    elif b.upper is None:
         console.print(
-            f"  No timeout seen before the run stopped ({result['reason']}): idles up to {dur(longest)} "
+            f"  No timeout seen before the run stopped ({result.reason}): idles up to {dur(longest)} "
             "survived; nothing longer was measured, so the path's timeout is unknown beyond that."
         )
     else:
         console.print(
-            f"  Idle timeout between [bold]{dur(lower)}[/bold] (longest idle that survived) "
-            f"and [bold]{dur(upper)}[/bold] (shortest that failed)"
+            f"  Idle timeout between [bold]{dur(b.lower)}[/bold] (longest idle that survived) "
+            f"and [bold]{dur(b.upper)}[/bold] (shortest that failed)"
         )
-        console.print(f"  Estimate: {dur(result['estimate_s'])}  (bracket width {dur(result['width_s'])})")
+        console.print(f"  Estimate: {dur(b.estimate)}  (bracket width {dur(b.width)})")
+
+
+def render_discover(result: DiscoverResult, console: Console, truth_s: float | None = None) -> None:
+    b = result.bracket
+    console.print(f"[bold]natprobe discover[/bold] {escape(result.target)}")
+    render_proxy(result.proxy, console)
+    _bracket_lines(result, console)
     if truth_s is not None:
-        inside = lower is not None and upper is not None and lower <= truth_s <= upper
+        inside = b.lower is not None and b.upper is not None and b.lower <= truth_s <= b.upper
         mark = "[green]inside[/green]" if inside else "[red]outside[/red]"
         console.print(f"  Emulated NAT timeout: {dur(truth_s)} ({mark} the measured bracket)")
-    mode = result.get("failure_mode")
-    if mode:
+    if b.failure_mode is not None:
+        mode = b.failure_mode.value
         console.print(f"  Failure mode: {mode} - {MODE_MEANING.get(mode, '')}")
-    if not result.get("consistent", True):
+    if not b.consistent:
         console.print(
             "  [yellow]Evidence was inconsistent[/yellow] (survivals above failures): the path has no sharp "
             "timeout; the bracket is widened to cover it."
         )
-    nat = result.get("nat") or {}
+    nat = result.nat
     if nat.get("detected") is not None:
         preserved = nat.get("port_preserved")
         extra = "" if preserved is None else (", port preserved" if preserved else ", port rewritten")
@@ -72,12 +81,12 @@ def render_discover(result: dict[str, Any], console: Console, truth_s: float | N
             f"  Address: local {escape(str(nat.get('local')))}, server saw {escape(str(nat.get('observed')))} "
             f"({'translated' if nat.get('detected') else 'no translation'}{extra})"
         )
-    tests = len(result["probes"])
-    conns = result["connections"]
-    udp = result["transport"] == "udp"
+    tests = len(result.tests)
+    conns = result.connections
+    udp = result.states is not None
     console.print(
-        f"  Took {dur(result['wall_s'])} with {tests} test{'' if tests == 1 else 's'} on "
-        f"{conns.get('opened', '?')} {'probes (a UDP socket each)' if udp else 'connections'} ({result['reason']})"
+        f"  Took {dur(result.wall_s)} with {tests} test{'' if tests == 1 else 's'} on "
+        f"{conns.get('opened', '?')} {'probes (a UDP socket each)' if udp else 'connections'} ({result.reason})"
     )
     if conns.get("limited_by_server"):
         console.print(
@@ -85,26 +94,28 @@ def render_discover(result: dict[str, Any], console: Console, truth_s: float | N
             f"({conns['asked']} asked for; other sessions from here hold the rest): slower than usual."
         )
     # UDP: the timeline of the shortest state, whose bracket is the one above.
-    shown = [p for p in result.get("probes") or [] if not udp or p.get("state") == result.get("shortest_state")]
-    for line in timeline(shown, lower, upper):
+    shown = [t for t in result.tests if not udp or t.state == result.shortest_state]
+    for line in timeline(shown, b.lower, b.upper):
         console.print("  " + escape(line))
-    if result["transport"] == "udp":
+    advice = result.advice
+    plan = result.plan
+    if isinstance(plan, UdpPlan):
         render_states(result, console)
-        render_udp_recommendations(result.get("recommendations"), console)
-        render_udp_plan(result.get("plan"), console)
-        if result.get("interrupted"):
+        render_udp_recommendations(advice if isinstance(advice, UdpRecommendations) else None, console)
+        render_udp_plan(plan, console)
+        if result.interrupted:
             console.print("  [yellow]Interrupted[/yellow]: the brackets above are what was measured so far.")
         return
-    render_after_expiry(result.get("after_expiry"), console)
-    unacked = (result.get("server_view") or {}).get("unacknowledged_pushes")
+    render_after_expiry(result.after_expiry, console)
+    unacked = result.server_view.get("unacknowledged_pushes")
     if unacked:
         console.print(
             f"  Server's view: {unacked} push{'es' if unacked != 1 else ''} never acknowledged by this side's TCP "
             "(a second witness, from the far end, that the flows were dropped)"
         )
-    render_recommendations(result.get("recommendations"), console)
-    render_plan(result.get("plan"), console, complete=result["reason"] == "max_idle")
-    if result.get("interrupted"):
+    render_recommendations(advice if isinstance(advice, Recommendations) else None, console)
+    render_plan(plan, console, complete=result.reason == "max_idle")
+    if result.interrupted:
         console.print("  [yellow]Interrupted[/yellow]: the bracket above is what was measured so far.")
 
 
@@ -123,9 +134,9 @@ def _axis(tests: list[tuple[float, bool]], lo: float, hi: float, width: int) -> 
     return "".join(cells)
 
 
-def timeline(probes: list[dict[str, Any]], lower: float | None, upper: float | None) -> list[str]:
+def timeline(probes: list[IdleTest], lower: float | None, upper: float | None) -> list[str]:
     """Each test on an axis of idle seconds: + survived, x failed; then a zoom on the bracket."""
-    tests = [(float(p["idle_s"]), p["outcome"] == "survived") for p in probes]
+    tests = [(t.idle_s, t.outcome is Outcome.SURVIVED) for t in probes]
     if not tests:
         return []
     hi = max(idle for idle, _ in tests)
@@ -164,36 +175,34 @@ def render_after_expiry(after: dict[str, Any] | None, console: Console) -> None:
         console.print(f"    {label}: [bold]{outcome}[/bold]: {escape(meaning(outcome))}.{extra}")
 
 
-def render_plan(plan: dict[str, Any] | None, console: Console, complete: bool = True) -> None:
+def render_plan(plan: Plan, console: Console, complete: bool = True) -> None:
     """The keepalive plan: each design's cost per connection and time to notice a dead path."""
-    if not plan:
-        return
-    ka, hb, srv = plan["keepalive"], plan["heartbeat"], plan["server"]
-    if plan["purpose"] == "detect_only" and complete:
+    ka, hb, srv = plan.keepalive, plan.heartbeat, plan.server
+    if plan.purpose == "detect_only" and complete:
         console.print("  [bold]Plan[/bold]: the path needs no keepalive; these settings only detect dead peers")
-    elif plan["purpose"] == "detect_only":
+    elif plan.purpose == "detect_only":
         console.print(
             "  [bold]Plan[/bold]: no timeout was measured, so none of this keeps the path alive; "
             "these settings only detect dead peers (a longer run would learn the timeout)"
         )
     else:
-        console.print(f"  [bold]Plan[/bold]: keep each connection busy at least every {dur(plan['interval_s'])}")
-    variant = f"IPv{plan['ip_version']}{', TLS' if plan['tls'] else ''}"
+        console.print(f"  [bold]Plan[/bold]: keep each connection busy at least every {dur(plan.interval_s)}")
+    variant = f"IPv{plan.ip_version}{', TLS' if plan.tls else ''}"
     rows = [
         ("design", "settings", "notices a dead path", "packets/day", f"bytes/day ({variant})"),
         (
             "kernel keepalive",
-            f"idle {ka['idle_s']}s, then every {ka['interval_s']}s x {ka['count']}",
-            f"after {dur(ka['detect_s'])}",
-            f"{ka['packets_per_day']:,}",
-            f"{ka['bytes_per_day']:,}",
+            f"idle {ka.idle_s}s, then every {ka.interval_s}s x {ka.count}",
+            f"after {dur(ka.detect_s)}",
+            f"{ka.packets_per_day:,}",
+            f"{ka.bytes_per_day:,}",
         ),
         (
-            f"heartbeat ({hb['mode']})",
-            f"every {dur(hb['interval_s'])}, answer within {dur(hb['timeout_s'])}",
-            f"after {dur(hb['detect_s'])}",
-            f"{hb['packets_per_day']:,}",
-            f"{hb['bytes_per_day']:,}",
+            f"heartbeat ({hb.mode})",
+            f"every {dur(hb.interval_s)}, answer within {dur(hb.timeout_s)}",
+            f"after {dur(hb.detect_s)}",
+            f"{hb.packets_per_day:,}",
+            f"{hb.bytes_per_day:,}",
         ),
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
@@ -209,33 +218,29 @@ def render_plan(plan: dict[str, Any] | None, console: Console, complete: bool = 
             console.print("    " + escape("  ".join(cells)))
     console.print(
         "    Heartbeats only when idle cost nothing on a connection that carries its own traffic "
-        f"(fixed ones: {hb['busy_connection_packets_per_day']['fixed']:,} packets/day regardless)."
+        f"(fixed ones: {hb.busy_connection_packets_per_day.fixed:,} packets/day regardless)."
     )
-    held = srv["held_today"]
     console.print(
-        f"    Server: set TCP_USER_TIMEOUT {dur(srv['user_timeout_s'])} and drop sessions silent for "
-        f"{dur(srv['idle_session_timeout_s'])}; with kernel defaults a session pushed into a dead path is held "
-        f"{dur(held['pushed_s'])}, an idle one until something is written to it."
+        f"    Server: set TCP_USER_TIMEOUT {dur(srv.user_timeout_s)} and drop sessions silent for "
+        f"{dur(srv.idle_session_timeout_s)}; with kernel defaults a session pushed into a dead path is held "
+        f"{dur(srv.held_today.pushed_s)}, an idle one until something is written to it."
     )
 
 
-def render_recommendations(rec: dict[str, Any] | None, console: Console) -> None:
-    if not rec:
+def render_recommendations(rec: Recommendations | None, console: Console) -> None:
+    if rec is None:
         return
-    interval = rec["interval_s"]
-    sysctl = rec["linux_sysctl"]
-    opts = rec["socket_options"]
-    console.print(f"  [bold]Recommended[/bold]: keep connections busy at least every {dur(interval)}")
+    console.print(f"  [bold]Recommended[/bold]: keep connections busy at least every {dur(rec.interval_s)}")
     console.print("    Linux, system-wide TCP keepalive:")
-    for key, value in sysctl.items():
+    # The sysctl names and the socket options as the model writes them out.
+    for key, value in to_json(rec.linux_sysctl).items():
         console.print(f"      sysctl -w {key}={value}")
     console.print("    Python, per socket:")
     console.print("      sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)")
-    for key in ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT"):
-        console.print(f"      sock.setsockopt(socket.IPPROTO_TCP, socket.{key}, {opts[key]})")
-    console.print(
-        f"    WebSocket: ping every {dur(rec['websocket_ping_interval_s'])} "
-        f"(websockets: ping_interval={rec['websocket_ping_interval_s']:g})"
-    )
-    if rec.get("proxy"):
-        console.print(f"    Proxy: {escape(str(rec['proxy']))}")
+    for key, value in to_json(rec.socket_options).items():
+        if key != "SO_KEEPALIVE":
+            console.print(f"      sock.setsockopt(socket.IPPROTO_TCP, socket.{key}, {value})")
+    ping = rec.websocket_ping_interval_s
+    console.print(f"    WebSocket: ping every {dur(ping)} (websockets: ping_interval={ping:g})")
+    if rec.proxy:
+        console.print(f"    Proxy: {escape(rec.proxy)}")

@@ -8,6 +8,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from probe.core.durations import format_duration
+from probe.core.results import DiscoverResult
+from probe.core.udp_advice import UdpPlan, UdpRecommendations
 
 STATE_MEANING = {
     "unreplied": "one datagram out, nothing back until the push",
@@ -20,19 +22,21 @@ def _dur(value: Any) -> str:
     return "?" if value is None else format_duration(float(value))
 
 
-def render_states(result: dict[str, Any], console: Console) -> None:
-    states = result.get("states") or {}
+def render_states(result: DiscoverResult, console: Console) -> None:
+    states = result.states or {}
     if not states:
         return
     console.print("  Flow states (each measured with its own probes):")
+    shortest = result.shortest_state
     for name, state in states.items():
-        mark = " [bold]<- shortest[/bold]" if name == result.get("shortest_state") else ""
-        if state["upper_s"] is None:
-            found = f"no timeout seen; longest idle survived {_dur(state['lower_s'])}"
+        mark = " [bold]<- shortest[/bold]" if name == shortest else ""
+        b = state.bracket
+        if b.upper is None:
+            found = f"no timeout seen; longest idle survived {_dur(b.lower)}"
         else:
-            found = f"{_dur(state['lower_s'])} - {_dur(state['upper_s'])}"
+            found = f"{_dur(b.lower)} - {_dur(b.upper)}"
         console.print(f"    {name:10} {found:28} ({STATE_MEANING.get(name, '')}){mark}")
-    refresh = result.get("inbound_refresh")
+    refresh = result.inbound_refresh
     if refresh is True:
         console.print(
             "  Inbound refresh: [bold]yes[/bold]: the server's traffic alone kept a binding alive, so a server-side "
@@ -45,7 +49,7 @@ def render_states(result: dict[str, Any], console: Console) -> None:
         )
     else:
         console.print("  Inbound refresh: not measured (no state timed out, or the run ended first)")
-    after = result.get("after_expiry")
+    after = result.after_expiry
     if after and after.get("outcome"):
         console.print(
             f"  [bold]After the timeout[/bold], the client sends again: [bold]{after['outcome']}[/bold]: "
@@ -53,32 +57,31 @@ def render_states(result: dict[str, Any], console: Console) -> None:
         )
 
 
-def render_udp_recommendations(rec: dict[str, Any] | None, console: Console) -> None:
-    if not rec:
+def render_udp_recommendations(rec: UdpRecommendations | None, console: Console) -> None:
+    if rec is None:
         return
-    interval = rec["interval_s"]
     console.print(
-        f"  [bold]Recommended[/bold]: send on each flow at least every {_dur(interval)} "
-        f"(beats the {escape(str(rec['state']))} state)"
+        f"  [bold]Recommended[/bold]: send on each flow at least every {_dur(rec.interval_s)} "
+        f"(beats the {escape(str(rec.state))} state)"
     )
-    console.print(f"    WireGuard: PersistentKeepalive = {rec['wireguard']['PersistentKeepalive']}")
-    quic = rec["quic"]
+    console.print(f"    WireGuard: PersistentKeepalive = {rec.wireguard.persistent_keepalive}")
+    quic = rec.quic
     console.print(
-        f"    QUIC: keep-alive PING every {_dur(quic['keep_alive_interval_s'])}; needed whenever "
-        f"max_idle_timeout is above {_dur(quic['max_idle_timeout_needs_keepalive_above_s'])}"
+        f"    QUIC: keep-alive PING every {_dur(quic.keep_alive_interval_s)}; needed whenever "
+        f"max_idle_timeout is above {_dur(quic.max_idle_timeout_needs_keepalive_above_s)}"
     )
-    console.print(f"    SIP/STUN: keepalive every {rec['sip']['keepalive_interval_s']}s (RFC 5626 suggests 24-29 s)")
-    for default in rec["common_defaults"]:
-        verdict = {True: "keeps this path alive", False: "too slow for this path", None: "inside the bracket"}
-        console.print(f"      {escape(default['name'])}: {verdict[default['keeps_alive']]}")
+    console.print(f"    SIP/STUN: keepalive every {rec.sip.keepalive_interval_s}s (RFC 5626 suggests 24-29 s)")
+    verdict = {True: "keeps this path alive", False: "too slow for this path", None: "inside the bracket"}
+    for default in rec.common_defaults:
+        console.print(f"      {escape(default.name)}: {verdict[default.keeps_alive]}")
 
 
-def render_udp_plan(plan: dict[str, Any] | None, console: Console) -> None:
-    if not plan or not plan.get("keepalives"):
+def render_udp_plan(plan: UdpPlan, console: Console) -> None:
+    if not plan.keepalives:
         return
-    console.print(f"  [bold]Cost[/bold] per binding and day at that interval (IPv{plan['ip_version']}):")
+    console.print(f"  [bold]Cost[/bold] per binding and day at that interval (IPv{plan.ip_version}):")
     names = {"wireguard": "WireGuard keepalive", "quic_ping": "QUIC PING + ACK", "stun_binding": "STUN Binding"}
-    for key, cost in plan["keepalives"].items():
+    for key, cost in plan.keepalives.items():
         console.print(
-            f"    {names.get(key, key):20} {cost['packets_per_day']:>8,} packets {cost['bytes_per_day']:>10,} bytes"
+            f"    {names.get(key, key):20} {cost.packets_per_day:>8,} packets {cost.bytes_per_day:>10,} bytes"
         )

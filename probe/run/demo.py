@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from probe.core.planner import PlannerConfig
@@ -14,12 +15,30 @@ from probe.net.server import ProbeServer
 from probe.run.discover import DiscoverOptions, DiscoverRun
 
 
+@dataclass(frozen=True)
+class DemoResult:
+    """The discovery through the emulator, and the truth it is compared with."""
+
+    discover: DiscoverResult
+    truth_s: float
+    mode: str
+    emulator: str
+    server: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.discover.to_json(),
+            "truth_s": self.truth_s,
+            "demo": {"mode": self.mode, "emulator": self.emulator, "server": self.server},
+        }
+
+
 async def run_demo(
     nat_timeout_s: float,
     mode: str = "drop",
     observer: Callable[[dict[str, Any]], None] | None = None,
     drive: Callable[[DiscoverRun], Awaitable[DiscoverResult]] | None = None,
-) -> dict[str, Any]:
+) -> DemoResult:
     """``drive`` runs the discovery (the CLI passes one with a live view)."""
     server = ProbeServer()
     emulator: Emulator | None = None
@@ -30,11 +49,9 @@ async def run_demo(
         runner = DiscoverRun(
             DiscoverOptions(Endpoint(Target(Scheme.TCP, host, port)), PlannerConfig()), observer=observer
         )
-        result = (await (drive(runner) if drive is not None else runner.run())).to_json()
+        found = await (drive(runner) if drive is not None else runner.run())
     finally:
         if emulator is not None:
             await emulator.close()
         await server.shutdown()
-    result["truth_s"] = nat_timeout_s
-    result["demo"] = {"mode": mode, "emulator": f"{host}:{port}", "server": f"{upstream[0]}:{upstream[1]}"}
-    return result
+    return DemoResult(found, nat_timeout_s, mode, f"{host}:{port}", f"{upstream[0]}:{upstream[1]}")

@@ -8,7 +8,6 @@ differ between the two.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import pty
 import re
@@ -17,18 +16,16 @@ import struct
 import subprocess
 import sys
 import termios
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import natprobe_cmd, scaled, start_process
-from tests.render.helpers import sample_discover_result
 
 RENDER = """
-import json, sys
 from probe.render.console import make_console
 from probe.render.discover import render_discover
-render_discover(json.load(open(sys.argv[1])), make_console())
+from tests.render.helpers import sample_discover_result
+render_discover(sample_discover_result(), make_console())
 """
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -61,10 +58,8 @@ def on_a_pty(argv: list[str], columns: int) -> str:
 
 
 @pytest.mark.parametrize("columns", [80, 120])
-def test_the_summary_wraps_at_words_to_the_terminal_and_stays_whole_in_a_pipe(tmp_path: Path, columns: int) -> None:
-    result = tmp_path / "result.json"
-    result.write_text(json.dumps(sample_discover_result()))
-    argv = [sys.executable, "-c", RENDER, str(result)]
+def test_the_summary_wraps_at_words_to_the_terminal_and_stays_whole_in_a_pipe(columns: int) -> None:
+    argv = [sys.executable, "-c", RENDER]
     shown = on_a_pty(argv, columns)
     piped = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=scaled(30)).stdout
     lines = shown.splitlines()

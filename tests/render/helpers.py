@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from probe.core.evidence import Evidence, FailureMode, IdleTest, Outcome
 from probe.core.results import DiscoverResult
 from probe.core.survey import PathError, SurveyPath, SurveyResult
 
 
-def sample_discover_result() -> dict[str, Any]:
+def sample_discover_result() -> DiscoverResult:
     evidence = Evidence()
     for idle, ok in [(1.9, True), (4.0, True), (6.2, False), (4.4, False), (4.9, False)]:
         outcome = Outcome.SURVIVED if ok else Outcome.FAILED
@@ -38,7 +36,7 @@ def sample_discover_result() -> dict[str, Any]:
             },
         },
         server_view={"unacknowledged_pushes": 3},
-    ).to_json()
+    )
 
 
 def sample_survey() -> SurveyResult:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from typing import Any
 
 from rich.console import Console
 
@@ -67,7 +66,8 @@ def test_discover_summary_text() -> None:
 
 
 def test_timeline_marks_failures_and_survivals_on_the_axis() -> None:
-    rows = timeline([{"idle_s": 0.0, "outcome": "survived"}, {"idle_s": 10.0, "outcome": "failed"}], None, None)
+    tests = [IdleTest(0, 0.0, Outcome.SURVIVED), IdleTest(1, 10.0, Outcome.FAILED, FailureMode.SILENT_DROP)]
+    rows = timeline(tests, None, None)
     assert rows[1] == "      0s |+" + " " * 48 + "x| 10.0s"
 
 
@@ -151,7 +151,7 @@ def test_locate_summary_names_the_hop_then_shows_the_trace() -> None:
     )
 
 
-def _udp_result(refresh: bool | None) -> dict[str, Any]:
+def _udp_result(refresh: bool | None) -> DiscoverResult:
     from probe.core.results import StateResult
 
     per_state: dict[str, StateResult] = {}
@@ -169,7 +169,7 @@ def _udp_result(refresh: bool | None) -> dict[str, Any]:
         inbound_refresh=refresh, control="tcp://h:4040",
         after_expiry={"outcome": "revived", "port_changed": False, "waited_s": 0.01, "detail": "a new binding",
                       "after_lost_push": None},
-    ).to_json()  # fmt: skip
+    )  # fmt: skip
 
 
 def test_udp_summary_shows_states_refresh_and_protocol_advice() -> None:
