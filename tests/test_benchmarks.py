@@ -18,9 +18,11 @@ def test_discovery_benchmark_rows_and_ranking() -> None:
     data = json.loads(proc.stdout)
     rows = data["rows"]
     udp = data["udp"]
-    assert {(u["method"], u["profile"]) for u in udp} == {
-        (m, p) for m in ("natprobe", "bisection") for p in ("linux-conntrack", "aws", "carrier-nat")
-    }
+    profiles = ("linux-conntrack", "aws", "carrier-nat", *(f"all-{t:g}" for t in (5, 30, 120, 350, 1200, 7000)))
+    assert {(u["method"], u["profile"]) for u in udp} == {(m, p) for m in ("natprobe", "bisection") for p in profiles}
+    # The default pools (63 per flow state) meet the goal in every profile.
+    assert all(u["goal"] for u in udp if u["method"] == "natprobe")
+    assert all(u["max_probes"] <= 191 for u in udp)
     for u in udp:
         if u["method"] != "natprobe":
             continue

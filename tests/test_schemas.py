@@ -11,7 +11,8 @@ import pytest
 from jsonschema import Draft202012Validator, ValidationError
 
 from probe.core.evidence import Evidence, FailureMode, IdleTest, Outcome
-from probe.core.results import DiscoverResult
+from probe.core.nat import NatFacts
+from probe.core.results import Connections, DiscoverResult
 from probe.errors import UsageError
 from probe.schemas import NAMES, load, schema_id, short_name
 from tests.conftest import validate_output
@@ -25,9 +26,8 @@ def _discover() -> dict[str, Any]:
         evidence.add(IdleTest(0, idle, Outcome.SURVIVED if ok else Outcome.FAILED, None if ok else FailureMode.RESET))
     return DiscoverResult(
         target="tcp://h:4040", transport="tcp", bracket=evidence.bracket(), tests=evidence.tests, wall_s=5.0,
-        nat={"local": "a:1", "observed": "b:2", "detected": True, "port_preserved": False}, max_idle_s=7800,
-        reason="resolved", connections={"max_open": 3, "opened": 3, "asked": 63, "pool": 63,
-                                        "limited_by_server": False, "server_limits": None},
+        nat=NatFacts("a:1", "b:2", True, False), max_idle_s=7800,
+        reason="resolved", connections=Connections(3, 3, 63, 63),
     ).to_json()  # fmt: skip
 
 
@@ -122,9 +122,8 @@ def _udp_discover() -> dict[str, Any]:
     states = {name: StateResult(bracket, "resolved", 2) for name in ("unreplied", "replied", "stream")}
     return DiscoverResult(
         target="udp://h:4040", transport="udp", bracket=bracket, tests=evidence.tests, wall_s=140.0,
-        nat={"local": "a:1", "observed": "b:2", "detected": True, "port_preserved": True}, max_idle_s=7800,
-        reason="resolved", connections={"max_open": 3, "opened": 3, "asked": 63, "pool": 63,
-                                        "limited_by_server": False, "server_limits": None},
+        nat=NatFacts("a:1", "b:2", True, True), max_idle_s=7800,
+        reason="resolved", connections=Connections(3, 3, 63, 63),
         states=states, inbound_refresh=True, control="tcp://h:4040",
     ).to_json()  # fmt: skip
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from probe.core.evidence import IdleTest
+from probe.core.nat import NatFacts
 
 #: A connection: (flow state, the planner's connection number).
 Key = tuple[str, int]
@@ -98,7 +99,7 @@ class RunFacts:
 
     target: str
     transport: str
-    nat: dict[str, Any]
+    nat: NatFacts
     server: str | None = None
     rtt_s: float | None = None
     ip_version: int = 4

@@ -35,7 +35,7 @@ from probe.core.evidence import Bracket, FailureMode, IdleTest, Outcome, Source
 from probe.core.planner import Action, Close, Finish, Open, Planner, PlannerConfig, Probe
 from probe.core.progress import Progress, state_progress
 from probe.core.protocol import json_number
-from probe.core.results import DiscoverResult, StateResult, shortest_state
+from probe.core.results import Connections, DiscoverResult, StateResult, shortest_state
 from probe.core.survey import Claim, PoolShare, ShareKey
 from probe.errors import TargetError
 
@@ -87,7 +87,7 @@ class Discovery:
     settled: float | None = None
     #: The server's limits, or its "busy", made a pool smaller than asked.
     limited: bool = False
-    server_limits: dict[str, Any] | None = None
+    server_limits: dict[str, float] | None = None
     #: The lost-push connection kept for the after-expiry test.
     kept: Key | None = None
     #: The after-expiry test runs on ``kept``: it is not replaced any more.
@@ -442,14 +442,14 @@ class Discovery:
             reason=states[shortest].reason,
             interrupted=facts.interrupted,
             server=facts.server,
-            connections={
-                "max_open": self._peak + facts.side_connections,
-                "opened": opened,
-                "asked": self.asked,
-                "pool": planner.config.max_conns,
-                "limited_by_server": self.limited,
-                "server_limits": self.server_limits,
-            },
+            connections=Connections(
+                max_open=self._peak + facts.side_connections,
+                opened=opened,
+                asked=self.asked,
+                pool=planner.config.max_conns,
+                limited_by_server=self.limited,
+                server_limits=self.server_limits,
+            ),
             target_width_s=planner.target_width(planner.bracket()),
             grace_s=planner.config.grace_s,
             rtt_s=facts.rtt_s,

@@ -7,6 +7,7 @@ from typing import Any
 
 from probe.core.evidence import Bracket, IdleTest
 from probe.core.model import to_json
+from probe.core.nat import NatFacts
 from probe.core.plan import Plan, PlanInputs, make_plan
 from probe.core.recommend import Recommendations, recommendations, recommended_interval
 from probe.core.udp_advice import UdpPlan, UdpRecommendations, udp_plan, udp_recommendations
@@ -53,6 +54,26 @@ def shortest_state(states: dict[str, StateResult]) -> str | None:
     return min(states, key=key)
 
 
+@dataclass(frozen=True)
+class Connections:
+    """(schema: ``connections``) What the discovery held and opened."""
+
+    #: Connections held at once at the peak, the control connection included.
+    max_open: int
+    opened: int
+    #: Test connections wanted per planner (from --parallel), and allowed.
+    asked: int
+    pool: int
+    #: The server's per-address limit made the pool smaller than asked.
+    limited_by_server: bool = False
+    #: The welcome's ``limits``, or None.
+    server_limits: dict[str, float] | None = None
+
+
+#: A result made without a run (tests, a survey's placeholder).
+NO_CONNECTIONS = Connections(0, 0, 0, 0)
+
+
 @dataclass
 class DiscoverResult:
     target: str
@@ -60,12 +81,12 @@ class DiscoverResult:
     bracket: Bracket
     tests: list[IdleTest]
     wall_s: float
-    nat: dict[str, Any]
+    nat: NatFacts
     max_idle_s: float
     reason: str
     interrupted: bool = False
     server: str | None = None
-    connections: dict[str, Any] = field(default_factory=dict)
+    connections: Connections = NO_CONNECTIONS
     target_width_s: float | None = None
     grace_s: float | None = None
     rtt_s: float | None = None
@@ -129,8 +150,8 @@ class DiscoverResult:
             "rtt_s": _r(self.rtt_s, 5),
             "server": self.server,
             "proxy": self.proxy,
-            "nat": self.nat,
-            "connections": self.connections,
+            "nat": to_json(self.nat),
+            "connections": to_json(self.connections),
             "recommended_keepalive_s": recommended_interval(b),
             "recommendations": to_json(self.advice),
             "plan": to_json(self.plan),

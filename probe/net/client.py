@@ -192,21 +192,3 @@ def server_error(where: str, msg: dict[str, Any]) -> TargetError:
     code = printable(msg.get("code", "error"), 40)
     text = printable(msg.get("message", ""), 200)
     return TargetError(f"{where} said {code}: {text}".rstrip(": "), code=code)
-
-
-def split_addr(text: str) -> tuple[str, int] | None:
-    """``IP:PORT`` / ``[IP]:PORT`` into parts; None if malformed."""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest[1:]
-    else:
-        host, _, port = text.rpartition(":")
-    return (host, int(port)) if port.isdigit() else None
-
-
-def nat_facts(local: str, observed: str) -> dict[str, Any]:
-    """What comparing our address with the one the server saw tells."""
-    mine, seen = split_addr(local), split_addr(observed)
-    detected = None if mine is None or seen is None else mine[0] != seen[0] or mine[1] != seen[1]
-    preserved = None if not detected or mine is None or seen is None else mine[1] == seen[1]
-    return {"local": local, "observed": observed, "detected": detected, "port_preserved": preserved}

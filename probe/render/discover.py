@@ -74,24 +74,24 @@ def render_discover(result: DiscoverResult, console: Console, truth_s: float | N
             "timeout; the bracket is widened to cover it."
         )
     nat = result.nat
-    if nat.get("detected") is not None:
-        preserved = nat.get("port_preserved")
+    if nat.detected is not None:
+        preserved = nat.port_preserved
         extra = "" if preserved is None else (", port preserved" if preserved else ", port rewritten")
         console.print(
-            f"  Address: local {escape(str(nat.get('local')))}, server saw {escape(str(nat.get('observed')))} "
-            f"({'translated' if nat.get('detected') else 'no translation'}{extra})"
+            f"  Address: local {escape(nat.local)}, server saw {escape(nat.observed)} "
+            f"({'translated' if nat.detected else 'no translation'}{extra})"
         )
     tests = len(result.tests)
     conns = result.connections
     udp = result.states is not None
     console.print(
         f"  Took {dur(result.wall_s)} with {tests} test{'' if tests == 1 else 's'} on "
-        f"{conns.get('opened', '?')} {'probes (a UDP socket each)' if udp else 'connections'} ({result.reason})"
+        f"{conns.opened} {'probes (a UDP socket each)' if udp else 'connections'} ({result.reason})"
     )
-    if conns.get("limited_by_server"):
+    if conns.limited_by_server:
         console.print(
-            f"  [yellow]The server allowed {conns['pool']} test connections from this address[/yellow] "
-            f"({conns['asked']} asked for; other sessions from here hold the rest): slower than usual."
+            f"  [yellow]The server allowed {conns.pool} test connections from this address[/yellow] "
+            f"({conns.asked} asked for; other sessions from here hold the rest): slower than usual."
         )
     # UDP: the timeline of the shortest state, whose bracket is the one above.
     shown = [t for t in result.tests if not udp or t.state == result.shortest_state]

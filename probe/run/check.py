@@ -16,9 +16,11 @@ from typing import Any
 from probe.core.after_expiry import AfterObservation, classify
 from probe.core.endings import Ending
 from probe.core.heartbeat import Heartbeat, HeartbeatConfig
+from probe.core.model import to_json
+from probe.core.nat import NatFacts, nat_facts
 from probe.core.protocol import json_number
 from probe.errors import TargetError
-from probe.net.client import ConnectionEnded, nat_facts
+from probe.net.client import ConnectionEnded
 from probe.net.dial import Reaching, dial
 from probe.net.sockopts import KeepaliveSettings, read_keepalive, tcp_info
 from probe.net.ws_client import WsProtocolConnection
@@ -44,7 +46,7 @@ class CheckResult:
     failure_mode: str | None
     alive_s: float
     push_idle_s: float | None
-    nat: dict[str, Any]
+    nat: NatFacts
     keepalive_in_force: dict[str, Any]
     tcp_info: dict[str, int] | None
     wall_s: float
@@ -92,7 +94,7 @@ class CheckResult:
                 "detail": "not measured: check keeps no quiet connection",
                 "after_lost_push": self.after_lost_push,
             },
-            "nat": self.nat,
+            "nat": to_json(self.nat),
             "wall_s": round(self.wall_s, 3),
         }
 

@@ -9,10 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from probe.core.model import to_json
+from probe.core.nat import UNKNOWN, NatFacts
 from probe.core.server_messages import Pushed
 from probe.core.targets import Target
 from probe.errors import TargetError
-from probe.net.client import nat_facts
 from probe.net.dial import Endpoint, dial
 from probe.net.sockopts import KeepaliveSettings
 from probe.run.control import keep_busy
@@ -36,7 +37,7 @@ class UdpCheckResult:
     alive_s: float
     push_idle_s: float | None
     push_copies: int
-    nat: dict[str, Any]
+    nat: NatFacts
     wall_s: float
 
     def to_json(self) -> dict[str, Any]:
@@ -61,7 +62,7 @@ class UdpCheckResult:
             "close": None,
             "tcp_info": None,
             "after_expiry": None,
-            "nat": self.nat,
+            "nat": to_json(self.nat),
             "wall_s": round(self.wall_s, 3),
             "udp_state": o.state,
             "control": str(o.control.target),
@@ -123,6 +124,6 @@ async def run_check_udp(options: UdpCheckOptions, clock: Callable[[], float] = t
         alive_s=end - since,
         push_idle_s=report.idle_s,
         push_copies=report.copies or 0,
-        nat=session.nat or nat_facts("", ""),
+        nat=session.nat or UNKNOWN,
         wall_s=clock() - started,
     )

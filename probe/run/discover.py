@@ -14,6 +14,8 @@ from typing import Any
 from probe.core.commands import Command, KeepForAfterExpiry, Key, Recorded, RequestPush, RunFacts
 from probe.core.discovery import TCP, Discovery
 from probe.core.events import Event
+from probe.core.model import to_json
+from probe.core.nat import UNKNOWN, NatFacts, nat_facts
 from probe.core.planner import Planner, PlannerConfig
 from probe.core.protocol import json_number
 from probe.core.results import DiscoverResult
@@ -21,7 +23,7 @@ from probe.core.server_messages import Push, PushUnacked, ServerMessage, read_se
 from probe.core.survey import PoolShare, ShareKey
 from probe.core.targets import Scheme
 from probe.errors import TargetError
-from probe.net.client import ConnectionEnded, MessageConnection, Welcome, nat_facts
+from probe.net.client import ConnectionEnded, MessageConnection, Welcome
 from probe.net.dial import Reaching, dial
 from probe.run.after_expiry import MAX_WAIT_S, lost_push_wait, speak_after_expiry
 from probe.run.control import Dispatcher, keep_busy, measure_rtt, stop
@@ -58,7 +60,7 @@ class DiscoverRun(Driver):
         #: A survey's ledger: runs beside this one on the same server.
         self._share = share
         self.discovery = Discovery.for_tcp(options.planner, after_expiry=options.after_expiry)
-        self.nat: dict[str, Any] = {}
+        self.nat: NatFacts | None = None
         self.server_name: str | None = None
         self.rtt_s: float | None = None
         self.ip_version = 4
@@ -111,7 +113,7 @@ class DiscoverRun(Driver):
             if quiet:
                 await self._open_quiet()
             self.discovery.configure(self.rtt_s, self.options.grace_s)
-            self._emit(Event.START, target=str(target), rtt_s=round(self.rtt_s, 5), nat=self.nat)
+            self._emit(Event.START, target=str(target), rtt_s=round(self.rtt_s, 5), nat=to_json(self.nat))
             self._dispatch = Dispatcher(control, self._fail)
             self._dispatch.on_news = self._news
             helpers.append(asyncio.create_task(self._dispatch.read()))
@@ -135,7 +137,7 @@ class DiscoverRun(Driver):
         facts = RunFacts(
             target=str(target),
             transport=target.transport,
-            nat=self.nat or nat_facts("", ""),
+            nat=self.nat or UNKNOWN,
             server=self.server_name,
             rtt_s=self.rtt_s,
             ip_version=self.ip_version,

@@ -28,6 +28,7 @@ from probe.core.after_expiry import udp_after_expiry
 from probe.core.commands import Key, RequestPush, RunFacts
 from probe.core.discovery import Discovery
 from probe.core.events import Event
+from probe.core.nat import UNKNOWN
 from probe.core.planner import PlannerConfig
 from probe.core.results import DiscoverResult
 from probe.core.server_messages import Pushed, Reply
@@ -35,7 +36,6 @@ from probe.core.targets import Target
 from probe.core.udp_refresh import RefreshEvidence, beat_interval
 from probe.core.udp_wire import Kind
 from probe.errors import TargetError
-from probe.net.client import nat_facts
 from probe.net.dial import Endpoint, dial
 from probe.run.control import keep_busy, measure_rtt, stop
 from probe.run.driver import Driver
@@ -120,7 +120,7 @@ class UdpDiscoverRun(Driver):
         facts = RunFacts(
             target=str(self.options.target),
             transport="udp",
-            nat=(session.nat if session is not None else {}) or nat_facts("", ""),
+            nat=(session.nat if session is not None else None) or UNKNOWN,
             server=self.server_name,
             rtt_s=self.rtt_s,
             ip_version=self.ip_version,

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from probe.core.nat import NatFacts, nat_facts
 from probe.core.server_messages import Reply, ServerMessage, UdpProbeReply, UdpSeen
 from probe.core.targets import Target
 from probe.core.udp_wire import Datagram, Kind
 from probe.errors import TargetError
-from probe.net.client import MessageConnection, nat_facts
+from probe.net.client import MessageConnection
 from probe.net.udp_client import UdpProbeSocket
 from probe.run.control import Dispatcher
 
@@ -79,7 +80,7 @@ class UdpSession:
         #: How long to wait for an answer to each bind try (the caller sets it
         #: from the RTT).
         self.wait_s = BIND_WAIT_S
-        self.nat: dict[str, Any] = {}
+        self.nat: NatFacts | None = None
         self.opened = 0
         #: Called with each push copy that arrives.
         self.on_push: Callable[[UdpProbe, float], None] = lambda probe, at: None
@@ -190,6 +191,6 @@ class UdpSession:
             return
         if msg.observed is not None:
             probe.observed = msg.observed
-            if not self.nat and probe.sock is not None:
+            if self.nat is None and probe.sock is not None:
                 self.nat = nat_facts(probe.sock.local_address, msg.observed)
         probe.seen.set()

@@ -24,6 +24,8 @@ from probe.core.commands import (
 )
 from probe.core.discovery import MAX_OPEN_FAILURES, MIN_POOL, TCP, Discovery, lost_push, timed
 from probe.core.evidence import FailureMode, IdleTest, Outcome, Source
+from probe.core.model import to_json
+from probe.core.nat import UNKNOWN, NatFacts
 from probe.core.planner import ConnState, PlannerConfig
 from probe.core.survey import PoolShare
 from probe.errors import TargetError
@@ -32,7 +34,7 @@ from probe.schemas import load
 from tests.conftest import REGISTRY
 
 UDP_STATES = ("unreplied", "replied", "stream")
-NAT = {"local": "10.0.0.2:5000", "observed": "198.18.0.9:6000", "detected": True, "port_preserved": False}
+NAT = NatFacts("10.0.0.2:5000", "198.18.0.9:6000", True, False)
 FACTS = RunFacts(target="tcp://198.18.0.2:4040", transport="tcp", nat=NAT)
 
 
@@ -370,12 +372,12 @@ def test_progress_has_one_block_per_flow_state() -> None:
 def test_an_interrupted_result_says_so_for_every_state() -> None:
     discovery = Discovery.for_udp(PlannerConfig(), UDP_STATES, 2.5)
     discovery.start(0.0)
-    facts = RunFacts(target="udp://h:1", transport="udp", nat={}, interrupted=True)
+    facts = RunFacts(target="udp://h:1", transport="udp", nat=UNKNOWN, interrupted=True)
     data = discovery.result(4.0, facts).to_json()
     assert data["reason"] == "interrupted" and data["interrupted"] is True
     assert {s["reason"] for s in data["states"].values()} == {"interrupted"}
     assert data["wall_s"] == data["total_s"] == 4.0
-    unfinished = discovery.result(4.0, RunFacts(target="udp://h:1", transport="udp", nat={})).to_json()
+    unfinished = discovery.result(4.0, RunFacts(target="udp://h:1", transport="udp", nat=UNKNOWN)).to_json()
     assert unfinished["reason"] == "incomplete"
 
 
@@ -419,7 +421,7 @@ def test_the_result_carries_what_the_transport_learned() -> None:
         "wss://198.18.0.2:8443/ws", "websocket", "natprobe 9", "socks5://198.18.0.3:1080"
     )  # fmt: skip
     assert data["rtt_s"] == 0.04 and result.ip_version == 6 and result.tls is True
-    assert data["after_expiry"] == {"outcome": "reset"} and data["nat"] == NAT
+    assert data["after_expiry"] == {"outcome": "reset"} and data["nat"] == to_json(NAT)
     assert data["total_s"] == pytest.approx(sim.now + 2.0, abs=0.001)
     assert data["wall_s"] == pytest.approx(sim.now, abs=0.001)
     assert data["grace_s"] == pytest.approx(discovery.grace_s, abs=0.001)
@@ -490,7 +492,7 @@ def test_max_open_counts_the_kept_and_the_quiet_connection() -> None:
     sim = DiscoverySim(discovery, {TCP: SimPath(20.0, rtt_s=0.02)})
     sim.run()
     assert discovery.kept is not None
-    held = discovery.result(sim.now, FACTS).connections["max_open"]
+    held = discovery.result(sim.now, FACTS).connections.max_open
     # The control and the quiet connection beside the planner's, never more
     # than asked and the control connection.
     assert discovery.planners[TCP].stats.max_open + 2 <= held <= 64

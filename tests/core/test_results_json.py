@@ -9,9 +9,10 @@ import pytest
 
 from probe.core.evidence import Evidence, FailureMode, IdleTest, Outcome, Source
 from probe.core.model import to_json
+from probe.core.nat import UNKNOWN, NatFacts
 from probe.core.plan import PlanInputs, make_plan
 from probe.core.recommend import recommendations, recommended_interval
-from probe.core.results import DiscoverResult
+from probe.core.results import NO_CONNECTIONS, Connections, DiscoverResult
 from tests.core.brackets import bracket
 
 
@@ -51,9 +52,9 @@ def _result(**extra: Any) -> DiscoverResult:
     evidence.add(IdleTest(2, 4.45551, Outcome.FAILED, FailureMode.RESET, result_at=3.0))
     return DiscoverResult(
         target="tcp://h:4040", transport="tcp", bracket=evidence.bracket(), tests=evidence.tests, wall_s=7.12345,
-        nat={"local": "a:1", "observed": "b:2", "detected": True, "port_preserved": False}, max_idle_s=7800.0,
-        reason="resolved", server="natprobe 0.1.0", connections={"max_open": 3}, target_width_s=0.50049,
-        grace_s=1.00049, rtt_s=1.0, **extra,
+        nat=NatFacts("a:1", "b:2", True, False), max_idle_s=7800.0,
+        reason="resolved", server="natprobe 0.1.0", connections=Connections(3, 3, 63, 63, True, {"max_per_ip": 8.0}),
+        target_width_s=0.50049, grace_s=1.00049, rtt_s=1.0, **extra,
     )  # fmt: skip
 
 
@@ -88,7 +89,14 @@ def test_a_discovery_maps_every_field() -> None:
         "server": "natprobe 0.1.0",
         "proxy": None,
         "nat": {"local": "a:1", "observed": "b:2", "detected": True, "port_preserved": False},
-        "connections": {"max_open": 3},
+        "connections": {
+            "max_open": 3,
+            "opened": 3,
+            "asked": 63,
+            "pool": 63,
+            "limited_by_server": True,
+            "server_limits": {"max_per_ip": 8.0},
+        },
         "recommended_keepalive_s": 3.2,
         "recommendations": to_json(recommendations(bracket, "reset")),
         "plan": to_json(make_plan(PlanInputs(bracket, 1.0, 6, True))),
@@ -106,13 +114,13 @@ def test_a_discovery_maps_every_field() -> None:
 def test_a_discovery_without_total_reports_its_wall_time_and_nulls() -> None:
     evidence = Evidence()
     data = DiscoverResult(
-        target="t", transport="ws", bracket=evidence.bracket(), tests=[], wall_s=1.0, nat={}, max_idle_s=10.0,
+        target="t", transport="ws", bracket=evidence.bracket(), tests=[], wall_s=1.0, nat=UNKNOWN, max_idle_s=10.0,
         reason="interrupted", interrupted=True,
     ).to_json()  # fmt: skip
     assert data["total_s"] == 1.0 and data["interrupted"] is True and data["transport"] == "ws"
     assert [data[k] for k in ("lower_s", "upper_s", "estimate_s", "width_s", "failure_mode")] == [None] * 5
     assert [data[k] for k in ("target_width_s", "grace_s", "rtt_s", "server", "after_expiry")] == [None] * 5
-    assert data["server_view"] == {} and data["connections"] == {} and data["probes"] == []
+    assert data["server_view"] == {} and data["connections"] == to_json(NO_CONNECTIONS) and data["probes"] == []
     assert data["recommendations"] is None and data["recommended_keepalive_s"] is None
 
 
@@ -180,7 +188,7 @@ def test_the_rtt_keeps_five_decimals() -> None:
     data = _result().to_json()
     assert data["rtt_s"] == 1.0 and isinstance(data["rtt_s"], float)
     fine = DiscoverResult(
-        target="t", transport="tcp", bracket=Evidence().bracket(), tests=[], wall_s=1.0, nat={}, max_idle_s=1.0,
+        target="t", transport="tcp", bracket=Evidence().bracket(), tests=[], wall_s=1.0, nat=UNKNOWN, max_idle_s=1.0,
         reason="budget", rtt_s=0.0012345678,
     ).to_json()  # fmt: skip
     assert fine["rtt_s"] == 0.00123

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from probe.core.evidence import Evidence, FailureMode, IdleTest, Outcome
+from probe.core.nat import UNKNOWN
 from probe.core.results import DiscoverResult
 from probe.core.survey import PathError, PoolShare, SurveyPath, SurveyResult
 from probe.errors import ExitCode
@@ -70,7 +71,7 @@ def _result(upper: float) -> DiscoverResult:
     evidence.add(IdleTest(1, upper, Outcome.FAILED, FailureMode.SILENT_DROP))
     return DiscoverResult(
         target="tcp://h:1", transport="tcp", bracket=evidence.bracket(), tests=evidence.tests, wall_s=1.0,
-        nat={}, max_idle_s=7800, reason="resolved",
+        nat=UNKNOWN, max_idle_s=7800, reason="resolved",
     )  # fmt: skip
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from probe.core.evidence import FailureMode, IdleTest, Outcome
 from probe.core.model import to_json
+from probe.core.nat import UNKNOWN
 from probe.core.results import DiscoverResult, StateResult, shortest_state
 from probe.core.udp_advice import (
     QUIC_ACK,
@@ -62,7 +63,7 @@ def test_a_udp_discovery_puts_the_shortest_state_on_top_with_udp_advice() -> Non
     test = IdleTest(3, 15.2, Outcome.FAILED, FailureMode.SILENT_DROP, state="unreplied")
     data = DiscoverResult(
         target="udp://h:4040", transport="udp", bracket=per_state["unreplied"].bracket, tests=[test], wall_s=140.0,
-        nat={}, max_idle_s=7800.0, reason="resolved", states=per_state, inbound_refresh=False,
+        nat=UNKNOWN, max_idle_s=7800.0, reason="resolved", states=per_state, inbound_refresh=False,
         control="tcp://h:4040",
     ).to_json()  # fmt: skip
     assert data["transport"] == "udp" and data["control"] == "tcp://h:4040"
@@ -76,7 +77,7 @@ def test_a_udp_discovery_puts_the_shortest_state_on_top_with_udp_advice() -> Non
     assert data["recommended_keepalive_s"] == 11.0
     v6 = DiscoverResult(
         target="udp://[::1]:4040", transport="udp", bracket=per_state["unreplied"].bracket, tests=[], wall_s=1.0,
-        nat={}, max_idle_s=7800.0, reason="resolved", states=per_state, ip_version=6,
+        nat=UNKNOWN, max_idle_s=7800.0, reason="resolved", states=per_state, ip_version=6,
     ).to_json()  # fmt: skip
     assert v6["plan"]["ip_version"] == 6
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from probe.core.evidence import Evidence, FailureMode, IdleTest, Outcome
-from probe.core.results import DiscoverResult
+from probe.core.nat import UNKNOWN, NatFacts
+from probe.core.results import Connections, DiscoverResult
 from probe.core.survey import PathError, SurveyPath, SurveyResult
 
 
@@ -18,10 +19,10 @@ def sample_discover_result() -> DiscoverResult:
         bracket=evidence.bracket(),
         tests=evidence.tests,
         wall_s=7.4,
-        nat={"local": "10.0.0.2:5000", "observed": "203.0.113.9:5000", "detected": True, "port_preserved": True},
+        nat=NatFacts("10.0.0.2:5000", "203.0.113.9:5000", True, True),
         max_idle_s=7800,
         reason="resolved",
-        connections={"max_open": 57, "opened": 57},
+        connections=Connections(max_open=57, opened=57, asked=63, pool=63),
         after_expiry={
             "outcome": "revived",
             "port_changed": False,
@@ -48,7 +49,7 @@ def sample_survey() -> SurveyResult:
         evidence.add(IdleTest(1, upper, Outcome.FAILED, FailureMode.SILENT_DROP))
         return DiscoverResult(
             target="tcp://probe.example.net:4040", transport="tcp", bracket=evidence.bracket(), tests=evidence.tests,
-            wall_s=1.0, nat={}, max_idle_s=7800, reason="resolved", after_expiry={"outcome": "blackhole"},
+            wall_s=1.0, nat=UNKNOWN, max_idle_s=7800, reason="resolved", after_expiry={"outcome": "blackhole"},
         )  # fmt: skip
 
     refused = PathError("connection to probe.example.net:5222 refused", 3)

@@ -8,8 +8,9 @@ from rich.console import Console
 
 from probe.core.evidence import Bracket, Evidence, FailureMode, IdleTest, Outcome
 from probe.core.model import to_json
+from probe.core.nat import NatFacts
 from probe.core.recommend import recommendations
-from probe.core.results import DiscoverResult
+from probe.core.results import Connections, DiscoverResult
 from probe.core.text import printable
 from probe.render.check import render_hold
 from probe.render.discover import render_discover, timeline
@@ -164,8 +165,8 @@ def _udp_result(refresh: bool | None) -> DiscoverResult:
         tests.extend(evidence.tests)
     return DiscoverResult(
         target="udp://h:4040", transport="udp", bracket=per_state["unreplied"].bracket, tests=tests, wall_s=128.0,
-        nat={"local": "10.0.0.2:5000", "observed": "203.0.113.1:5000", "detected": True, "port_preserved": True},
-        max_idle_s=7800.0, reason="resolved", connections={"opened": 235}, states=per_state,
+        nat=NatFacts("10.0.0.2:5000", "203.0.113.1:5000", True, True),
+        max_idle_s=7800.0, reason="resolved", connections=Connections(95, 235, 31, 31), states=per_state,
         inbound_refresh=refresh, control="tcp://h:4040",
         after_expiry={"outcome": "revived", "port_changed": False, "waited_s": 0.01, "detail": "a new binding",
                       "after_lost_push": None},
