@@ -43,6 +43,8 @@ from probe.errors import TargetError
 TCP = "tcp"
 #: The UDP flow state whose binding starts before the server sees it (_margin).
 UNREPLIED = "unreplied"
+#: The flow states a UDP discovery measures, each with its own planner.
+UDP_STATES = (UNREPLIED, "replied", "stream")
 #: Opening this many connections in a row failing (per flow state) means the
 #: server or path refuses us: give up instead of retrying forever.
 MAX_OPEN_FAILURES = 5

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from probe.core.discovery import UDP_STATES
 from probe.core.durations import DurationError, parse_duration
 from probe.core.heartbeat import KINDS, MODES
 from probe.core.pools import pool_for
@@ -42,7 +43,6 @@ _CHECK = {
 }
 #: Check options that tune TCP or WebSocket, refused for udp:// targets.
 _NOT_UDP = ("keepalive_idle", "keepalive_interval", "keepalive_count", "user_timeout", "heartbeat")
-UDP_STATES = ("unreplied", "replied", "stream")
 _DISCOVER = {
     "max_idle": "duration",
     "resolution": "duration",

@@ -10,20 +10,20 @@ of its own (docs/discovery.md, "UDP: three flow states at once").
 
 from __future__ import annotations
 
-from probe.core.discovery import MIN_POOL
+from probe.core.discovery import MIN_POOL, UDP_STATES
+from probe.core.planner import PlannerConfig
 from probe.core.targets import Transport
 from probe.errors import UsageError
 
-#: TCP and WebSocket: the control connection and 63 test connections.
-DEFAULT_PARALLEL = 64
-#: UDP: the control connection, the inbound-refresh probe and 63 probes per
-#: flow state. Each probe is tested once, so fewer miss the time goal where
-#: the states' timers are alike (docs/discovery.md, "Why not 96 probes").
-DEFAULT_UDP_PARALLEL = 191
 #: Held beside the pools: the control connection (all), the refresh probe (UDP).
 SIDE = {Transport.TCP: 1, Transport.WS: 1, Transport.UDP: 2}
-#: Flow states a UDP discovery measures at once.
-UDP_STATE_COUNT = 3
+UDP_STATE_COUNT = len(UDP_STATES)
+#: TCP and WebSocket: the control connection and the planner's 63.
+DEFAULT_PARALLEL = SIDE[Transport.TCP] + PlannerConfig.max_conns
+#: UDP: the control connection, the inbound-refresh probe and 63 probes per
+#: flow state (191). Each probe is tested once, so fewer miss the time goal
+#: where the states' timers are alike (docs/discovery.md, "Why not 96 probes").
+DEFAULT_UDP_PARALLEL = SIDE[Transport.UDP] + UDP_STATE_COUNT * PlannerConfig.max_conns
 
 
 def default_parallel(transport: Transport) -> int:

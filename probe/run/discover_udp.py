@@ -26,7 +26,7 @@ from typing import Any
 
 from probe.core.after_expiry import udp_after_expiry
 from probe.core.commands import Key, RequestPush, RunFacts
-from probe.core.discovery import Discovery
+from probe.core.discovery import UDP_STATES, Discovery
 from probe.core.events import Event
 from probe.core.nat import UNKNOWN
 from probe.core.planner import PlannerConfig
@@ -39,7 +39,7 @@ from probe.errors import TargetError
 from probe.net.dial import Endpoint, dial
 from probe.run.control import keep_busy, measure_rtt, stop
 from probe.run.driver import Driver
-from probe.run.udp_session import STATES, STREAM_GAP_S, UdpProbe, UdpSession, require_udp
+from probe.run.udp_session import STREAM_GAP_S, UdpProbe, UdpSession, require_udp
 
 Observer = Callable[[dict[str, Any]], None]
 
@@ -51,7 +51,7 @@ class UdpDiscoverOptions:
     control: Endpoint
     planner: PlannerConfig
     grace_s: float | None = None
-    states: tuple[str, ...] = STATES
+    states: tuple[str, ...] = UDP_STATES
     inbound_refresh: bool = True
 
 

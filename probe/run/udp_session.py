@@ -25,7 +25,6 @@ from probe.net.client import MessageConnection
 from probe.net.udp_client import UdpProbeSocket
 from probe.run.control import Dispatcher
 
-STATES = ("unreplied", "replied", "stream")
 #: The stream state's second exchange: Linux conntrack counts a flow as a
 #: stream once it has a reply and a packet more than 2 s after its first.
 STREAM_GAP_S = 2.5
