@@ -44,10 +44,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from probe.core.discovery import UDP_STATES, Discovery
 from probe.core.planner import Planner, PlannerConfig
 from probe.core.pools import SIDE, pool_for
 from probe.core.targets import Transport
-from probe.lab.simnat import SimNat, SimPath, simulate
+from probe.lab.simnat import DiscoverySim, SimNat, SimPath, simulate
 from probe.run.udp_session import STREAM_GAP_S
 
 TIMEOUTS = (5.0, 30.0, 120.0, 350.0, 1200.0, 7000.0)
@@ -193,7 +194,6 @@ UDP_PROFILES: dict[str, tuple[float, float, float]] = {
 }
 #: The default: 63 probes per flow state (probe/core/pools.py).
 UDP_POOL = pool_for(Transport.UDP, None)
-UDP_STATES = ("unreplied", "replied", "stream")
 
 
 @dataclass
@@ -220,14 +220,12 @@ def run_udp(profile: str, pool: int = UDP_POOL) -> list[UdpRow]:
     bisect: dict[str, tuple[float | None, float | None]] = {}
     bisect_wall, bisect_opened = 0.0, 0
     for state, timer in zip(UDP_STATES, timers, strict=True):
-        delay = STREAM_GAP_S if state == "stream" else 0.0
         path = SimPath(timer, rtt_s=RTT_S, seed=int(timer) + len(state), udp_state=state)
-        # As Discovery.configure times it: an unreplied failure is charged one RTT more.
-        margin = RTT_S if state == "unreplied" else 0.0
-        config = PlannerConfig(
-            grace_s=GRACE_S, reuse=False, open_delay_s=delay, max_conns=pool, failure_margin_s=margin
-        )
-        result = simulate(Planner(config), path)
+        # The state's own Discovery, set up and timed as a real run's: its
+        # stream delay, single-use probes and unreplied failure margin.
+        discovery = Discovery.for_udp(PlannerConfig(max_conns=pool), (state,), STREAM_GAP_S)
+        discovery.configure(RTT_S, GRACE_S)
+        result = DiscoverySim(discovery, {state: path}).run()
         walls.append(result.wall_s)
         conns += result.max_connections - 1
         opened += result.connections_opened - 1
@@ -236,7 +234,7 @@ def run_udp(profile: str, pool: int = UDP_POOL) -> list[UdpRow]:
         row = run_bisection(SimPath(timer, rtt_s=RTT_S))
         bisect[state] = (row.lower_s, row.upper_s)
         # One state after another, each needing its own setup first.
-        bisect_wall += row.wall_ratio * timer + delay
+        bisect_wall += row.wall_ratio * timer + discovery.planners[state].config.open_delay_s
         bisect_opened += row.connections_opened
 
     def contains(found: dict[str, tuple[float | None, float | None]]) -> bool:
