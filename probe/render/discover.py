@@ -236,10 +236,9 @@ def render_recommendations(rec: Recommendations | None, console: Console) -> Non
     for key, value in to_json(rec.linux_sysctl).items():
         console.print(f"      sysctl -w {key}={value}")
     console.print("    Python, per socket:")
-    console.print("      sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)")
     for key, value in to_json(rec.socket_options).items():
-        if key != "SO_KEEPALIVE":
-            console.print(f"      sock.setsockopt(socket.IPPROTO_TCP, socket.{key}, {value})")
+        level = "SOL_SOCKET" if key == "SO_KEEPALIVE" else "IPPROTO_TCP"
+        console.print(f"      sock.setsockopt(socket.{level}, socket.{key}, {value})")
     ping = rec.websocket_ping_interval_s
     console.print(f"    WebSocket: ping every {dur(ping)} (websockets: ping_interval={ping:g})")
     if rec.proxy:
