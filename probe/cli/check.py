@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from enum import StrEnum
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -27,6 +28,7 @@ from probe.cli.options import (
     Subprotocol,
     Token,
 )
+from probe.core.check import CheckResult
 from probe.core.targets import Scheme, control_for, parse_target
 from probe.errors import ExitCode, UsageError
 from probe.render.check import render_check
@@ -113,7 +115,7 @@ def command(
             duration(idle, "--idle") or 0.0, (udp_state or UdpState.replied).value,
             grace_s=duration(grace, "--grace") or 1.0,
         )  # fmt: skip
-        finish(run(run_check_udp(udp_options), on_error=monitor.failed).to_json(), monitor, no_save, json_out)
+        finish(run(run_check_udp(udp_options), on_error=monitor.failed), monitor, no_save, json_out)
     if udp_state is not None:
         fail("--udp-state is for udp:// targets only", ExitCode.USAGE)
     beat = heartbeat(heartbeat_every, heartbeat_kind, heartbeat_mode, heartbeat_timeout)
@@ -126,18 +128,18 @@ def command(
         grace_s=duration(grace, "--grace") or 1.0,
         heartbeat=beat,
     )
-    finish(run(run_check(options), on_error=monitor.failed).to_json(), monitor, no_save, json_out)
+    finish(run(run_check(options), on_error=monitor.failed), monitor, no_save, json_out)
 
 
-def finish(result: dict[str, Any], monitor: Monitor, no_save: bool, json_out: bool) -> NoReturn:
+def finish(result: CheckResult, monitor: Monitor, no_save: bool, json_out: bool) -> NoReturn:
     """Save, report and exit 0 (passed) or 1."""
     if not no_save:
-        result["history"] = history.record("check", result)
+        result = replace(result, history=history.record(result))
     monitor.done(result)
     if json_out:
-        dump(result)
+        dump(result.to_json())
     else:
         console = make_console()
         render_check(result, console)
-        render_history_note(result.get("history"), console)
-    raise typer.Exit(ExitCode.OK if result["passed"] else ExitCode.FAILED)
+        render_history_note(result.history, console)
+    raise typer.Exit(ExitCode.OK if result.passed else ExitCode.FAILED)

@@ -14,13 +14,13 @@ import typer
 from probe.core import nagios
 from probe.core.durations import DurationError, parse_duration
 from probe.core.heartbeat import HeartbeatConfig
+from probe.core.keepalive import KeepaliveSettings
 from probe.core.planner import PlannerConfig
 from probe.core.proxy import Proxy, resolve_proxy
 from probe.core.targets import Target
 from probe.core.text import printable
 from probe.errors import ExitCode, NatprobeError, UsageError
 from probe.net.dial import Endpoint
-from probe.net.sockopts import KeepaliveSettings
 from probe.net.ws_client import WsOptions, parse_header
 
 T = TypeVar("T")

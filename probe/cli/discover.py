@@ -104,19 +104,19 @@ def command(
     runner = discovery(job, observer=observer)
     running = run_with_live(runner, console) if live else runner.run()
     found: DiscoverResult = run(running, on_error=monitor.failed)
-    result = found.to_json()
-    if not no_save and not result["interrupted"]:
-        result["history"] = history.record("discover", result)
-    if not result["interrupted"]:
-        monitor.done(result, config.expect_min_s)
+    if not no_save and not found.interrupted:
+        found.history = history.record(found)
+    if not found.interrupted:
+        monitor.done(found, config.expect_min_s)
     if ndjson:
-        stream.ndjson({"event": "result", **result}, final=True)
+        stream.ndjson({"event": "result", **found.to_json()}, final=True)
     elif json_out:
-        dump(result)
+        dump(found.to_json())
     else:
         render_discover(found, console)
-        render_history_note(result.get("history"), console)
-    if result["interrupted"]:
+        render_history_note(found.history, console)
+    if found.interrupted:
         raise typer.Exit(ExitCode.INTERRUPTED)
-    if config.expect_min_s is not None and result["upper_s"] is not None and result["upper_s"] < config.expect_min_s:
+    upper = found.summary().upper_s
+    if config.expect_min_s is not None and upper is not None and upper < config.expect_min_s:
         raise typer.Exit(ExitCode.FAILED)

@@ -6,10 +6,12 @@ from typing import Annotated
 
 import typer
 
+from probe.core.history import grouped
+from probe.core.model import to_json
 from probe.render.console import make_console
 from probe.render.history import render_history
 from probe.render.jsonout import dump
-from probe.run.history import grouped, load, state_file
+from probe.run.history import load, state_file
 
 EXAMPLES = """
 Examples:
@@ -26,6 +28,6 @@ def command(
     """Show saved discover and check results per path (target, public address, interface)."""
     groups = grouped(load())
     if json_out:
-        dump({"schema": "natprobe.history/1", "file": str(state_file()), "paths": groups})
+        dump({"schema": "natprobe.history/1", "file": str(state_file()), "paths": to_json(groups)})
     else:
         render_history(groups, str(state_file()), make_console())

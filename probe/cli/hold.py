@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -22,6 +22,7 @@ from probe.cli.options import (
     ProxyOpt,
     Subprotocol,
 )
+from probe.core.hold import HoldResult
 from probe.core.targets import Scheme, parse_target
 from probe.errors import ExitCode, UsageError
 from probe.render.check import render_hold
@@ -77,7 +78,7 @@ def command(
     except UsageError as exc:
         fail(exc.message, ExitCode.USAGE)
     seconds = duration(duration_opt, "--duration") or 0.0
-    result: dict[str, Any]
+    result: HoldResult
     if parsed.scheme is Scheme.TCP:
         if heartbeat_every is not None:
             fail("--heartbeat needs a ws:// or wss:// target; for TCP use --keepalive-idle", ExitCode.USAGE)
@@ -86,7 +87,7 @@ def command(
             duration_s=seconds,
             keepalive=keepalive(keepalive_idle, keepalive_interval, keepalive_count, user_timeout),
         )
-        result = run(run_hold(options)).to_json()
+        result = run(run_hold(options))
     else:
         if keepalive_idle or keepalive_interval or keepalive_count or user_timeout:
             fail("keepalive options apply to TCP targets; for WebSocket use --heartbeat", ExitCode.USAGE)
@@ -97,9 +98,9 @@ def command(
             heartbeat_message=heartbeat_message,
             repeat=repeat,
         )
-        result = run(run_hold_ws(ws_opts)).to_json()
+        result = run(run_hold_ws(ws_opts))
     if json_out:
-        dump(result)
+        dump(result.to_json())
     else:
         render_hold(result, make_console())
-    raise typer.Exit(ExitCode.OK if result["lasted"] else ExitCode.FAILED)
+    raise typer.Exit(ExitCode.OK if result.lasted else ExitCode.FAILED)

@@ -26,6 +26,6 @@ def command(
     """Show interfaces, the default route, whether this host is likely behind NAT, and keepalive defaults."""
     facts = local_facts()
     if json_out:
-        dump(facts)
+        dump(facts.to_json())
     else:
         render_local(facts, make_console())

@@ -59,9 +59,9 @@ def command(
         timeout_s=duration(timeout, "--timeout"),
         max_hops=max_hops,
     )
-    result = run(run_locate(options)).to_json()
+    result = run(run_locate(options))
     if json_out:
-        dump(result)
+        dump(result.to_json())
     else:
         render_locate(result, make_console())
-    raise typer.Exit(ExitCode.OK if result["expiring_hop"] is not None else ExitCode.FAILED)
+    raise typer.Exit(ExitCode.OK if result.expiring_hop is not None else ExitCode.FAILED)

@@ -11,14 +11,16 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from probe import __version__
 from probe.cli.common import NAGIOS, fail
 from probe.core import nagios
-from probe.core.metrics import ProbeState, families
+from probe.core.check import CheckResult
+from probe.core.metrics import ProbeResult, ProbeState, families
+from probe.core.results import DiscoverResult
 from probe.errors import ExitCode, NatprobeError, UsageError
 from probe.run.prometheus import carry, exposition, write_textfile
 
@@ -52,7 +54,7 @@ class Monitor:
             fail(f"cannot write --textfile {textfile!r}: its directory is missing or not writable", ExitCode.USAGE)
         return cls(kind, probe or target, path, use_nagios, time.time())
 
-    def _write(self, result: dict[str, Any] | None, error: str | None) -> None:
+    def _write(self, result: ProbeResult | None, error: str | None) -> None:
         if self.textfile is None:
             return
         state = ProbeState(self.probe, self.kind)
@@ -68,12 +70,12 @@ class Monitor:
         if not isinstance(exc, UsageError):
             self._write(None, exc.message)
 
-    def done(self, result: dict[str, Any], expect_min_s: float | None = None) -> None:
+    def done(self, result: CheckResult | DiscoverResult, expect_min_s: float | None = None) -> None:
         """Write the textfile; in Nagios mode print the line and exit."""
         self._write(result, None)
         if not self.nagios:
             return
-        if self.kind == "check":
+        if isinstance(result, CheckResult):
             status, line = nagios.for_check(result)
         else:
             status, line = nagios.for_discover(result, expect_min_s)

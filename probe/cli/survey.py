@@ -98,7 +98,7 @@ def command(
         # Each measured path is a discovery in the history, under its own
         # path key (the address the server saw tells IPv4 from IPv6).
         for path in survey.paths:
-            if path.result is not None and history.record("discover", path.result.to_json())["saved"]:
+            if path.result is not None and history.record(path.result).saved:
                 saved += 1
     if ndjson:
         stream.ndjson({"event": "result", **survey.to_json()}, final=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from probe.core.endings import Ending
 
@@ -48,26 +47,39 @@ class AfterObservation:
 
 @dataclass(frozen=True)
 class AfterResult:
+    """(schema: ``after_expiry.after_lost_push``) What one message met."""
+
     outcome: AfterOutcome
     port_changed: bool | None
     waited_s: float
     detail: str
+    #: The push the server had sent into the gap arrived late.
     late_push_delivered: bool = False
 
-    def to_json(self, lost_push: bool = False) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "outcome": self.outcome.value,
-            "port_changed": self.port_changed,
-            "waited_s": round(self.waited_s, 3),
-            "detail": self.detail,
-        }
-        if lost_push:
-            data["late_push_delivered"] = self.late_push_delivered
-        return data
+
+@dataclass(frozen=True)
+class AfterExpiry:
+    """(schema: ``after_expiry``) What an application meets on a forgotten
+    flow: once on the quiet connection, nobody having spoken (``outcome``
+    None where none was measured), and once after a lost push."""
+
+    outcome: AfterOutcome | None
+    port_changed: bool | None
+    waited_s: float | None
+    detail: str
+    after_lost_push: AfterResult | None = None
+
+
+def after_expiry(quiet: AfterResult | None, lost: AfterResult | None, unmeasured: str = "not measured") -> AfterExpiry:
+    """The two cases as one part; ``unmeasured`` says why the quiet one is missing."""
+    if quiet is None:
+        return AfterExpiry(None, None, None, unmeasured, lost)
+    return AfterExpiry(quiet.outcome, quiet.port_changed, quiet.waited_s, quiet.detail, lost)
 
 
 def classify(obs: AfterObservation) -> AfterResult:
     """Name what the application met."""
+    waited = round(obs.waited_s, 3)
     if obs.answered:
         changed = (
             None
@@ -79,20 +91,20 @@ def classify(obs: AfterObservation) -> AfterResult:
             detail += f" (the server now sees {obs.observed_after}, not {obs.observed_before})"
         if obs.late_push:
             detail += "; the push lost in the gap arrived late, retransmitted by the server"
-        return AfterResult(AfterOutcome.REVIVED, changed, obs.waited_s, detail, obs.late_push)
+        return AfterResult(AfterOutcome.REVIVED, changed, waited, detail, obs.late_push)
     if obs.ended is Ending.RESET:
         detail = "the message met a reset: the flow was gone at the far end or came back on a new port"
         if obs.ended_before:
             detail = "the connection had already been reset while idle"
-        return AfterResult(AfterOutcome.RESET, None, obs.waited_s, detail, obs.late_push)
+        return AfterResult(AfterOutcome.RESET, None, waited, detail, obs.late_push)
     if obs.ended is Ending.CLOSED:
         detail = "the connection had been closed (FIN or close frame), as a proxy does at its idle timeout"
-        return AfterResult(AfterOutcome.CLOSED, None, obs.waited_s, detail, obs.late_push)
+        return AfterResult(AfterOutcome.CLOSED, None, waited, detail, obs.late_push)
     detail = (
         f"nothing came back within {obs.waited_s:.1f}s: the path drops the forgotten flow's packets; "
         "without TCP_USER_TIMEOUT or a heartbeat timeout the socket would retransmit for ~15 min"
     )
-    return AfterResult(AfterOutcome.BLACKHOLE, None, obs.waited_s, detail, obs.late_push)
+    return AfterResult(AfterOutcome.BLACKHOLE, None, waited, detail, obs.late_push)
 
 
 _MEANING = {
@@ -117,7 +129,7 @@ def meaning(outcome: str) -> str:
         return ""
 
 
-def udp_after_expiry(seen: bool, before: str | None, after: str | None, waited_s: float) -> dict[str, Any]:
+def udp_after_expiry(seen: bool, before: str | None, after: str | None, waited_s: float) -> AfterExpiry:
     """A datagram sent on a UDP binding the path forgot (its push was lost).
 
     The NAT makes a new binding for it, on the same public port or a new one:
@@ -141,10 +153,4 @@ def udp_after_expiry(seen: bool, before: str | None, after: str | None, waited_s
             "a new binding on the same public address: the server sees the same client again; "
             "only what it sent in the gap was lost"
         )
-    return {
-        "outcome": outcome.value,
-        "port_changed": changed,
-        "waited_s": round(waited_s, 3),
-        "detail": detail,
-        "after_lost_push": None,
-    }
+    return AfterExpiry(outcome, changed, round(waited_s, 3), detail)

@@ -8,8 +8,8 @@ transport hands it for the result.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from probe.core.after_expiry import AfterExpiry
 from probe.core.evidence import IdleTest
 from probe.core.nat import NatFacts
 
@@ -107,7 +107,7 @@ class RunFacts:
     proxy: str | None = None
     control: str | None = None
     interrupted: bool = False
-    after_expiry: dict[str, Any] | None = None
+    after_expiry: AfterExpiry | None = None
     inbound_refresh: bool | None = None
     #: Connections held beside the pool all along (control, UDP's refresh probe).
     side_connections: int = 1

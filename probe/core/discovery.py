@@ -35,7 +35,7 @@ from probe.core.evidence import Bracket, FailureMode, IdleTest, Outcome, Source
 from probe.core.planner import Action, Close, Finish, Open, Planner, PlannerConfig, Probe
 from probe.core.progress import Progress, state_progress
 from probe.core.protocol import json_number
-from probe.core.results import Connections, DiscoverResult, StateResult, shortest_state
+from probe.core.results import Connections, DiscoverResult, ServerView, StateResult, shortest_state
 from probe.core.survey import Claim, PoolShare, ShareKey
 from probe.errors import TargetError
 
@@ -456,7 +456,7 @@ class Discovery:
             grace_s=planner.config.grace_s,
             rtt_s=facts.rtt_s,
             after_expiry=facts.after_expiry,
-            server_view={} if self.udp else {"unacknowledged_pushes": len(self.unacked)},
+            server_view=ServerView() if self.udp else ServerView(len(self.unacked)),
             ip_version=facts.ip_version,
             tls=facts.tls,
             states=states if self.udp else None,

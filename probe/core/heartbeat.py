@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, field
-from typing import Any
+
+from probe.core.model import inline
 
 KINDS = ("ping", "message")
 MODES = ("fixed", "idle")
@@ -38,6 +39,46 @@ class HeartbeatConfig:
         # Default: an answer must come before the next heartbeat is due, and
         # within 10 s at most.
         return self.timeout_s if self.timeout_s is not None else min(self.interval_s, 10.0)
+
+
+@dataclass(frozen=True)
+class HeartbeatSettings:
+    """(schema: hold's ``heartbeat_config``) The heartbeats as configured,
+    the answer timeout worked out."""
+
+    interval_s: float
+    kind: str
+    mode: str
+    timeout_s: float
+
+
+@dataclass(frozen=True)
+class HeartbeatStats:
+    """What was sent and answered; the round trips are None without an answer."""
+
+    sent: int
+    answered: int
+    missed: int
+    rtt_min_s: float | None = None
+    rtt_median_s: float | None = None
+    rtt_p95_s: float | None = None
+    rtt_max_s: float | None = None
+
+    @property
+    def all_answered(self) -> bool:
+        return self.answered > 0 and self.missed == 0
+
+
+@dataclass(frozen=True)
+class HeartbeatReport:
+    """(schema: check's ``heartbeat``) The settings and what came of them, side by side."""
+
+    settings: HeartbeatSettings = field(metadata=inline())
+    stats: HeartbeatStats = field(metadata=inline())
+
+
+def settings(config: HeartbeatConfig) -> HeartbeatSettings:
+    return HeartbeatSettings(config.interval_s, config.kind, config.mode, config.answer_timeout_s)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -109,16 +150,19 @@ class Heartbeat:
             return True
         return False
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> HeartbeatStats:
         rtts = self.rtts
-        summary: dict[str, Any] = {"sent": self.sent_count, "answered": len(rtts), "missed": self.missed}
-        if rtts:
-            summary.update(
-                rtt_min_s=round(min(rtts), 5),
-                rtt_median_s=round(statistics.median(rtts), 5),
-                rtt_p95_s=round(percentile(rtts, 0.95), 5),
-                rtt_max_s=round(max(rtts), 5),
-            )
-        else:
-            summary.update(rtt_min_s=None, rtt_median_s=None, rtt_p95_s=None, rtt_max_s=None)
-        return summary
+        if not rtts:
+            return HeartbeatStats(self.sent_count, 0, self.missed)
+        return HeartbeatStats(
+            self.sent_count,
+            len(rtts),
+            self.missed,
+            rtt_min_s=round(min(rtts), 5),
+            rtt_median_s=round(statistics.median(rtts), 5),
+            rtt_p95_s=round(percentile(rtts, 0.95), 5),
+            rtt_max_s=round(max(rtts), 5),
+        )
+
+    def report(self) -> HeartbeatReport:
+        return HeartbeatReport(settings(self.config), self.stats())

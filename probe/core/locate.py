@@ -11,7 +11,10 @@ in the wait and nothing can be located.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+from probe.core.model import to_json
 
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 
@@ -91,3 +94,81 @@ def sentence(verdict: Verdict, address: str | None) -> str:
         "public": "a box on the public path",
     }.get(kind or "", "a hop that did not say its address")
     return f"the state that expires is at hop {verdict.ttl} ({where}, {kind or 'scope unknown'}: {hint})"
+
+
+@dataclass(frozen=True)
+class HopSeen:
+    """(schema: ``hops[]``) A hop as the trace found it; address None: silent."""
+
+    ttl: int
+    address: str | None
+    rtt_s: float | None
+
+
+@dataclass(frozen=True)
+class ExpiringHop:
+    ttl: int
+    address: str | None
+    scope: str | None
+
+
+@dataclass(frozen=True)
+class Round:
+    """(schema: ``rounds[]``) One connection of a round: TTL 0 is the baseline, without probes."""
+
+    round: int
+    ttl: int
+    probes: bool
+    outcome: str
+
+
+def rounds(number: int, outcomes: dict[int, bool], baseline: bool) -> list[Round]:
+    word = {True: "survived", False: "failed"}
+    return [Round(number, 0, False, word[baseline])] + [
+        Round(number, ttl, True, word[ok]) for ttl, ok in outcomes.items()
+    ]
+
+
+@dataclass(frozen=True)
+class LocateResult:
+    """(schema: ``natprobe.locate/1``)"""
+
+    schema: str = field(default="natprobe.locate/1", kw_only=True)
+    target: str
+    hops: list[HopSeen]
+    expiring_hop: ExpiringHop | None
+    at_destination: bool
+    consistent: bool
+    reason: str
+    summary: str
+    timeout_s: float
+    wait_s: float
+    probe_interval_s: int
+    rounds: list[Round]
+    wall_s: float
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = to_json(self)
+        return data
+
+
+def located(
+    target: str, hops: list[HopSeen], verdict: Verdict, timing: tuple[float, float, int, float], seen: list[Round]
+) -> LocateResult:
+    """The result: ``timing`` is (timeout, wait, probe interval, wall), in seconds."""
+    timeout, wait, interval, wall = timing
+    address = None if verdict.ttl is None else next((h.address for h in hops if h.ttl == verdict.ttl), None)
+    return LocateResult(
+        target=target,
+        hops=hops,
+        expiring_hop=None if verdict.ttl is None else ExpiringHop(verdict.ttl, address, scope(address)),
+        at_destination=verdict.at_destination,
+        consistent=verdict.consistent,
+        reason=verdict.reason,
+        summary=sentence(verdict, address),
+        timeout_s=round(timeout, 3),
+        wait_s=round(wait, 3),
+        probe_interval_s=interval,
+        rounds=seen,
+        wall_s=round(wall, 3),
+    )

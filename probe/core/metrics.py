@@ -9,7 +9,14 @@ prometheus_client.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+
+from probe.core.check import CheckResult
+from probe.core.evidence import Bracket
+from probe.core.results import DiscoverResult
+from probe.core.survey import SurveyPath, SurveyResult
+
+#: A probe's last result, of its kind.
+ProbeResult = CheckResult | DiscoverResult | SurveyResult
 
 CACHED = "Cached from the probe's last run, which may be minutes old"
 
@@ -29,7 +36,7 @@ class ProbeState:
 
     name: str
     kind: str  # "check", "discover" or "survey"
-    result: dict[str, Any] | None = None
+    result: ProbeResult | None = None
     last_run_at: float | None = None
     last_success_at: float | None = None
     duration_s: float | None = None
@@ -39,7 +46,7 @@ class ProbeState:
     #: The configured interval (the exporter's), for "has not run" alerts.
     every_s: float | None = None
 
-    def record(self, started: float, ended: float, result: dict[str, Any] | None, error: str | None) -> None:
+    def record(self, started: float, ended: float, result: ProbeResult | None, error: str | None) -> None:
         """One finished run: a result, or the error that ended it."""
         self.runs += 1
         self.last_run_at = started
@@ -51,28 +58,25 @@ class ProbeState:
             return
         self.last_error = None
         self.result = result
-        if result is not None and succeeded(self.kind, result):
+        if result is not None and succeeded(result):
             self.last_success_at = started
 
 
-def succeeded(kind: str, result: dict[str, Any]) -> bool:
+def succeeded(result: ProbeResult) -> bool:
     """A check whose flow survived; a discovery that finished and met its
     expect_min; a survey whose every path did."""
-    if kind == "check":
-        return bool(result.get("passed"))
-    if kind == "survey":
-        paths = result.get("paths") or []
-        return not result.get("interrupted") and all(
-            p.get("result") is not None and succeeded("discover", p["result"]) for p in paths
-        )
-    return not result.get("interrupted") and result.get("reason") != "expect_min"
+    if isinstance(result, CheckResult):
+        return result.passed
+    if isinstance(result, SurveyResult):
+        return not result.interrupted and all(p.result is not None and succeeded(p.result) for p in result.paths)
+    return not result.interrupted and result.reason != "expect_min"
 
 
-def path_labels(probe: str, path: dict[str, Any]) -> dict[str, str]:
+def path_labels(probe: str, path: SurveyPath) -> dict[str, str]:
     """A survey path's labels: its target and family, both from the config,
     so bounded. "any" where the proxy or the resolver chose the family."""
-    family = path.get("family")
-    return {"probe": probe, "path": str(path["target"]), "family": "any" if family is None else str(family)}
+    family = path.family
+    return {"probe": probe, "path": path.target, "family": "any" if family is None else str(family)}
 
 
 def families(states: list[ProbeState], version: str) -> list[Family]:
@@ -151,15 +155,15 @@ def families(states: list[ProbeState], version: str) -> list[Family]:
         result = state.result
         if result is None:
             continue
-        if state.kind == "check":
-            out["natprobe_check_success"].samples.append((label, 1.0 if result.get("passed") else 0.0))
-            out["natprobe_check_idle_seconds"].samples.append((label, float(result["idle_s"])))
+        if isinstance(result, CheckResult):
+            out["natprobe_check_success"].samples.append((label, 1.0 if result.passed else 0.0))
+            out["natprobe_check_idle_seconds"].samples.append((label, float(result.idle_s)))
             continue
-        if state.kind == "survey":
+        if isinstance(result, SurveyResult):
             # Each path as a discovery of its own, told apart by path and family.
-            for path in result.get("paths") or []:
+            for path in result.paths:
                 labels = path_labels(state.name, path)
-                measured = path.get("result")
+                measured = path.result
                 out["natprobe_survey_path_success"].samples.append((labels, 0.0 if measured is None else 1.0))
                 if measured is not None:
                     _discover_samples(out, labels, measured)
@@ -168,24 +172,21 @@ def families(states: list[ProbeState], version: str) -> list[Family]:
     return list(out.values())
 
 
-def _discover_samples(out: dict[str, Family], label: dict[str, str], result: dict[str, Any]) -> None:
+def _bounds(out: dict[str, Family], label: dict[str, str], bracket: Bracket, prefix: str) -> None:
+    # As the JSON shows them: to the millisecond.
+    for value, name in ((bracket.lower, f"{prefix}_lower_seconds"), (bracket.upper, f"{prefix}_upper_seconds")):
+        if value is not None:
+            out[name].samples.append((label, round(value, 3)))
+
+
+def _discover_samples(out: dict[str, Family], label: dict[str, str], result: DiscoverResult) -> None:
     """One discover result's samples, under ``label``."""
-    for key, name in (
-        ("lower_s", "natprobe_discover_lower_seconds"),
-        ("upper_s", "natprobe_discover_upper_seconds"),
-    ):
-        if result.get(key) is not None:
-            out[name].samples.append((label, float(result[key])))
-    mode = result.get("failure_mode")
-    if mode in ("silent_drop", "reset", "closed"):
-        out["natprobe_discover_failure_mode"].samples.append(({**label, "mode": mode}, 1.0))
-    for state_name, state_result in (result.get("states") or {}).items():
-        for key, name in (
-            ("lower_s", "natprobe_discover_state_lower_seconds"),
-            ("upper_s", "natprobe_discover_state_upper_seconds"),
-        ):
-            if state_result.get(key) is not None:
-                out[name].samples.append(({**label, "state": state_name}, float(state_result[key])))
-    refresh = result.get("inbound_refresh")
+    _bounds(out, label, result.bracket, "natprobe_discover")
+    mode = result.bracket.failure_mode
+    if mode is not None:
+        out["natprobe_discover_failure_mode"].samples.append(({**label, "mode": mode.value}, 1.0))
+    for state_name, state_result in (result.states or {}).items():
+        _bounds(out, {**label, "state": state_name}, state_result.bracket, "natprobe_discover_state")
+    refresh = result.inbound_refresh
     if refresh is not None:
         out["natprobe_discover_inbound_refresh"].samples.append((label, 1.0 if refresh else 0.0))

@@ -9,8 +9,9 @@ guidelines say those are not UNKNOWN), 3 UNKNOWN (usage and internal errors).
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Any
 
+from probe.core.check import CheckResult
+from probe.core.results import DiscoverResult
 from probe.core.text import printable
 
 
@@ -38,25 +39,25 @@ def line(status: Status, text: str, perfdata: list[str] | None = None) -> str:
     return out
 
 
-def for_check(result: dict[str, Any]) -> tuple[Status, str]:
-    idle = float(result["idle_s"])
-    data = [perf("idle", idle), perf("alive", float(result["alive_s"]))]
-    if result["passed"]:
-        return Status.OK, line(Status.OK, f"an idle of {_num(idle)}s survived on {result['target']}", data)
-    text = f"an idle of {_num(idle)}s did not survive on {result['target']}: {result['failure_mode']}"
+def for_check(result: CheckResult) -> tuple[Status, str]:
+    idle = float(result.idle_s)
+    data = [perf("idle", idle), perf("alive", float(result.alive_s))]
+    if result.passed:
+        return Status.OK, line(Status.OK, f"an idle of {_num(idle)}s survived on {result.target}", data)
+    text = f"an idle of {_num(idle)}s did not survive on {result.target}: {result.failure_mode}"
     return Status.CRITICAL, line(Status.CRITICAL, text, data)
 
 
-def for_discover(result: dict[str, Any], expect_min_s: float | None) -> tuple[Status, str]:
-    lower, upper = result.get("lower_s"), result.get("upper_s")
+def for_discover(result: DiscoverResult, expect_min_s: float | None) -> tuple[Status, str]:
+    found = result.summary()
+    lower, upper = found.lower_s, found.upper_s
     crit = "" if expect_min_s is None else f"{_num(expect_min_s)}:"
     data = [perf("lower", lower, crit=crit), perf("upper", upper, crit=crit)]
     if upper is None:
-        text = f"no idle timeout seen on {result['target']}; idles up to {_num(lower or 0.0)}s survived"
+        text = f"no idle timeout seen on {result.target}; idles up to {_num(lower or 0.0)}s survived"
     else:
         text = (
-            f"idle timeout on {result['target']} between {_num(lower or 0.0)}s and {_num(upper)}s "
-            f"({result.get('failure_mode')})"
+            f"idle timeout on {result.target} between {_num(lower or 0.0)}s and {_num(upper)}s ({found.failure_mode})"
         )
     if expect_min_s is not None and upper is not None and upper < expect_min_s:
         return Status.CRITICAL, line(Status.CRITICAL, f"{text}, below the expected {_num(expect_min_s)}s", data)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from probe.core.after_expiry import AfterExpiry
 from probe.core.evidence import Bracket, IdleTest
-from probe.core.model import to_json
+from probe.core.history import DiscoverSummary, HistoryNote
+from probe.core.model import omitted_when_none, to_json
 from probe.core.nat import NatFacts
 from probe.core.plan import Plan, PlanInputs, make_plan
 from probe.core.recommend import Recommendations, recommendations, recommended_interval
@@ -70,6 +72,14 @@ class Connections:
     server_limits: dict[str, float] | None = None
 
 
+@dataclass(frozen=True)
+class ServerView:
+    """(schema: ``server_view``) What the server told of the run; UDP has nothing to tell."""
+
+    #: TCP: pushes the server wrote that the path never delivered.
+    unacknowledged_pushes: int | None = field(default=None, metadata=omitted_when_none())
+
+
 #: A result made without a run (tests, a survey's placeholder).
 NO_CONNECTIONS = Connections(0, 0, 0, 0)
 
@@ -90,8 +100,8 @@ class DiscoverResult:
     target_width_s: float | None = None
     grace_s: float | None = None
     rtt_s: float | None = None
-    after_expiry: dict[str, Any] | None = None
-    server_view: dict[str, Any] = field(default_factory=dict)
+    after_expiry: AfterExpiry | None = None
+    server_view: ServerView = field(default_factory=ServerView)
     ip_version: int = 4
     tls: bool = False
     #: Seconds the whole run took, the after-expiry test included.
@@ -103,6 +113,8 @@ class DiscoverResult:
     control: str | None = None
     #: The proxy the connections went through, as shown (no password).
     proxy: str | None = None
+    #: How this result compares with the last on its path (added once saved).
+    history: HistoryNote | None = None
 
     @property
     def shortest_state(self) -> str | None:
@@ -123,10 +135,16 @@ class DiscoverResult:
             return udp_plan(self.bracket, self.ip_version)
         return make_plan(PlanInputs(self.bracket, self.rtt_s, self.ip_version, self.tls))
 
+    def summary(self) -> DiscoverSummary:
+        b = self.bracket
+        mode = b.failure_mode.value if b.failure_mode else None
+        return DiscoverSummary(_r(b.lower), _r(b.upper), _r(b.estimate), mode, b.consistent, self.reason)
+
     def to_json(self) -> dict[str, Any]:
         b = self.bracket
         mode = b.failure_mode.value if b.failure_mode else None
         state = self.shortest_state
+        history = {} if self.history is None else {"history": to_json(self.history)}
         return {
             "schema": "natprobe.discover/1",
             "target": self.target,
@@ -159,7 +177,8 @@ class DiscoverResult:
             "states": None if self.states is None else {name: s.to_json() for name, s in self.states.items()},
             "shortest_state": state,
             "inbound_refresh": self.inbound_refresh,
-            "after_expiry": self.after_expiry,
-            "server_view": self.server_view,
+            "after_expiry": to_json(self.after_expiry),
+            "server_view": to_json(self.server_view),
             "probes": [t.to_json() for t in sorted(self.tests, key=lambda t: t.result_at)],
+            **history,
         }

@@ -18,12 +18,13 @@ from python_socks import ProxyError as SocksError
 from python_socks.async_.asyncio import Proxy as SocksProxy
 from websockets.asyncio.client import ClientConnection
 
+from probe.core.keepalive import KeepaliveSettings
 from probe.core.protocol import MAX_LINE
 from probe.core.proxy import Proxy
 from probe.core.targets import Scheme, Target, format_address
 from probe.errors import TargetError
 from probe.net.client import CONNECT_TIMEOUT_S, MessageConnection, ProtocolConnection, describe_connect_error
-from probe.net.sockopts import KeepaliveSettings, apply_keepalive
+from probe.net.sockopts import apply_keepalive
 from probe.net.ws_client import WsOptions, WsProtocolConnection, describe_proxy_error, open_ws
 
 

@@ -13,34 +13,13 @@ import math
 import socket
 import struct
 import sys
-from dataclasses import dataclass
-from typing import Any
 
+from probe.core.keepalive import KeepaliveInForce, KeepaliveSettings
 from probe.errors import UnsupportedOption, UsageError
 
 # macOS names the idle option TCP_KEEPALIVE (0x10); Python exposes it only on
 # some builds.
 _DARWIN_TCP_KEEPALIVE = 0x10
-
-
-@dataclass(frozen=True)
-class KeepaliveSettings:
-    idle_s: float | None = None
-    interval_s: float | None = None
-    count: int | None = None
-    user_timeout_s: float | None = None
-
-    @property
-    def enabled(self) -> bool:
-        return self.idle_s is not None or self.interval_s is not None or self.count is not None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "idle_s": self.idle_s,
-            "interval_s": self.interval_s,
-            "count": self.count,
-            "user_timeout_s": self.user_timeout_s,
-        }
 
 
 def _whole_seconds(name: str, value: float) -> int:
@@ -136,20 +115,25 @@ def set_user_timeout(sock: socket.socket | None, seconds: float | None) -> bool:
     return True
 
 
-def read_keepalive(sock: socket.socket) -> dict[str, Any]:
+def read_keepalive(sock: socket.socket) -> KeepaliveInForce:
     """The keepalive settings in force on ``sock``, read back from the kernel."""
-    result: dict[str, Any] = {"enabled": bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE))}
     try:
         level, opt = idle_option()
-        result["idle_s"] = sock.getsockopt(level, opt)
+        idle: int | None = sock.getsockopt(level, opt)
     except (UnsupportedOption, OSError):
-        result["idle_s"] = None
-    for key, name in (("interval_s", "TCP_KEEPINTVL"), ("count", "TCP_KEEPCNT")):
-        value = getattr(socket, name, None)
-        result[key] = sock.getsockopt(socket.IPPROTO_TCP, value) if value is not None else None
+        idle = None
+    interval, count = (
+        sock.getsockopt(socket.IPPROTO_TCP, value) if (value := getattr(socket, name, None)) is not None else None
+        for name in ("TCP_KEEPINTVL", "TCP_KEEPCNT")
+    )
     user = getattr(socket, "TCP_USER_TIMEOUT", None)
-    result["user_timeout_s"] = sock.getsockopt(socket.IPPROTO_TCP, user) / 1000 if user is not None else None
-    return result
+    return KeepaliveInForce(
+        enabled=bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)),
+        idle_s=idle,
+        interval_s=interval,
+        count=count,
+        user_timeout_s=sock.getsockopt(socket.IPPROTO_TCP, user) / 1000 if user is not None else None,
+    )
 
 
 # Linux struct tcp_info, up to tcpi_total_retrans (stable since 2.6).

@@ -36,13 +36,6 @@ class Hop:
     #: The SYN reached the destination (it answered SYN-ACK or RST).
     reached: bool = False
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "ttl": self.ttl,
-            "address": self.address,
-            "rtt_s": None if self.rtt_s is None else round(self.rtt_s, 5),
-        }
-
 
 def supported() -> str | None:
     """Why tracing cannot work on this system, or None."""

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.console import Console
 from rich.markup import escape
 
-from probe.core.after_expiry import meaning
+from probe.core.after_expiry import AfterExpiry, AfterOutcome, meaning
 from probe.core.evidence import IdleTest, Outcome
 from probe.core.model import to_json
 from probe.core.plan import Plan
@@ -107,7 +105,7 @@ def render_discover(result: DiscoverResult, console: Console, truth_s: float | N
             console.print("  [yellow]Interrupted[/yellow]: the brackets above are what was measured so far.")
         return
     render_after_expiry(result.after_expiry, console)
-    unacked = result.server_view.get("unacknowledged_pushes")
+    unacked = result.server_view.unacknowledged_pushes
     if unacked:
         console.print(
             f"  Server's view: {unacked} push{'es' if unacked != 1 else ''} never acknowledged by this side's TCP "
@@ -154,23 +152,22 @@ def timeline(probes: list[IdleTest], lower: float | None, upper: float | None) -
     return rows
 
 
-def render_after_expiry(after: dict[str, Any] | None, console: Console) -> None:
+def render_after_expiry(after: AfterExpiry | None, console: Console) -> None:
     """What an application meets when it speaks on a forgotten flow."""
-    if not after:
+    if after is None:
         return
-    cases = [("idle, nobody spoke", after)]
-    if after.get("after_lost_push"):
-        cases.append(("after a lost push", after["after_lost_push"]))
-    shown = [(label, case) for label, case in cases if case.get("outcome")]
+    lost = after.after_lost_push
+    shown = [("idle, nobody spoke", after.outcome, False)] if after.outcome is not None else []
+    if lost is not None:
+        shown.append(("after a lost push", lost.outcome, True))
     if not shown:
         return
     console.print("  [bold]After the timeout[/bold], when the application sends again:")
-    for label, case in shown:
-        outcome = case["outcome"]
+    for label, outcome, after_push in shown:
         extra = ""
-        if case.get("late_push_delivered"):
+        if after_push and lost is not None and lost.late_push_delivered:
             extra = " The lost push arrived late, once the mapping was back."
-        elif outcome == "revived" and label == "after a lost push":
+        elif outcome is AfterOutcome.REVIVED and after_push:
             extra = " The lost push never arrived."
         console.print(f"    {label}: [bold]{outcome}[/bold]: {escape(meaning(outcome))}.{extra}")
 

@@ -28,8 +28,8 @@ def _bracket(path: SurveyPath) -> str:
 
 def _after_expiry(path: SurveyPath) -> str:
     after = None if path.result is None else path.result.after_expiry
-    outcome = None if after is None else after.get("outcome")
-    return str(outcome) if outcome else "-"
+    outcome = None if after is None else after.outcome
+    return "-" if outcome is None else str(outcome)
 
 
 def _interval(path: SurveyPath) -> str:

@@ -50,10 +50,10 @@ def render_states(result: DiscoverResult, console: Console) -> None:
     else:
         console.print("  Inbound refresh: not measured (no state timed out, or the run ended first)")
     after = result.after_expiry
-    if after and after.get("outcome"):
+    if after is not None and after.outcome is not None:
         console.print(
-            f"  [bold]After the timeout[/bold], the client sends again: [bold]{after['outcome']}[/bold]: "
-            f"{escape(str(after['detail']))}"
+            f"  [bold]After the timeout[/bold], the client sends again: [bold]{after.outcome}[/bold]: "
+            f"{escape(after.detail)}"
         )
 
 

@@ -9,13 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from probe.core.model import to_json
-from probe.core.nat import UNKNOWN, NatFacts
+from probe.core.check import CheckResult, Evidence, UdpCheck, outcome
+from probe.core.keepalive import KeepaliveInForce, KeepaliveSettings
+from probe.core.nat import UNKNOWN
 from probe.core.server_messages import Pushed
 from probe.core.targets import Target
 from probe.errors import TargetError
 from probe.net.dial import Endpoint, dial
-from probe.net.sockopts import KeepaliveSettings
 from probe.run.control import keep_busy
 from probe.run.udp_session import UdpProbe, UdpSession, require_udp
 
@@ -30,47 +30,7 @@ class UdpCheckOptions:
     grace_s: float = 1.0
 
 
-@dataclass
-class UdpCheckResult:
-    options: UdpCheckOptions
-    passed: bool
-    alive_s: float
-    push_idle_s: float | None
-    push_copies: int
-    nat: NatFacts
-    wall_s: float
-
-    def to_json(self) -> dict[str, Any]:
-        o = self.options
-        return {
-            "schema": "natprobe.check/1",
-            "target": str(o.target),
-            "transport": "udp",
-            "proxy": None,
-            "idle_s": o.idle_s,
-            "passed": self.passed,
-            "outcome": "survived" if self.passed else "failed",
-            # UDP has no reset or close: a binding that is gone is silence.
-            "failure_mode": None if self.passed else "silent_drop",
-            "alive_s": round(self.alive_s, 3),
-            "push_idle_s": self.push_idle_s,
-            "client_originated": False,
-            "evidence": "server_push",
-            "keepalive": KeepaliveSettings().to_json(),
-            "keepalive_in_force": {"enabled": False},
-            "heartbeat": None,
-            "close": None,
-            "tcp_info": None,
-            "after_expiry": None,
-            "nat": to_json(self.nat),
-            "wall_s": round(self.wall_s, 3),
-            "udp_state": o.state,
-            "control": str(o.control.target),
-            "push_copies": self.push_copies,
-        }
-
-
-async def run_check_udp(options: UdpCheckOptions, clock: Callable[[], float] = time.monotonic) -> UdpCheckResult:
+async def run_check_udp(options: UdpCheckOptions, clock: Callable[[], float] = time.monotonic) -> CheckResult:
     started = clock()
     control = await dial(options.control)
     fatal: list[BaseException] = []
@@ -118,12 +78,27 @@ async def run_check_udp(options: UdpCheckOptions, clock: Callable[[], float] = t
             task.cancel()
         session.close_all()
         control.abort()
-    return UdpCheckResult(
-        options=options,
-        passed=bool(arrived),
-        alive_s=end - since,
+    passed = bool(arrived)
+    return CheckResult(
+        target=str(options.target),
+        transport="udp",
+        proxy=None,
+        idle_s=options.idle_s,
+        passed=passed,
+        outcome=outcome(passed),
+        # UDP has no reset or close: a binding that is gone is silence.
+        failure_mode=None if passed else "silent_drop",
+        alive_s=round(end - since, 3),
         push_idle_s=report.idle_s,
-        push_copies=report.copies or 0,
+        client_originated=False,
+        evidence=Evidence.SERVER_PUSH,
+        keepalive=KeepaliveSettings(),
+        keepalive_in_force=KeepaliveInForce(enabled=False),
+        heartbeat=None,
+        close=None,
+        tcp_info=None,
+        after_expiry=None,
         nat=session.nat or UNKNOWN,
-        wall_s=clock() - started,
+        wall_s=round(clock() - started, 3),
+        udp=UdpCheck(options.state, str(options.control.target), report.copies or 0),
     )

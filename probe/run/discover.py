@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from probe.core.after_expiry import AfterExpiry, AfterResult, after_expiry
 from probe.core.commands import Command, KeepForAfterExpiry, Key, Recorded, RequestPush, RunFacts
 from probe.core.discovery import TCP, Discovery
 from probe.core.events import Event
@@ -64,7 +65,7 @@ class DiscoverRun(Driver):
         self.server_name: str | None = None
         self.rtt_s: float | None = None
         self.ip_version = 4
-        self.after_expiry: dict[str, Any] | None = None
+        self.after_expiry: AfterExpiry | None = None
         self._conns: dict[Key, MessageConnection] = {}
         self._tasks: dict[Key, asyncio.Task[None]] = {}
         self._backstop_s = options.planner.max_idle_s
@@ -79,7 +80,7 @@ class DiscoverRun(Driver):
         #: The latest connection whose push was lost, kept open.
         self._lost: tuple[Key, MessageConnection] | None = None
         #: The after-expiry tests under way ("quiet", "lost").
-        self._jobs: dict[str, asyncio.Task[Any]] = {}
+        self._jobs: dict[str, asyncio.Task[AfterResult]] = {}
 
     @property
     def planner(self) -> Planner:
@@ -312,7 +313,7 @@ class DiscoverRun(Driver):
             discovery.kept_fixed = True
             self._jobs["lost"] = asyncio.create_task(self._lost_test(kept, conn, grace))
 
-    async def _lost_test(self, kept: Key, conn: MessageConnection, grace: float) -> Any:
+    async def _lost_test(self, kept: Key, conn: MessageConnection, grace: float) -> AfterResult:
         """Speak on the connection whose push was lost, and listen at most as
         long as the server's TCP may take to send that push again. The
         server's report on the push (due within a fraction of a second, and
@@ -343,17 +344,10 @@ class DiscoverRun(Driver):
         await asyncio.gather(*jobs.values(), return_exceptions=True)
         await self._await_reports()
         results = {name: job.result() for name, job in jobs.items() if job.exception() is None}
-        quiet, lost = results.get("quiet"), results.get("lost")
-        data: dict[str, Any] = (
-            quiet.to_json()
-            if quiet is not None
-            else {"outcome": None, "port_changed": None, "waited_s": None, "detail": "not measured"}
-        )
-        data["after_lost_push"] = lost.to_json(lost_push=True) if lost is not None else None
-        self.after_expiry = data
-        self._emit(Event.AFTER_EXPIRY, **data)
+        self.after_expiry = after_expiry(results.get("quiet"), results.get("lost"))
+        self._emit(Event.AFTER_EXPIRY, **to_json(self.after_expiry))
 
-    async def _quiet_test(self, conn: MessageConnection, short: float, observed: str, grace: float) -> Any:
+    async def _quiet_test(self, conn: MessageConnection, short: float, observed: str, grace: float) -> AfterResult:
         if short > 0:
             await asyncio.sleep(short)
         # An answer takes an RTT; the grace covers one lost packet on the way.

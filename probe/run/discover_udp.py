@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from probe.core.after_expiry import udp_after_expiry
+from probe.core.after_expiry import AfterExpiry, udp_after_expiry
 from probe.core.commands import Key, RequestPush, RunFacts
 from probe.core.discovery import UDP_STATES, Discovery
 from probe.core.events import Event
+from probe.core.model import to_json
 from probe.core.nat import UNKNOWN
 from probe.core.planner import PlannerConfig
 from probe.core.results import DiscoverResult
@@ -68,7 +69,7 @@ class UdpDiscoverRun(Driver):
         self.rtt_s: float | None = None
         self.ip_version = 4
         self.inbound_refresh: bool | None = None
-        self.after_expiry: dict[str, Any] | None = None
+        self.after_expiry: AfterExpiry | None = None
         self._session: UdpSession | None = None
         self._probes: dict[Key, UdpProbe] = {}
         self._refresh: RefreshEvidence | None = None
@@ -247,7 +248,7 @@ class UdpDiscoverRun(Driver):
         sent = self.clock()
         seen = await session.exchange(probe, Kind.HELLO)
         self.after_expiry = udp_after_expiry(seen, before, probe.observed, self.clock() - sent)
-        self._emit(Event.AFTER_EXPIRY, **self.after_expiry)
+        self._emit(Event.AFTER_EXPIRY, **to_json(self.after_expiry))
 
     async def _await_refresh_verdict(self) -> None:
         """Wait, bounded, until the refresh probe has been silent long enough."""

@@ -14,19 +14,18 @@ import os
 import random
 import signal
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from probe import __version__
 from probe.core.exporter_config import ExporterConfig, JobSpec
 from probe.core.heartbeat import HeartbeatConfig
-from probe.core.metrics import Family, ProbeState, families
+from probe.core.keepalive import KeepaliveSettings
+from probe.core.metrics import Family, ProbeResult, ProbeState, families
 from probe.core.planner import PlannerConfig
 from probe.core.proxy import resolve_proxy
 from probe.core.targets import Scheme, Target, control_for, format_address, parse_target
 from probe.errors import NatprobeError, TargetError
 from probe.net.dial import Endpoint
-from probe.net.sockopts import KeepaliveSettings
 from probe.net.ws_client import WsOptions, parse_header
 from probe.run.check import CheckOptions, run_check
 from probe.run.check_udp import UdpCheckOptions, run_check_udp
@@ -110,22 +109,22 @@ def udp_check_options(spec: JobSpec) -> UdpCheckOptions:
     return UdpCheckOptions(target, control, o["idle"], o.get("udp_state", "replied"), grace_s=o.get("grace", 1.0))
 
 
-async def run_job(spec: JobSpec) -> dict[str, Any]:
-    """One run of a probe; its JSON result, or a NatprobeError."""
+async def run_job(spec: JobSpec) -> ProbeResult:
+    """One run of a probe; its result, or a NatprobeError."""
     # The exporter's own SIGTERM handler must outlive every run: a discovery
     # installing and then removing its own would leave the next signal to
     # kill the process instead of stopping it.
     if spec.kind == "survey":
-        return (await run_survey(survey_options(spec), own_signals=False)).to_json()
+        return await run_survey(survey_options(spec), own_signals=False)
     udp = parse_target(spec.target, ("tcp", "udp", "ws", "wss")).scheme is Scheme.UDP
     if spec.kind == "check" and udp:
-        return (await run_check_udp(udp_check_options(spec))).to_json()
+        return await run_check_udp(udp_check_options(spec))
     if spec.kind == "check":
-        return (await run_check(check_options(spec))).to_json()
-    return (await discovery(discover_job(spec), own_signals=False).run()).to_json()
+        return await run_check(check_options(spec))
+    return await discovery(discover_job(spec), own_signals=False).run()
 
 
-Runner = Callable[[JobSpec], Any]
+Runner = Callable[[JobSpec], Awaitable[ProbeResult]]
 
 
 class Exporter:
@@ -171,7 +170,7 @@ class Exporter:
         try:
             async with self._slots:
                 started = self.wall()
-                result: dict[str, Any] | None = None
+                result: ProbeResult | None = None
                 error: str | None = None
                 try:
                     result = await self.runner(spec)

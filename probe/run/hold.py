@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probe.core.endings import Ending
+from probe.core.hold import HoldResult, TcpHold
+from probe.core.keepalive import KeepaliveSettings
 from probe.core.protocol import MAX_LINE, server_close_reason
 from probe.core.targets import format_address
 from probe.core.text import printable
 from probe.net.dial import Reaching, dial_stream
-from probe.net.sockopts import KeepaliveSettings, apply_keepalive, read_keepalive, tcp_info
+from probe.net.sockopts import apply_keepalive, read_keepalive, tcp_info
 
 #: TCP_INFO is sampled this often, so the counters from just before the end
 #: survive (after a reset the kernel has forgotten most of them).
@@ -27,47 +29,6 @@ class HoldOptions(Reaching):
 
     duration_s: float
     keepalive: KeepaliveSettings = field(default_factory=KeepaliveSettings)
-
-
-@dataclass
-class HoldResult:
-    options: HoldOptions
-    alive_s: float
-    ended: Ending
-    detail: str
-    bytes_received: int
-    keepalive_in_force: dict[str, Any]
-    tcp_info_last: dict[str, int] | None
-    tcp_info_end: dict[str, int] | None
-    local: str = ""
-    samples: list[dict[str, Any]] = field(default_factory=list)
-    #: The far end said, as it closed, that it is a natprobe server.
-    natprobe_server: bool = False
-
-    @property
-    def lasted(self) -> bool:
-        return self.ended is Ending.DURATION
-
-    def to_json(self) -> dict[str, Any]:
-        o = self.options
-        return {
-            "schema": "natprobe.hold/1",
-            "target": o.endpoint.where,
-            "transport": "tcp",
-            "proxy": o.proxy,
-            "duration_s": o.duration_s,
-            "alive_s": round(self.alive_s, 3),
-            "ended": self.ended,
-            "detail": self.detail,
-            "lasted": self.lasted,
-            "bytes_received": self.bytes_received,
-            "keepalive": o.keepalive.to_json(),
-            "keepalive_in_force": self.keepalive_in_force,
-            "tcp_info": self.tcp_info_last,
-            "tcp_info_end": self.tcp_info_end,
-            "local": self.local,
-            "natprobe_server": self.natprobe_server,
-        }
 
 
 async def run_hold(options: HoldOptions, clock: Any = time.monotonic) -> HoldResult:
@@ -126,14 +87,16 @@ async def run_hold(options: HoldOptions, clock: Any = time.monotonic) -> HoldRes
             await watcher
         writer.transport.abort()
     return HoldResult(
-        options=options,
-        alive_s=alive,
+        target=options.endpoint.where,
+        transport="tcp",
+        proxy=options.proxy,
+        duration_s=options.duration_s,
+        alive_s=round(alive, 3),
         ended=ended,
         detail=detail,
-        bytes_received=received,
-        keepalive_in_force=in_force,
-        tcp_info_last=last_info,
-        tcp_info_end=end_info,
-        local=format_address(str(local_host), int(local_port)),
+        lasted=ended is Ending.DURATION,
         natprobe_server=reason is not None,
+        tcp=TcpHold(
+            received, options.keepalive, in_force, last_info, end_info, format_address(str(local_host), int(local_port))
+        ),
     )

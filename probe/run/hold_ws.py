@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
 from probe.core.endings import Ending
-from probe.core.heartbeat import Heartbeat, HeartbeatConfig
+from probe.core.heartbeat import Heartbeat, HeartbeatConfig, settings
+from probe.core.hold import HoldResult, WsSession, ws_hold
 from probe.core.protocol import REASON_PREFIX
 from probe.net.dial import Reaching, dial_ws
 from probe.net.ws_client import ws_ended
 from probe.run.heartbeats import HeartbeatSender
-
-#: Sessions that die within this fraction of each other's age, with their
-#: heartbeats answered, look like a lifetime cap rather than an idle timeout.
-CAP_SPREAD = 0.10
 
 
 @dataclass(frozen=True)
@@ -31,83 +26,6 @@ class WsHoldOptions(Reaching):
     heartbeat: HeartbeatConfig | None = None
     heartbeat_message: str = "ping"
     repeat: int = 1
-
-
-@dataclass
-class WsSession:
-    alive_s: float
-    ended: Ending
-    detail: str
-    close_code: int | None
-    close_reason: str | None
-    messages_received: int
-    heartbeat: dict[str, Any] | None
-    #: The handshake's Server header or the close reason named natprobe.
-    natprobe_server: bool = False
-
-    @property
-    def heartbeats_answered(self) -> bool:
-        hb = self.heartbeat
-        return hb is not None and hb["answered"] > 0 and hb["missed"] == 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "alive_s": round(self.alive_s, 3),
-            "ended": self.ended,
-            "detail": self.detail,
-            "close_code": self.close_code,
-            "close_reason": self.close_reason,
-            "messages_received": self.messages_received,
-            "heartbeat": self.heartbeat,
-            "natprobe_server": self.natprobe_server,
-        }
-
-
-def lifetime_cap(sessions: list[WsSession]) -> float | None:
-    """The common age at which sessions died despite answered heartbeats, if any."""
-    died = [s for s in sessions if s.ended in (Ending.CLOSED, Ending.RESET) and s.heartbeats_answered]
-    if len(died) < 2 or len(died) != len(sessions):
-        return None
-    ages = [s.alive_s for s in died]
-    middle = statistics.median(ages)
-    if max(ages) - min(ages) <= max(CAP_SPREAD * middle, 1.0):
-        return middle
-    return None
-
-
-@dataclass
-class WsHoldResult:
-    options: WsHoldOptions
-    sessions: list[WsSession]
-
-    @property
-    def lasted(self) -> bool:
-        return all(s.ended is Ending.DURATION for s in self.sessions)
-
-    def to_json(self) -> dict[str, Any]:
-        first = self.sessions[0]
-        cap = lifetime_cap(self.sessions)
-        hb = self.options.heartbeat
-        return {
-            "schema": "natprobe.hold/1",
-            "target": str(self.options.endpoint.target),
-            "transport": "ws",
-            "proxy": self.options.proxy,
-            "duration_s": self.options.duration_s,
-            **first.to_json(),
-            "lasted": self.lasted,
-            "heartbeat_config": None
-            if hb is None
-            else {"interval_s": hb.interval_s, "kind": hb.kind, "mode": hb.mode, "timeout_s": hb.answer_timeout_s},
-            "sessions": [s.to_json() for s in self.sessions],
-            "lifetime_cap_s": None if cap is None else round(cap, 3),
-            "note": None
-            if cap is None
-            else (
-                f"every session died at about {cap:.1f}s although its heartbeats were answered: "
-                "a lifetime cap on connections, not an idle timeout; heartbeats cannot fix it, reconnect before it"
-            ),
-        }
 
 
 async def _one_session(options: WsHoldOptions, clock: Callable[[], float]) -> WsSession:
@@ -171,7 +89,7 @@ async def _one_session(options: WsHoldOptions, clock: Callable[[], float]) -> Ws
             sender.cancel()
         ws.transport.abort()
     return WsSession(
-        alive_s=min(alive, options.duration_s) if ended is Ending.DURATION else alive,
+        alive_s=round(min(alive, options.duration_s) if ended is Ending.DURATION else alive, 3),
         ended=ended,
         detail=detail,
         close_code=code,
@@ -182,6 +100,18 @@ async def _one_session(options: WsHoldOptions, clock: Callable[[], float]) -> Ws
     )
 
 
-async def run_hold_ws(options: WsHoldOptions, clock: Callable[[], float] = time.monotonic) -> WsHoldResult:
+async def run_hold_ws(options: WsHoldOptions, clock: Callable[[], float] = time.monotonic) -> HoldResult:
     sessions = [await _one_session(options, clock) for _ in range(options.repeat)]
-    return WsHoldResult(options, sessions)
+    first, beat = sessions[0], options.heartbeat
+    return HoldResult(
+        target=str(options.endpoint.target),
+        transport="ws",
+        proxy=options.proxy,
+        duration_s=options.duration_s,
+        alive_s=first.alive_s,
+        ended=first.ended,
+        detail=first.detail,
+        lasted=all(s.ended is Ending.DURATION for s in sessions),
+        natprobe_server=first.natprobe_server,
+        ws=ws_hold(sessions, None if beat is None else settings(beat)),
+    )

@@ -7,10 +7,10 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Any
 
 import psutil
 
+from probe.core.local import Address, Interface, KeepaliveDefaults, LocalFacts, NatprobeProcess, private_only
 from probe.net.sockopts import supported_options
 
 _KEEPALIVE_FILES = {
@@ -20,7 +20,7 @@ _KEEPALIVE_FILES = {
 }
 
 
-def keepalive_defaults(proc_dir: Path = Path("/proc/sys/net/ipv4")) -> dict[str, int | None]:
+def keepalive_defaults(proc_dir: Path = Path("/proc/sys/net/ipv4")) -> KeepaliveDefaults:
     """The kernel's keepalive defaults (Linux); None where the OS does not say."""
     result: dict[str, int | None] = {}
     for key, name in _KEEPALIVE_FILES.items():
@@ -28,7 +28,7 @@ def keepalive_defaults(proc_dir: Path = Path("/proc/sys/net/ipv4")) -> dict[str,
             result[key] = int((proc_dir / name).read_text().strip())
         except (OSError, ValueError):
             result[key] = None
-    return result
+    return KeepaliveDefaults(**result)
 
 
 def default_route_interface(route_file: Path = Path("/proc/net/route")) -> str | None:
@@ -55,7 +55,7 @@ def _scope(address: str) -> str:
     return "private"
 
 
-def interfaces() -> list[dict[str, Any]]:
+def interfaces() -> list[Interface]:
     stats = psutil.net_if_stats()
     result = []
     for name, addrs in sorted(psutil.net_if_addrs().items()):
@@ -63,16 +63,10 @@ def interfaces() -> list[dict[str, Any]]:
         for addr in addrs:
             if addr.family not in (socket.AF_INET, socket.AF_INET6):
                 continue
-            addresses.append(
-                {
-                    "address": addr.address,
-                    "family": "ipv4" if addr.family == socket.AF_INET else "ipv6",
-                    "netmask": addr.netmask,
-                    "scope": _scope(addr.address),
-                }
-            )
+            family = "ipv4" if addr.family == socket.AF_INET else "ipv6"
+            addresses.append(Address(addr.address, family, addr.netmask, _scope(addr.address)))
         stat = stats.get(name)
-        result.append({"name": name, "up": bool(stat and stat.isup), "addresses": addresses})
+        result.append(Interface(name, bool(stat and stat.isup), addresses))
     return result
 
 
@@ -81,10 +75,10 @@ def _is_natprobe(cmdline: list[str]) -> bool:
     return "natprobe" in joined or " -m probe" in f" {joined}"
 
 
-def natprobe_sockets() -> list[dict[str, Any]]:
+def natprobe_sockets() -> list[NatprobeProcess]:
     """Open inet sockets of natprobe processes on this host (a long probe
     running in another terminal, a server), this one included."""
-    found = []
+    found: list[NatprobeProcess] = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
         try:
             cmdline = proc.info.get("cmdline") or []
@@ -97,23 +91,20 @@ def natprobe_sockets() -> list[dict[str, Any]]:
             states: dict[str, int] = {}
             for conn in conns:
                 states[conn.status] = states.get(conn.status, 0) + 1
-            found.append({"pid": proc.pid, "command": " ".join(cmdline)[:120], "sockets": len(conns), "states": states})
+            found.append(NatprobeProcess(proc.pid, " ".join(cmdline)[:120], len(conns), states))
     return found
 
 
-def local_facts() -> dict[str, Any]:
+def local_facts() -> LocalFacts:
     ifaces = interfaces()
-    scopes = [a["scope"] for i in ifaces if i["up"] for a in i["addresses"]]
-    routable = [s for s in scopes if s in ("private", "public")]
-    private_only = bool(routable) and "public" not in routable
-    return {
-        "schema": "natprobe.local/1",
-        "platform": sys.platform,
-        "interfaces": ifaces,
-        "default_route_interface": default_route_interface(),
-        "private_only": private_only,
-        "likely_behind_nat": private_only,
-        "keepalive_defaults": keepalive_defaults(),
-        "supported_options": supported_options(),
-        "natprobe_sockets": natprobe_sockets(),
-    }
+    alone = private_only(ifaces)
+    return LocalFacts(
+        platform=sys.platform,
+        interfaces=ifaces,
+        default_route_interface=default_route_interface(),
+        private_only=alone,
+        likely_behind_nat=alone,
+        keepalive_defaults=keepalive_defaults(),
+        supported_options=supported_options(),
+        natprobe_sockets=natprobe_sockets(),
+    )

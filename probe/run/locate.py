@@ -15,19 +15,18 @@ import math
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from probe.core.locate import Verdict, decide, scope, sentence
+from probe.core.keepalive import KeepaliveSettings
+from probe.core.locate import HopSeen, LocateResult, decide, located, rounds
 from probe.core.planner import PlannerConfig
-from probe.core.protocol import json_number
 from probe.core.targets import Target
 from probe.errors import TargetError
 from probe.net.client import ConnectionEnded, MessageConnection
 from probe.net.dial import Reaching, dial
 from probe.net.server import ack_now
-from probe.net.sockopts import KeepaliveSettings, apply_keepalive
-from probe.net.trace import Hop, supported, trace
+from probe.net.sockopts import apply_keepalive
+from probe.net.trace import supported, trace
 from probe.run.discover import DiscoverOptions, DiscoverRun
 
 #: The wait, in timeouts: comfortably above T, so every box beyond k forgot.
@@ -41,40 +40,6 @@ class LocateOptions(Reaching):
     #: The path's idle timeout, if known; else a discovery finds it first.
     timeout_s: float | None = None
     max_hops: int = 16
-
-
-@dataclass
-class LocateResult:
-    options: LocateOptions
-    hops: list[Hop]
-    timeout_s: float
-    verdict: Verdict
-    rounds: list[dict[str, Any]]
-    wall_s: float
-    probe_interval_s: int
-    wait_s: float
-    discovered: dict[str, Any] | None = field(default=None)
-
-    def to_json(self) -> dict[str, Any]:
-        v = self.verdict
-        address = None
-        if v.ttl is not None:
-            address = next((h.address for h in self.hops if h.ttl == v.ttl), None)
-        return {
-            "schema": "natprobe.locate/1",
-            "target": str(self.options.target),
-            "hops": [h.to_json() for h in self.hops],
-            "expiring_hop": None if v.ttl is None else {"ttl": v.ttl, "address": address, "scope": scope(address)},
-            "at_destination": v.at_destination,
-            "consistent": v.consistent,
-            "reason": v.reason,
-            "summary": sentence(v, address),
-            "timeout_s": round(self.timeout_s, 3),
-            "wait_s": round(self.wait_s, 3),
-            "probe_interval_s": self.probe_interval_s,
-            "rounds": self.rounds,
-            "wall_s": round(self.wall_s, 3),
-        }
 
 
 def _ttl_option(sock: socket.socket) -> tuple[int, int]:
@@ -120,39 +85,29 @@ async def run_locate(options: LocateOptions, clock: Callable[[], float] = time.m
     if not hops or not hops[-1].reached:
         raise TargetError(f"{address}:{port} was not reached within {options.max_hops} hops")
     path = hops[-1].ttl
-    discovered = None
     timeout = options.timeout_s
     if timeout is None:
         run = DiscoverRun(DiscoverOptions(options.endpoint, PlannerConfig(), after_expiry=False))
-        discovered = (await run.run()).to_json()
-        timeout = json_number(discovered.get("upper_s"))
+        timeout = (await run.run()).summary().upper_s
         if timeout is None:
             raise TargetError("discover found no idle timeout on this path: there is nothing to locate")
     # Probes well inside the timeout, in the kernel's whole seconds.
     interval = max(1, math.floor(timeout / 3))
     wait = WAIT_FACTOR * timeout
     outcomes, baseline = await _round(options, path, interval, wait)
-    rounds = _rounds(1, outcomes, baseline)
+    seen = rounds(1, outcomes, baseline)
     verdict = decide(outcomes, path, baseline)
     if verdict.recheck:
         # Borderline: a survival that contradicts the rest (a NAT's loose
         # pickup, a push lost on the way). Measure again; a TTL counts as
         # surviving only if it survived both times.
         again, baseline_again = await _round(options, path, interval, wait)
-        rounds += _rounds(2, again, baseline_again)
+        seen += rounds(2, again, baseline_again)
         for ttl in verdict.recheck:
             outcomes[ttl] = outcomes[ttl] and again[ttl]
         verdict = decide(outcomes, path, baseline and baseline_again)
-    return LocateResult(options, hops, timeout, verdict, rounds, clock() - started, interval, wait, discovered)
-
-
-def _rounds(number: int, outcomes: dict[int, bool], baseline: bool) -> list[dict[str, Any]]:
-    rows = [{"round": number, "ttl": 0, "probes": False, "outcome": "survived" if baseline else "failed"}]
-    rows += [
-        {"round": number, "ttl": ttl, "probes": True, "outcome": "survived" if ok else "failed"}
-        for ttl, ok in outcomes.items()
-    ]
-    return rows
+    seen_hops = [HopSeen(h.ttl, h.address, None if h.rtt_s is None else round(h.rtt_s, 5)) for h in hops]
+    return located(str(options.target), seen_hops, verdict, (timeout, wait, interval, clock() - started), seen)
 
 
 async def _round(options: LocateOptions, path: int, interval: int, wait: float) -> tuple[dict[int, bool], bool]:

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from probe.core.history import changed, path_key
+from probe.core.history import CheckSummary, DiscoverSummary, changed, grouped, path_key
+from probe.core.results import DiscoverResult
 from probe.run import history
 from tests.conftest import Proc, natprobe_cmd, output_json, port_of, run_cli, scaled
+from tests.factories import check_result, discover_result
 
 
 def test_local_json_shape_and_kernel_defaults() -> None:
@@ -39,25 +41,32 @@ def test_local_lists_the_sockets_of_a_running_natprobe(server_proc: Proc) -> Non
 
 def test_history_compares_a_new_result_with_the_previous_on_the_same_path(tmp_path: Path) -> None:
     file = tmp_path / "h.jsonl"
-    base = {
-        "target": "tcp://x:1",
-        "nat": {"observed": "203.0.113.9:4000", "local": None},
-        "failure_mode": "silent_drop",
-    }
-    first = history.record("discover", {**base, "lower_s": 340.0, "upper_s": 350.0}, file)
-    same = history.record("discover", {**base, "lower_s": 345.0, "upper_s": 352.0}, file)
-    moved = history.record("discover", {**base, "lower_s": 110.0, "upper_s": 115.0}, file)
-    assert first["previous"] is None and first["saved"]
-    assert same["changed"] is False and same["previous"]["upper_s"] == 350.0
-    assert moved["changed"] is True
-    groups = history.grouped(history.load(file))
-    assert len(groups) == 1 and groups[0]["changed"] is True and len(groups[0]["entries"]) == 3
+
+    def found(lower: float, upper: float) -> DiscoverResult:
+        return discover_result(lower, upper, target="tcp://x:1", observed="203.0.113.9:4000")
+
+    first = history.record(found(340.0, 350.0), file)
+    same = history.record(found(345.0, 352.0), file)
+    moved = history.record(found(110.0, 115.0), file)
+    assert first.previous is None and first.saved
+    assert same.changed is False and same.previous is not None
+    assert isinstance(same.previous.summary, DiscoverSummary) and same.previous.summary.upper_s == 350.0
+    assert moved.changed is True
+    # Another kind on the same path is compared only with its own kind.
+    check = history.record(check_result(target="tcp://x:1", nat=found(1.0, 2.0).nat), file)
+    assert check.previous is None and check.path == moved.path
+    groups = grouped(history.load(file))
+    assert [(g.kind, g.changed, len(g.entries)) for g in groups] == [("discover", True, 3), ("check", False, 1)]
+    # A damaged line is skipped; the rest still reads.
+    with file.open("a") as handle:
+        handle.write("{not json\n")
+    assert len(history.load(file)) == 4
 
 
 def test_history_paths_differ_by_public_address() -> None:
     assert path_key("t", "203.0.113.9:1", "eth0") != path_key("t", "198.51.100.7:1", "eth0")
-    assert path_key("t", "[2001:db8::1]:443", None)["observed_ip"] == "2001:db8::1"
-    assert changed("check", {"idle_s": 60, "passed": True}, {"idle_s": 60, "passed": False})
+    assert path_key("t", "[2001:db8::1]:443", None).observed_ip == "2001:db8::1"
+    assert changed(CheckSummary(60, True, None, None), CheckSummary(60, False, "silent_drop", None))
 
 
 def test_check_saves_history_unless_told_not_to(server_proc: Proc) -> None:

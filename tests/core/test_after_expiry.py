@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-from probe.core.after_expiry import AfterObservation, AfterOutcome, classify, meaning, udp_after_expiry
+from probe.core.after_expiry import (
+    AfterExpiry,
+    AfterObservation,
+    AfterOutcome,
+    after_expiry,
+    classify,
+    meaning,
+    udp_after_expiry,
+)
 from probe.core.endings import Ending
+from probe.core.model import to_json
 
 
 def test_an_answer_means_the_mapping_was_revived_on_the_same_port() -> None:
     result = classify(AfterObservation(True, None, 0.01, "1.2.3.4:5000", "1.2.3.4:5000"))
     assert result.outcome is AfterOutcome.REVIVED and result.port_changed is False
-    assert result.to_json() == {
+    assert to_json(result) == {
         "outcome": "revived",
         "port_changed": False,
         "waited_s": 0.01,
         "detail": "the message was answered: the path re-created the forgotten mapping",
+        "late_push_delivered": False,
     }
 
 
@@ -31,8 +41,16 @@ def test_without_both_addresses_the_port_change_is_unknown() -> None:
 def test_a_late_push_is_reported_only_for_the_lost_push_case() -> None:
     result = classify(AfterObservation(True, None, 0.7, "a:1", "a:1", late_push=True))
     assert result.late_push_delivered is True and "arrived late" in result.detail
-    assert result.to_json(lost_push=True)["late_push_delivered"] is True
-    assert "late_push_delivered" not in result.to_json()
+    # The late push belongs to the lost-push case only: the quiet case's fields omit it.
+    both = to_json(after_expiry(result, result))
+    assert both["after_lost_push"]["late_push_delivered"] is True  # type: ignore[index]
+    assert "late_push_delivered" not in both
+
+
+def test_an_unmeasured_quiet_case_says_why_and_keeps_the_lost_push() -> None:
+    lost = classify(AfterObservation(False, Ending.RESET, 0.5))
+    assert after_expiry(None, lost, "no flow expired") == AfterExpiry(None, None, None, "no flow expired", lost)
+    assert to_json(after_expiry(None, None))["outcome"] is None
 
 
 def test_reset_closed_and_silence_map_to_their_outcomes() -> None:
@@ -92,12 +110,12 @@ def test_each_outcome_in_full() -> None:
 
 
 def test_waited_is_rounded_to_milliseconds() -> None:
-    assert classify(AfterObservation(False, None, 1.23456)).to_json()["waited_s"] == 1.235
+    assert classify(AfterObservation(False, None, 1.23456)).waited_s == 1.235
 
 
 def test_udp_after_expiry_names_a_new_binding_and_whether_its_address_changed() -> None:
     same = udp_after_expiry(True, "198.19.0.1:40000", "198.19.0.1:40000", 0.01234)
-    assert same == {
+    assert to_json(same) == {
         "outcome": "revived",
         "port_changed": False,
         "waited_s": 0.012,
@@ -106,13 +124,13 @@ def test_udp_after_expiry_names_a_new_binding_and_whether_its_address_changed() 
         "after_lost_push": None,
     }
     moved = udp_after_expiry(True, "198.19.0.1:40000", "198.19.0.1:51234", 0.02)
-    assert moved["outcome"] == "revived" and moved["port_changed"] is True
-    assert moved["detail"] == (
+    assert moved.outcome is AfterOutcome.REVIVED and moved.port_changed is True
+    assert moved.detail == (
         "a new binding on a new public address (198.19.0.1:51234, was 198.19.0.1:40000): the server sees a new "
         "client; QUIC must validate the new path, WireGuard roams to it, what the server sent in the gap was lost"
     )
     lost = udp_after_expiry(False, "198.19.0.1:40000", "198.19.0.1:40000", 3.0)
-    assert lost["outcome"] == "blackhole" and lost["port_changed"] is None
-    assert lost["detail"] == "nothing of the datagram reached the server within 3.0s"
-    assert udp_after_expiry(True, None, "198.19.0.1:1", 0.1)["port_changed"] is None
-    assert udp_after_expiry(True, "198.19.0.1:1", None, 0.1)["port_changed"] is None
+    assert lost.outcome is AfterOutcome.BLACKHOLE and lost.port_changed is None
+    assert lost.detail == "nothing of the datagram reached the server within 3.0s"
+    assert udp_after_expiry(True, None, "198.19.0.1:1", 0.1).port_changed is None
+    assert udp_after_expiry(True, "198.19.0.1:1", None, 0.1).port_changed is None

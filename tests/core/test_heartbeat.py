@@ -31,10 +31,10 @@ def test_answers_give_rtt_statistics() -> None:
         hb.send(float(n))
         assert hb.answered(n + rtt) == pytest.approx(rtt)
     stats = hb.stats()
-    assert stats["answered"] == 4 and stats["missed"] == 0
-    assert stats["rtt_min_s"] == 0.01 and stats["rtt_max_s"] == 0.1
-    assert stats["rtt_median_s"] == pytest.approx(0.025)
-    assert stats["rtt_p95_s"] == 0.1
+    assert stats.answered == 4 and stats.missed == 0 and stats.all_answered
+    assert stats.rtt_min_s == 0.01 and stats.rtt_max_s == 0.1
+    assert stats.rtt_median_s == pytest.approx(0.025)
+    assert stats.rtt_p95_s == 0.1
 
 
 def test_an_unanswered_heartbeat_times_out() -> None:
@@ -44,7 +44,7 @@ def test_an_unanswered_heartbeat_times_out() -> None:
     assert hb.next_wakeup() == 7.0
     assert not hb.timed_out(6.9)
     assert hb.timed_out(7.0)
-    assert hb.stats()["missed"] == 1
+    assert hb.stats().missed == 1 and not hb.stats().all_answered
 
 
 def test_default_answer_timeout_is_the_interval_capped_at_10s() -> None:

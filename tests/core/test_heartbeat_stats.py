@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from probe.core.heartbeat import Heartbeat, HeartbeatConfig, percentile
+from probe.core.model import to_json
 
 
 @pytest.mark.parametrize(
@@ -40,7 +41,7 @@ def test_nearest_rank_percentile() -> None:
 def test_stats_without_answers_are_null() -> None:
     beat = Heartbeat(HeartbeatConfig(1), started=0.0)
     beat.send(1.0)
-    assert beat.stats() == {
+    assert to_json(beat.stats()) == {
         "sent": 1, "answered": 0, "missed": 0, "rtt_min_s": None, "rtt_median_s": None, "rtt_p95_s": None,
         "rtt_max_s": None,
     }  # fmt: skip
@@ -51,7 +52,7 @@ def test_stats_round_to_tens_of_microseconds() -> None:
     for n, rtt in enumerate([0.0101234, 0.0301234, 0.0201234]):
         sent = beat.send(float(n))
         assert beat.answered(n + rtt, sent) == pytest.approx(rtt)
-    assert beat.stats() == {
+    assert to_json(beat.stats()) == {
         "sent": 3, "answered": 3, "missed": 0, "rtt_min_s": 0.01012, "rtt_median_s": 0.02012, "rtt_p95_s": 0.03012,
         "rtt_max_s": 0.03012,
     }  # fmt: skip

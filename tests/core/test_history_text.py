@@ -5,51 +5,62 @@ from __future__ import annotations
 import pytest
 
 from probe.core.durations import DurationError, format_duration, parse_duration
-from probe.core.history import changed, path_key, summary
+from probe.core.evidence import FailureMode
+from probe.core.history import CheckSummary, DiscoverSummary, PathKey, Record, changed, parse_record, path_key
+from probe.core.model import to_json
 from probe.core.text import printable
+from tests.factories import check_result, discover_result
 
 
 def test_path_key_drops_the_port_of_the_observed_address() -> None:
-    assert path_key("tcp://h:1", "203.0.113.9:5000", "eth0") == {
-        "target": "tcp://h:1",
-        "observed_ip": "203.0.113.9",
-        "interface": "eth0",
-    }
-    assert path_key("t", "[2001:db8::1]:5000", None)["observed_ip"] == "2001:db8::1"
-    assert path_key("t", None, None) == {"target": "t", "observed_ip": None, "interface": None}
-    assert path_key("t", "", "x")["observed_ip"] is None
+    assert path_key("tcp://h:1", "203.0.113.9:5000", "eth0") == PathKey("tcp://h:1", "203.0.113.9", "eth0")
+    assert path_key("t", "[2001:db8::1]:5000", None).observed_ip == "2001:db8::1"
+    assert path_key("t", None, None) == PathKey("t", None, None)
+    assert path_key("t", "", "x").observed_ip is None
 
 
-def test_summary_keeps_the_fields_that_describe_a_result() -> None:
-    result = {
-        "lower_s": 1.0, "upper_s": 2.0, "estimate_s": 1.5, "failure_mode": "reset", "consistent": True,
-        "reason": "resolved", "idle_s": 9.0, "passed": False, "client_originated": True, "extra": 1,
-    }  # fmt: skip
-    assert summary("discover", result) == {
+def test_a_summary_keeps_the_fields_that_describe_a_result() -> None:
+    found = discover_result(1.0, 2.0, FailureMode.RESET)
+    assert to_json(found.summary()) == {
         "lower_s": 1.0, "upper_s": 2.0, "estimate_s": 1.5, "failure_mode": "reset", "consistent": True,
         "reason": "resolved",
     }  # fmt: skip
-    assert summary("check", result) == {
+    check = check_result(idle_s=9.0, passed=False, failure_mode="reset", client_originated=True)
+    assert to_json(check.summary()) == {
         "idle_s": 9.0,
         "passed": False,
         "failure_mode": "reset",
         "client_originated": True,
     }
-    assert summary("check", {}) == {"idle_s": None, "passed": None, "failure_mode": None, "client_originated": None}
+
+
+def test_a_saved_line_reads_back_leniently() -> None:
+    line = {"at": "2026-01-01T00:00:00+00:00", "kind": "check", "path": {"target": "t"}, "summary": {"idle_s": 5}}
+    record = parse_record(line)
+    assert record == Record(line["at"], "check", PathKey("t", None, None), CheckSummary(5, None, None, None))
+    assert to_json(record.entry) == {"at": line["at"], "idle_s": 5, "passed": None, "failure_mode": None,
+                                     "client_originated": None}  # fmt: skip
+    for bad in ([], {**line, "kind": "hold"}, {**line, "path": "t"}, {**line, "path": {}}, {**line, "summary": 1}):
+        assert parse_record(bad) is None
 
 
 @pytest.mark.parametrize(
     ("before", "after", "expected"),
     [
-        ({"idle_s": 5, "passed": True}, {"idle_s": 5, "passed": False}, True),
-        ({"idle_s": 5, "passed": True}, {"idle_s": 5, "passed": True}, False),
-        ({"idle_s": 5, "passed": True}, {"idle_s": 6, "passed": False}, False),
+        ((5, True), (5, False), True),
+        ((5, True), (5, True), False),
+        ((5, True), (6, False), False),
     ],
 )
 def test_a_check_changed_when_the_same_idle_got_another_verdict(
-    before: dict[str, object], after: dict[str, object], expected: bool
+    before: tuple[float, bool], after: tuple[float, bool], expected: bool
 ) -> None:
-    assert changed("check", before, after) is expected
+    def entry(values: tuple[float, bool]) -> CheckSummary:
+        return CheckSummary(values[0], values[1], None, None)
+
+    assert changed(entry(before), entry(after)) is expected
+    # A check and a discovery are never the same behaviour.
+    assert changed(entry(before), DiscoverSummary(1.0, 2.0, 1.5, None, True, "resolved")) is True
 
 
 @pytest.mark.parametrize(
@@ -77,10 +88,10 @@ def test_a_discovery_changed_when_brackets_do_not_overlap_or_the_mode_differs(
     after: tuple[float | None, float | None, str | None],
     expected: bool,
 ) -> None:
-    def entry(values: tuple[float | None, float | None, str | None]) -> dict[str, object]:
-        return {"lower_s": values[0], "upper_s": values[1], "failure_mode": values[2]}
+    def entry(values: tuple[float | None, float | None, str | None]) -> DiscoverSummary:
+        return DiscoverSummary(values[0], values[1], None, values[2], True, "resolved")
 
-    assert changed("discover", entry(before), entry(after)) is expected
+    assert changed(entry(before), entry(after)) is expected
 
 
 @pytest.mark.parametrize(
@@ -131,14 +142,14 @@ def test_printable_escapes_control_and_separator_characters_and_cuts() -> None:
 
 
 def test_bracket_comparison_edges() -> None:
-    def entry(lower: float | None, upper: float | None) -> dict[str, object]:
-        return {"lower_s": lower, "upper_s": upper, "failure_mode": None}
+    def entry(lower: float | None, upper: float | None) -> DiscoverSummary:
+        return DiscoverSummary(lower, upper, None, None, True, "resolved")
 
     # No lower bound is 0, not 1: an upper of 0.8 still overlaps it.
-    assert changed("discover", entry(None, 2.0), entry(None, 0.8)) is False
-    assert changed("discover", entry(None, 0.8), entry(None, 2.0)) is False
+    assert changed(entry(None, 2.0), entry(None, 0.8)) is False
+    assert changed(entry(None, 0.8), entry(None, 2.0)) is False
     # Touching in the other order is an overlap too.
-    assert changed("discover", entry(2.0, 3.0), entry(1.0, 2.0)) is False
+    assert changed(entry(2.0, 3.0), entry(1.0, 2.0)) is False
 
 
 def test_format_duration_counts_whole_minutes_past_the_hour() -> None:

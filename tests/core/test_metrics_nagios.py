@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from probe.core import nagios
+from probe.core.evidence import FailureMode
 from probe.core.metrics import ProbeState, families, succeeded
+from probe.core.survey import PathError, SurveyPath, SurveyResult
+from tests.factories import check_result, discover_result
 
-CHECK = {"passed": True, "idle_s": 120.0, "alive_s": 120.4, "target": "tcp://h:4040", "failure_mode": None}
-FOUND = {
-    "lower_s": 9.9, "upper_s": 10.1, "failure_mode": "silent_drop", "reason": "resolved", "interrupted": False,
-    "target": "tcp://h:4040",
-}  # fmt: skip
+CHECK = check_result()
+FOUND = discover_result(9.9, 10.1)
 
 
 def samples(states: list[ProbeState]) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -55,7 +55,7 @@ def test_every_family_is_named_by_convention_and_says_it_is_cached() -> None:
 
 def test_a_failed_check_an_error_and_an_open_bracket() -> None:
     state = ProbeState("p", "check")
-    state.record(10.0, 11.0, CHECK | {"passed": False}, None)
+    state.record(10.0, 11.0, check_result(passed=False), None)
     assert samples([state])["natprobe_check_success"] == [({"probe": "p"}, 0.0)]
     assert samples([state])["natprobe_last_success_timestamp_seconds"] == []
     state.record(20.0, 20.5, None, "connection refused")
@@ -63,17 +63,17 @@ def test_a_failed_check_an_error_and_an_open_bracket() -> None:
     assert got["natprobe_check_success"] == [] and got["natprobe_run_errors"] == [({"probe": "p"}, 1.0)]
     assert got["natprobe_runs"] == [({"probe": "p"}, 2.0)] and state.last_error == "connection refused"
     found = ProbeState("d", "discover")
-    found.record(0.0, 1.0, FOUND | {"upper_s": None, "failure_mode": None, "reason": "max_idle"}, None)
+    found.record(0.0, 1.0, discover_result(9.9, None), None)
     got = samples([found])
     assert got["natprobe_discover_upper_seconds"] == [] and got["natprobe_discover_failure_mode"] == []
     assert got["natprobe_last_success_timestamp_seconds"] == [({"probe": "d"}, 0.0)]
 
 
 def test_what_counts_as_success() -> None:
-    assert succeeded("check", {"passed": True}) and not succeeded("check", {"passed": False})
-    assert succeeded("discover", {"reason": "resolved", "interrupted": False})
-    assert not succeeded("discover", {"reason": "expect_min", "interrupted": False})
-    assert not succeeded("discover", {"reason": "budget", "interrupted": True})
+    assert succeeded(check_result()) and not succeeded(check_result(passed=False))
+    assert succeeded(discover_result())
+    assert not succeeded(discover_result(reason="expect_min"))
+    assert not succeeded(discover_result(reason="budget", interrupted=True))
 
 
 def test_nagios_check_lines() -> None:
@@ -81,7 +81,7 @@ def test_nagios_check_lines() -> None:
         nagios.Status.OK,
         "NATPROBE OK - an idle of 120s survived on tcp://h:4040 | 'idle'=120s;;;0 'alive'=120.4s;;;0",
     )
-    failed = CHECK | {"passed": False, "failure_mode": "silent_drop", "alive_s": 121.0}
+    failed = check_result(passed=False, failure_mode="silent_drop", alive_s=121.0)
     assert nagios.for_check(failed) == (
         nagios.Status.CRITICAL,
         "NATPROBE CRITICAL - an idle of 120s did not survive on tcp://h:4040: silent_drop | "
@@ -98,7 +98,7 @@ def test_nagios_discover_lines_with_and_without_expect_min() -> None:
     status, text = nagios.for_discover(FOUND, 300.0)
     assert status is nagios.Status.CRITICAL
     assert text.endswith(", below the expected 300s | 'lower'=9.9s;;300:;0 'upper'=10.1s;;300:;0")
-    open_ended = FOUND | {"upper_s": None}
+    open_ended = discover_result(9.9, None)
     assert nagios.for_discover(open_ended, 5.0) == (
         nagios.Status.OK,
         "NATPROBE OK - no idle timeout seen on tcp://h:4040; idles up to 9.9s survived | "
@@ -146,15 +146,11 @@ def test_help_texts_in_full() -> None:
 
 
 def test_a_survey_exports_each_path_as_a_discovery_labelled_by_path_and_family() -> None:
-    survey = {
-        "schema": "natprobe.survey/1", "wall_s": 9.0, "interrupted": False,
-        "paths": [
-            {"target": "tcp://h:4040", "family": 4, "port": 4040, "result": FOUND, "error": None},
-            {"target": "tcp://h:4040", "family": 6, "port": 4040, "result": FOUND | {"upper_s": 9.5}, "error": None},
-            {"target": "tcp://h:5222", "family": None, "port": 5222, "result": None,
-             "error": {"message": "refused", "exit_code": 3}},
-        ],
-    }  # fmt: skip
+    measured = (
+        SurveyPath("tcp://h:4040", 4, 4040, FOUND),
+        SurveyPath("tcp://h:4040", 6, 4040, discover_result(9.9, 9.5)),
+    )
+    survey = SurveyResult((*measured, SurveyPath("tcp://h:5222", None, 5222, None, PathError("refused", 3))), 9.0)
     state = ProbeState("paths", "survey")
     state.record(0.0, 9.0, survey, None)
     got = samples([state])
@@ -162,31 +158,26 @@ def test_a_survey_exports_each_path_as_a_discovery_labelled_by_path_and_family()
     v6 = {**v4, "family": "6"}
     lost = {"probe": "paths", "path": "tcp://h:5222", "family": "any"}
     assert got["natprobe_survey_path_success"] == [(v4, 1.0), (v6, 1.0), (lost, 0.0)]
-    assert got["natprobe_discover_upper_seconds"] == [(v4, FOUND["upper_s"]), (v6, 9.5)]
-    assert got["natprobe_discover_lower_seconds"] == [(v4, FOUND["lower_s"]), (v6, FOUND["lower_s"])]
+    assert got["natprobe_discover_upper_seconds"] == [(v4, 10.1), (v6, 9.5)]
+    assert got["natprobe_discover_lower_seconds"] == [(v4, 9.9), (v6, 9.9)]
     # One path unmeasured: the run is no success.
     assert state.last_success_at is None
-    survey["paths"] = survey["paths"][:2]  # type: ignore[index]
-    state.record(10.0, 19.0, survey, None)
+    state.record(10.0, 19.0, SurveyResult(measured, 9.0), None)
     assert state.last_success_at == 10.0
 
 
 @pytest.mark.parametrize("mode", ["silent_drop", "reset", "closed"])
 def test_every_failure_mode_is_exported(mode: str) -> None:
     state = ProbeState("d", "discover")
-    state.record(0.0, 1.0, FOUND | {"failure_mode": mode}, None)
+    state.record(0.0, 1.0, discover_result(9.9, 10.1, FailureMode(mode)), None)
     assert samples([state])["natprobe_discover_failure_mode"] == [({"probe": "d", "mode": mode}, 1.0)]
 
 
 @pytest.mark.parametrize(("refresh", "value"), [(True, [1.0]), (False, [0.0]), (None, [])])
 def test_a_udp_discovery_exports_each_state_and_inbound_refresh(refresh: bool | None, value: list[float]) -> None:
-    states = {
-        "unreplied": {"lower_s": 29.5, "upper_s": 30.2},
-        "replied": {"lower_s": 29.6, "upper_s": 30.1},
-        "stream": {"lower_s": 200.0, "upper_s": None},
-    }
+    states = {"unreplied": (29.5, 30.2), "replied": (29.6, 30.1), "stream": (200.0, None)}
     state = ProbeState("u", "discover")
-    state.record(0.0, 1.0, FOUND | {"states": states, "inbound_refresh": refresh}, None)
+    state.record(0.0, 1.0, discover_result(states=states, inbound_refresh=refresh), None)
     got = samples([state])
     assert got["natprobe_discover_state_lower_seconds"] == [
         ({"probe": "u", "state": "unreplied"}, 29.5),
@@ -199,5 +190,5 @@ def test_a_udp_discovery_exports_each_state_and_inbound_refresh(refresh: bool | 
     ]
     assert got["natprobe_discover_inbound_refresh"] == [({"probe": "u"}, v) for v in value]
     tcp = ProbeState("t", "discover")
-    tcp.record(0.0, 1.0, FOUND | {"states": None, "inbound_refresh": None}, None)
+    tcp.record(0.0, 1.0, FOUND, None)
     assert samples([tcp])["natprobe_discover_state_lower_seconds"] == []

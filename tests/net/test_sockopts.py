@@ -5,8 +5,10 @@ import sys
 
 import pytest
 
+from probe.core.keepalive import KeepaliveSettings
+from probe.core.model import to_json
 from probe.errors import UnsupportedOption, UsageError
-from probe.net.sockopts import KeepaliveSettings, apply_keepalive, read_keepalive, supported_options, tcp_info
+from probe.net.sockopts import apply_keepalive, read_keepalive, supported_options, tcp_info
 
 linux = pytest.mark.skipif(sys.platform != "linux", reason="Linux socket options")
 
@@ -20,7 +22,7 @@ def test_each_keepalive_option_reaches_the_socket() -> None:
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == 7
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 4
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 12500
-        assert read_keepalive(sock) == {
+        assert to_json(read_keepalive(sock)) == {
             "enabled": True, "idle_s": 31, "interval_s": 7, "count": 4, "user_timeout_s": 12.5,
         }  # fmt: skip
 

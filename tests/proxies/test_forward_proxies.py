@@ -158,6 +158,7 @@ def test_a_malformed_or_impossible_proxy_is_a_usage_error(args: tuple[str, ...],
 def test_the_exporter_runs_a_probe_through_its_proxy(server: Proc) -> None:
     import asyncio
 
+    from probe.core.check import CheckResult
     from probe.core.exporter_config import JobSpec
     from probe.run.exporter import run_job
 
@@ -166,4 +167,4 @@ def test_the_exporter_runs_a_probe_through_its_proxy(server: Proc) -> None:
         proxy = f"socks5://127.0.0.1:{port}"
         spec = JobSpec("p", f"tcp://127.0.0.1:{tcp}", "check", 60.0, {"idle": 0.2}, proxy=proxy, timeout_s=10.0)
         result = asyncio.run(run_job(spec))
-    assert result["passed"] is True and result["proxy"] == proxy
+    assert isinstance(result, CheckResult) and result.passed is True and result.proxy == proxy

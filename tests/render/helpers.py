@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from probe.core.after_expiry import AfterExpiry, AfterOutcome, AfterResult
 from probe.core.evidence import Evidence, FailureMode, IdleTest, Outcome
 from probe.core.nat import UNKNOWN, NatFacts
-from probe.core.results import Connections, DiscoverResult
+from probe.core.results import Connections, DiscoverResult, ServerView
 from probe.core.survey import PathError, SurveyPath, SurveyResult
 
 
@@ -23,21 +24,18 @@ def sample_discover_result() -> DiscoverResult:
         max_idle_s=7800,
         reason="resolved",
         connections=Connections(max_open=57, opened=57, asked=63, pool=63),
-        after_expiry={
-            "outcome": "revived",
-            "port_changed": False,
-            "waited_s": 0.01,
-            "detail": "answered",
-            "after_lost_push": {
-                "outcome": "revived",
-                "port_changed": False,
-                "waited_s": 0.7,
-                "detail": "answered",
-                "late_push_delivered": True,
-            },
-        },
-        server_view={"unacknowledged_pushes": 3},
+        after_expiry=AfterExpiry(
+            AfterOutcome.REVIVED,
+            False,
+            0.01,
+            "answered",
+            AfterResult(AfterOutcome.REVIVED, False, 0.7, "answered", True),
+        ),
+        server_view=ServerView(unacknowledged_pushes=3),
     )
+
+
+BLACKHOLE = AfterExpiry(AfterOutcome.BLACKHOLE, None, 2.0, "nothing came back")
 
 
 def sample_survey() -> SurveyResult:
@@ -49,7 +47,7 @@ def sample_survey() -> SurveyResult:
         evidence.add(IdleTest(1, upper, Outcome.FAILED, FailureMode.SILENT_DROP))
         return DiscoverResult(
             target="tcp://probe.example.net:4040", transport="tcp", bracket=evidence.bracket(), tests=evidence.tests,
-            wall_s=1.0, nat=UNKNOWN, max_idle_s=7800, reason="resolved", after_expiry={"outcome": "blackhole"},
+            wall_s=1.0, nat=UNKNOWN, max_idle_s=7800, reason="resolved", after_expiry=BLACKHOLE,
         )  # fmt: skip
 
     refused = PathError("connection to probe.example.net:5222 refused", 3)

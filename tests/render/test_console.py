@@ -6,7 +6,12 @@ import io
 
 from rich.console import Console
 
+from probe.core.after_expiry import AfterExpiry, AfterOutcome
+from probe.core.endings import Ending
 from probe.core.evidence import Bracket, Evidence, FailureMode, IdleTest, Outcome
+from probe.core.hold import HoldResult, WsSession, ws_hold
+from probe.core.local import Address, Interface, KeepaliveDefaults, LocalFacts, NatprobeProcess, private_only
+from probe.core.locate import ExpiringHop, HopSeen, LocateResult, Round
 from probe.core.model import to_json
 from probe.core.nat import NatFacts
 from probe.core.recommend import recommendations
@@ -83,28 +88,32 @@ def test_proxy_failures_recommend_the_proxy_setting() -> None:
 
 def test_remote_text_cannot_reach_the_terminal_raw() -> None:
     hostile = "bye\x1b[2J\x1b]0;owned\x07"
-    result = {
-        "target": "ws://x/", "alive_s": 1.0, "ended": "closed", "detail": printable(hostile), "lasted": False,
-        "close_code": 4000, "close_reason": printable(hostile), "heartbeat": None, "sessions": [], "note": None,
-    }  # fmt: skip
+    ws = ws_hold([WsSession(1.0, Ending.CLOSED, printable(hostile), 4000, printable(hostile), 0, None)], None)
+    result = HoldResult(
+        target="ws://x/", transport="ws", proxy=None, duration_s=60.0, alive_s=1.0, ended=Ending.CLOSED,
+        detail=printable(hostile), lasted=False, natprobe_server=False, ws=ws,
+    )  # fmt: skip
     console, out = _console()
     render_hold(result, console)
     assert "\x1b" not in out.getvalue() and "\x07" not in out.getvalue()
-    assert "bye\\x1b[2J" in out.getvalue()
+    assert "bye\\x1b[2J" in out.getvalue() and "Close code 4000" in out.getvalue()
 
 
 def test_local_summary_mentions_nat_and_keepalive_defaults() -> None:
-    facts = {
-        "interfaces": [
-            {"name": "eth0", "up": True, "addresses": [{"address": "10.1.2.3", "scope": "private"}]},
-            {"name": "lo", "up": True, "addresses": [{"address": "127.0.0.1", "scope": "loopback"}]},
-        ],
-        "default_route_interface": "eth0",
-        "private_only": True,
-        "keepalive_defaults": {"idle_s": 7200, "interval_s": 75, "count": 9},
-        "supported_options": {"keepalive_idle": True, "tcp_info": False},
-        "natprobe_sockets": [{"pid": 42, "command": "natprobe discover", "sockets": 3, "states": {"ESTABLISHED": 3}}],
-    }
+    interfaces = [
+        Interface("eth0", True, [Address("10.1.2.3", "ipv4", "255.0.0.0", "private")]),
+        Interface("lo", True, [Address("127.0.0.1", "ipv4", "255.0.0.0", "loopback")]),
+    ]
+    facts = LocalFacts(
+        platform="Linux",
+        interfaces=interfaces,
+        default_route_interface="eth0",
+        private_only=private_only(interfaces),
+        likely_behind_nat=private_only(interfaces),
+        keepalive_defaults=KeepaliveDefaults(7200, 75, 9),
+        supported_options={"keepalive_idle": True, "tcp_info": False},
+        natprobe_sockets=[NatprobeProcess(42, "natprobe discover", 3, {"ESTABLISHED": 3})],
+    )
     console, out = _console()
     render_local(facts, console)
     text = out.getvalue()
@@ -119,27 +128,25 @@ def test_locate_summary_names_the_hop_then_shows_the_trace() -> None:
 
     console, out = _console()
     render_locate(
-        {
-            "target": "tcp://198.19.0.2:4040",
-            "summary": "the state that expires is at hop 2 (198.18.1.2, private: a private network on the way)",
-            "consistent": True,
-            "expiring_hop": {"ttl": 2, "address": "198.18.1.2", "scope": "private"},
-            "timeout_s": 2.0,
-            "wait_s": 3.2,
-            "probe_interval_s": 1,
-            "wall_s": 5.2,
-            "hops": [
-                {"ttl": 1, "address": "198.18.0.1", "rtt_s": 0.0003},
-                {"ttl": 2, "address": None, "rtt_s": None},
-                {"ttl": 3, "address": "198.19.0.2", "rtt_s": 0.0001},
+        LocateResult(
+            target="tcp://198.19.0.2:4040",
+            hops=[HopSeen(1, "198.18.0.1", 0.0003), HopSeen(2, None, None), HopSeen(3, "198.19.0.2", 0.0001)],
+            expiring_hop=ExpiringHop(2, "198.18.1.2", "private"),
+            at_destination=False,
+            consistent=True,
+            reason="the shortest TTL whose probes kept the flow",
+            summary="the state that expires is at hop 2 (198.18.1.2, private: a private network on the way)",
+            timeout_s=2.0,
+            wait_s=3.2,
+            probe_interval_s=1,
+            rounds=[
+                Round(1, 0, False, "failed"),
+                Round(1, 1, True, "failed"),
+                Round(1, 2, True, "survived"),
+                Round(1, 3, True, "survived"),
             ],
-            "rounds": [
-                {"round": 1, "ttl": 0, "probes": False, "outcome": "failed"},
-                {"round": 1, "ttl": 1, "probes": True, "outcome": "failed"},
-                {"round": 1, "ttl": 2, "probes": True, "outcome": "survived"},
-                {"round": 1, "ttl": 3, "probes": True, "outcome": "survived"},
-            ],
-        },
+            wall_s=5.2,
+        ),
         console,
     )
     assert out.getvalue() == (
@@ -168,8 +175,7 @@ def _udp_result(refresh: bool | None) -> DiscoverResult:
         nat=NatFacts("10.0.0.2:5000", "203.0.113.1:5000", True, True),
         max_idle_s=7800.0, reason="resolved", connections=Connections(95, 235, 31, 31), states=per_state,
         inbound_refresh=refresh, control="tcp://h:4040",
-        after_expiry={"outcome": "revived", "port_changed": False, "waited_s": 0.01, "detail": "a new binding",
-                      "after_lost_push": None},
+        after_expiry=AfterExpiry(AfterOutcome.REVIVED, False, 0.01, "a new binding"),
     )  # fmt: skip
 
 

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from probe.core.keepalive import KeepaliveSettings
 from probe.core.targets import Target
 from probe.errors import TargetError
 from probe.net.dial import Endpoint
-from probe.net.sockopts import KeepaliveSettings
 from probe.run.check import CheckOptions, run_check
 from probe.run.hold import HoldOptions, run_hold
 from probe.testing import ExpiringNat

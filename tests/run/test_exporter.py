@@ -8,17 +8,19 @@ import itertools
 import random
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from probe.core.evidence import FailureMode
 from probe.core.exporter_config import ExporterConfig, JobSpec
-from probe.core.metrics import ProbeState, families
+from probe.core.metrics import ProbeResult, ProbeState, families
+from probe.core.survey import PathError, SurveyPath, SurveyResult
 from probe.errors import TargetError
 from probe.run.exporter import Exporter
 from probe.run.prometheus import carried_counts, exposition, write_textfile
 from tests.conftest import scaled
+from tests.factories import check_result, discover_result
 
 
 def spec(name: str, every: float = 3600.0, kind: str = "check") -> JobSpec:
@@ -34,7 +36,7 @@ class FakeRunner:
         self.most_active = 0
         self.release: dict[str, asyncio.Event] = {}
 
-    async def __call__(self, job: JobSpec) -> dict[str, Any]:
+    async def __call__(self, job: JobSpec) -> ProbeResult:
         self.started.append(job.name)
         self.active += 1
         self.most_active = max(self.most_active, self.active)
@@ -46,7 +48,7 @@ class FakeRunner:
         event.clear()
         if job.name == "broken":
             raise TargetError("connection to 127.0.0.1:1 refused")
-        return {"passed": True, "idle_s": 1.0}
+        return check_result(idle_s=1.0)
 
 
 def test_first_runs_spread_over_the_start_and_intervals_jitter_within_bounds() -> None:
@@ -103,9 +105,9 @@ def test_the_schedule_runs_a_probe_soon_after_start_then_every_interval() -> Non
     async def body() -> list[float]:
         times: list[float] = []
 
-        async def runner(job: JobSpec) -> dict[str, Any]:
+        async def runner(job: JobSpec) -> ProbeResult:
             times.append(asyncio.get_running_loop().time())
-            return {"passed": True, "idle_s": 1.0}
+            return check_result(idle_s=1.0)
 
         every = scaled(0.2)
         exporter = Exporter(
@@ -128,7 +130,7 @@ def test_the_schedule_runs_a_probe_soon_after_start_then_every_interval() -> Non
 def test_metrics_and_health_over_http() -> None:
     async def body() -> dict[str, bytes]:
         exporter = Exporter(ExporterConfig((spec("a"),)))
-        exporter.states["a"].record(1.0, 2.0, {"passed": True, "idle_s": 1.0}, None)
+        exporter.states["a"].record(1.0, 2.0, check_result(idle_s=1.0), None)
         server = await asyncio.start_server(exporter.handle, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         replies: dict[str, bytes] = {}
@@ -191,7 +193,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> 
 def test_counts_carry_from_an_earlier_textfile(tmp_path: Path) -> None:
     path = tmp_path / "n.prom"
     state = ProbeState("short", "check")
-    state.record(5.0, 6.0, {"passed": True, "idle_s": 1.0}, None)
+    state.record(5.0, 6.0, check_result(idle_s=1.0), None)
     state.record(7.0, 8.0, None, "refused")
     write_textfile(path, exposition(lambda: families([state], "1")))
     assert carried_counts(path, "short") == (2, 1, 5.0)
@@ -207,14 +209,14 @@ def test_promtool_accepts_the_exporters_metrics_with_every_family_filled() -> No
 
     probes = (spec("short"), spec("find", kind="discover"), spec("down"), spec("paths", kind="survey"))
     exporter = Exporter(ExporterConfig(probes))
-    exporter.states["short"].record(1.0, 2.0, {"passed": False, "idle_s": 120.0}, None)
-    found = {"lower_s": 9.9, "upper_s": 10.1, "failure_mode": "reset", "reason": "resolved", "interrupted": False}
+    exporter.states["short"].record(1.0, 2.0, check_result(passed=False, idle_s=120.0), None)
+    found = discover_result(9.9, 10.1, FailureMode.RESET)
     exporter.states["find"].record(1.0, 12.0, found, None)
-    paths = [
-        {"target": "tcp://h:4040", "family": 6, "port": 4040, "result": found, "error": None},
-        {"target": "tcp://h:5222", "family": None, "port": 5222, "result": None, "error": {"message": "x"}},
-    ]
-    exporter.states["paths"].record(1.0, 12.0, {"paths": paths, "interrupted": False}, None)
+    paths = (
+        SurveyPath("tcp://h:4040", 6, 4040, found),
+        SurveyPath("tcp://h:5222", None, 5222, error=PathError("x", 3)),
+    )
+    exporter.states["paths"].record(1.0, 12.0, SurveyResult(paths, 12.0), None)
     exporter.states["down"].record(1.0, 1.5, None, "refused")
     text = exposition(exporter.families).decode()
     lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)

@@ -116,10 +116,10 @@ def test_a_literal_of_the_other_family_is_a_usage_error() -> None:
 
 def test_an_exporter_survey_job_runs_every_path_and_its_metrics_name_them(expiring_nat: NatFactory) -> None:
     from probe.core.exporter_config import parse_config
-    from probe.core.metrics import ProbeState, families
+    from probe.core.metrics import ProbeResult, ProbeState, families
     from probe.run.exporter import run_job
 
-    async def body() -> dict[str, Any]:
+    async def body() -> ProbeResult:
         async with probe_server() as served:
             nat = expiring_nat(upstream=served.tcp, idle_timeout=SHORT)
             direct = f"tcp://127.0.0.1:{served.tcp[1]}"
@@ -127,10 +127,10 @@ def test_an_exporter_survey_job_runs_every_path_and_its_metrics_name_them(expiri
                 f"probes:\n  - name: paths\n    targets: [tcp://{nat.host}:{nat.port}, '{direct}']\n"
                 "    survey: {budget: %ss}\n    every: 1h\n" % scaled(6)
             )
-            return validate_output(await run_job(config.probes[0]))
+            return await run_job(config.probes[0])
 
     survey = asyncio.run(body())
-    measured, direct = survey["paths"]
+    measured, direct = validate_output(survey.to_json())["paths"]
     assert measured["result"]["lower_s"] <= SHORT <= measured["result"]["upper_s"]
     # The path without a NAT never failed: the budget ended it, no timeout seen.
     assert direct["result"]["upper_s"] is None and direct["result"]["reason"] == "budget"

@@ -111,7 +111,7 @@ def test_the_exporter_runs_udp_probes_with_their_state_and_control(expiring_udp_
             common = {"control": str(control), "timeout_s": 10.0}
             check = JobSpec("w", str(target), "check", 60.0, {"idle": 0.5, "udp_state": "unreplied"}, **common)
             find = JobSpec("f", str(target), "discover", 60.0, {"max_idle": 1.0}, **common)
-            return await run_job(check), await run_job(find)
+            return (await run_job(check)).to_json(), (await run_job(find)).to_json()
 
     check, found = asyncio.run(body())
     assert validate_output(check)["udp_state"] == "unreplied" and check["passed"] is True
