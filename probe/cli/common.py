@@ -16,8 +16,9 @@ from probe.core.durations import DurationError, parse_duration
 from probe.core.heartbeat import HeartbeatConfig
 from probe.core.keepalive import KeepaliveSettings
 from probe.core.planner import PlannerConfig
+from probe.core.pools import pool_for
 from probe.core.proxy import Proxy, resolve_proxy
-from probe.core.targets import Target
+from probe.core.targets import Target, parse_target
 from probe.core.text import printable
 from probe.errors import ExitCode, NatprobeError, UsageError
 from probe.net.dial import Endpoint
@@ -66,6 +67,20 @@ def planner_config(max_idle: str, resolution: str | None, budget: str | None, ex
         budget_s=duration(budget, "--budget"),
         expect_min_s=duration(expect_min, "--expect-min"),
     )
+
+
+def discovered_targets(texts: list[str], parallel: int | None, json_out: bool, ndjson: bool) -> list[Target]:
+    """The targets a discovery (discover, survey) measures, checked with its
+    outputs and pool before anything runs: a usage error names what is wrong."""
+    if json_out and ndjson:
+        fail("--json and --ndjson cannot be combined", ExitCode.USAGE)
+    try:
+        parsed = [parse_target(text, ("tcp", "udp", "ws", "wss")) for text in texts]
+        for each in parsed:
+            pool_for(each.transport, parallel)
+    except UsageError as exc:
+        fail(exc.message, ExitCode.USAGE)
+    return parsed
 
 
 def keepalive(

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from probe.cli.common import duration, endpoint, fail, planner_config, run
+from probe.cli.common import discovered_targets, duration, endpoint, fail, planner_config, run
 from probe.cli.monitoring import Monitor, Nagios, ProbeName, Textfile
 from probe.cli.options import (
     Budget,
@@ -27,9 +27,8 @@ from probe.cli.options import (
     Subprotocol,
     Token,
 )
-from probe.core.pools import pool_for
 from probe.core.results import DiscoverResult
-from probe.core.targets import control_for, parse_target
+from probe.core.targets import control_for
 from probe.errors import ExitCode, UsageError
 from probe.render import stream
 from probe.render.console import make_console
@@ -85,15 +84,12 @@ def command(
 ) -> None:
     """Find how long an idle connection survives on the path to a natprobe server."""
     monitor = Monitor.begin("discover", target, textfile, probe_name, use_nagios)
+    (parsed,) = discovered_targets([target], parallel, json_out, ndjson)
     try:
-        parsed = parse_target(target, ("tcp", "udp", "ws", "wss"))
         control_target = control_for(parsed, control)
-        pool_for(parsed.transport, parallel)
     except UsageError as exc:
         fail(exc.message, ExitCode.USAGE)
     config = planner_config(max_idle, resolution, budget, expect_min)
-    if json_out and ndjson:
-        fail("--json and --ndjson cannot be combined", ExitCode.USAGE)
     console = make_console()
     live = not (json_out or ndjson or quiet or use_nagios) and console.is_terminal
     silent = quiet or json_out or use_nagios

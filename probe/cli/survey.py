@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from probe.cli.common import duration, endpoint, fail, planner_config, run
+from probe.cli.common import discovered_targets, duration, endpoint, fail, planner_config, run
 from probe.cli.options import (
     Budget,
     CaCert,
@@ -25,10 +25,8 @@ from probe.cli.options import (
     Subprotocol,
     Token,
 )
-from probe.core.pools import pool_for
-from probe.core.targets import parse_target
 from probe.core.text import printable
-from probe.errors import ExitCode, UsageError
+from probe.errors import ExitCode
 from probe.render import stream
 from probe.render.console import make_console
 from probe.render.jsonout import dump
@@ -80,14 +78,7 @@ def command(
     """Discover several paths at once (ports, IPv4 and IPv6, transports) and compare them."""
     if family not in FAMILIES:
         fail(f"--family: {family!r} is not 4, 6 or both", ExitCode.USAGE)
-    if json_out and ndjson:
-        fail("--json and --ndjson cannot be combined", ExitCode.USAGE)
-    try:
-        parsed = [parse_target(t, ("tcp", "udp", "ws", "wss")) for t in targets]
-        for each in parsed:
-            pool_for(each.transport, parallel)
-    except UsageError as exc:
-        fail(exc.message, ExitCode.USAGE)
+    parsed = discovered_targets(targets, parallel, json_out, ndjson)
     config = planner_config(max_idle, resolution, budget, expect_min)
     reaches = tuple(endpoint(t, token, header, subprotocol, cacert, insecure, proxy) for t in parsed)
     options = SurveyOptions(reaches, config, family=family, grace_s=duration(grace, "--grace"), parallel=parallel)

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
-from probe.core.targets import Scheme, Target, checked_host, format_address
+from probe.core.targets import Scheme, Target, format_address, url_address
 from probe.errors import UsageError
 
 SCHEMES = ("http", "socks5", "socks5h")
@@ -67,15 +67,12 @@ def parse_proxy(text: str) -> Proxy:
     scheme = text.partition("://")[0].lower()
     if scheme not in SCHEMES:
         raise UsageError(f"unsupported proxy scheme {scheme!r} in {shown!r}: use http://, socks5:// or socks5h://")
+    unreadable = f"invalid proxy {shown!r}: its address or port cannot be read"
     try:
         parts = urlsplit(text)
-        port = parts.port
     except ValueError:
-        raise UsageError(f"invalid proxy {shown!r}: its address or port cannot be read") from None
-    host = parts.hostname
-    if not host:
-        raise UsageError(f"invalid proxy {shown!r}: missing host")
-    checked_host(host, "[" in parts.netloc, shown, "proxy")
+        raise UsageError(unreadable) from None
+    host, port = url_address(parts, shown, "proxy", unreadable)
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise UsageError(f"invalid proxy {shown!r}: a proxy URL has no path")
     if port == 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from probe.errors import UsageError
 
@@ -112,6 +112,19 @@ def parse_hostport(text: str, what: str = "address", default_port: int | None = 
     return checked_host(host, text.startswith("["), text, what), int(port_text)
 
 
+def url_address(parts: SplitResult, text: str, what: str, unreadable: str) -> tuple[str, int | None]:
+    """A split URL's checked host and its port (None if it names none);
+    ``unreadable`` is the error where urllib cannot read the port."""
+    try:
+        port = parts.port
+    except ValueError:
+        raise UsageError(unreadable) from None
+    host = parts.hostname
+    if not host:
+        raise UsageError(f"invalid {what} {text!r}: missing host")
+    return checked_host(host, "[" in parts.netloc, text, what), port
+
+
 def parse_target(text: str, schemes: tuple[str, ...] = ("tcp", "ws", "wss"), default: str | None = None) -> Target:
     """A target URL; ``default`` is the scheme assumed for a bare HOST:PORT."""
     if "://" not in text:
@@ -128,14 +141,7 @@ def parse_target(text: str, schemes: tuple[str, ...] = ("tcp", "ws", "wss"), def
         # urllib's own words ("Invalid IPv6 URL") name neither the target nor the fix.
         expected = f"expected {scheme}://[IPV6]:PORT, an IPv6 address in brackets"
         raise UsageError(f"invalid target {text!r}: {expected}") from None
-    try:
-        given_port = parts.port
-    except ValueError:
-        raise UsageError(f"invalid port in target {text!r}") from None
-    hostname = parts.hostname
-    if not hostname:
-        raise UsageError(f"invalid target {text!r}: missing host")
-    checked_host(hostname, "[" in parts.netloc, text, "target")
+    hostname, given_port = url_address(parts, text, "target", f"invalid port in target {text!r}")
     if parts.fragment:
         raise UsageError(f"invalid target {text!r}: a target has no #fragment")
     if parts.username is not None:
