@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
 from probe.cli.common import duration, fail, run
+from probe.core.model import to_json
 from probe.errors import ExitCode
 from probe.lab.emulator import MODES
 from probe.render import stream
 from probe.render.console import make_console
 from probe.render.discover import render_discover
+from probe.render.hung import render_hung_server
 from probe.render.jsonout import dump
 from probe.render.live import run_with_live
-from probe.run.demo import run_demo
+from probe.run.demo import HUNG_KEEPALIVE, run_demo, run_hung_server
 
 EXAMPLES = """
 Examples:
@@ -22,6 +24,8 @@ Examples:
   natprobe demo
 
   natprobe demo --nat-timeout 20s --mode close --json
+
+  natprobe demo --hung-server            # kernel keepalive against a heartbeat, on a hung server
 """
 
 
@@ -33,8 +37,19 @@ def command(
         bool, typer.Option("--ndjson", help="Stream one JSON event per line; the result is the last line.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    hung_server: Annotated[
+        bool,
+        typer.Option(
+            "--hung-server",
+            help="Instead: a server whose application hangs after its welcome, watched by kernel keepalive "
+            "and by a heartbeat.",
+        ),
+    ] = False,
+    wait: Annotated[str, typer.Option("--wait", help="--hung-server: how long the keepalive connection waits.")] = "8s",
 ) -> None:
     """Start a server and an emulated NAT on loopback, discover the NAT's timeout, compare with the truth."""
+    if hung_server:
+        hung(wait, json_out, ndjson)
     if mode not in MODES:
         fail(f"--mode must be one of {', '.join(MODES)}, not {mode!r}", ExitCode.USAGE)
     timeout = duration(nat_timeout, "--nat-timeout") or 0.0
@@ -54,3 +69,23 @@ def command(
         render_discover(found.discover, console, truth_s=timeout)
     if result["interrupted"]:
         raise typer.Exit(ExitCode.INTERRUPTED)
+
+
+#: The demo's heartbeat: every second, an answer due within two.
+HUNG_INTERVAL_S, HUNG_TIMEOUT_S = 1.0, 2.0
+
+
+def hung(wait: str, json_out: bool, ndjson: bool) -> NoReturn:
+    if ndjson:
+        fail("--hung-server streams no events; use --json", ExitCode.USAGE)
+    wait_s = duration(wait, "--wait") or 0.0
+    # Keepalive must have had the time to notice a dead peer, the heartbeat its time to notice.
+    least = max(HUNG_INTERVAL_S + HUNG_TIMEOUT_S, HUNG_KEEPALIVE.dead_peer_s or 0.0)
+    if wait_s <= least:
+        fail(f"--wait must be longer than {least:g}s, the time keepalive takes to notice a dead peer", ExitCode.USAGE)
+    result = run(run_hung_server(wait_s, HUNG_INTERVAL_S, HUNG_TIMEOUT_S))
+    if json_out:
+        dump(to_json(result))
+    else:
+        render_hung_server(result, make_console())
+    raise typer.Exit(ExitCode.OK)

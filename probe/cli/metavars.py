@@ -22,7 +22,7 @@ METAVARS: dict[str, str] = {
         (
             "idle", "grace", "nat_timeout", "max_idle", "resolution", "budget", "expect_min", "idle_timeout",
             "user_timeout", "duration_opt", "timeout", "heartbeat_every", "heartbeat_timeout", "keepalive_idle",
-            "keepalive_interval", "udp_timeout", "udp_stream_timeout",
+            "keepalive_interval", "udp_timeout", "udp_stream_timeout", "wait",
         ),
         DURATION,
     ),
@@ -51,7 +51,7 @@ METAVARS: dict[str, str] = {
     **dict.fromkeys(
         (
             "json_out", "ndjson", "quiet", "no_save", "insecure", "loose", "random_ports", "silent_router",
-            "use_nagios", "version", "install_completion", "show_completion", "help",
+            "use_nagios", "hung_server", "version", "install_completion", "show_completion", "help",
         ),
         "",
     ),

@@ -23,6 +23,10 @@ class KeepaliveSettings:
     def enabled(self) -> bool:
         return self.idle_s is not None or self.interval_s is not None or self.count is not None
 
+    @property
+    def dead_peer_s(self) -> float | None:
+        return dead_peer_s(self.idle_s, self.interval_s, self.count)
+
 
 @dataclass(frozen=True)
 class KeepaliveInForce:
@@ -37,3 +41,15 @@ class KeepaliveInForce:
     interval_s: int | None = field(default=None, metadata=omitted_when_none())
     count: int | None = field(default=None, metadata=omitted_when_none())
     user_timeout_s: float | None = field(default=None, metadata=omitted_when_none())
+
+    @property
+    def dead_peer_s(self) -> float | None:
+        return dead_peer_s(self.idle_s, self.interval_s, self.count)
+
+
+def dead_peer_s(idle_s: float | None, interval_s: float | None, count: int | None) -> float | None:
+    """How long keepalive takes to end a connection whose peer answers no
+    probe: the idle, then ``count`` unanswered probes (None: not all known)."""
+    if idle_s is None or interval_s is None or count is None:
+        return None
+    return float(idle_s + interval_s * count)

@@ -49,6 +49,10 @@ class ServerConfig:
     #: How long after a push the server looks whether the client's TCP has
     #: acknowledged it, and tells the run's control connection if not.
     ack_check_s: float = 1.0
+    #: The demo's hung application (``natprobe demo --hung-server``): after
+    #: its welcome a TCP session is never read again, while the kernel goes on
+    #: acknowledging (keepalive probes included). Never on a real server.
+    hang_after_welcome: bool = False
     udp: UdpLimits = field(default_factory=UdpLimits)
 
 

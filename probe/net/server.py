@@ -94,6 +94,9 @@ class _TcpSession(asyncio.Protocol):
             session.on_message(line)
             if session.closed:
                 return
+            if session.greeted and self.server.config.hang_after_welcome:
+                self._hang()
+                return
         if session.parked and (session.spoke or self.buffer.pending):
             # It said more than a heartbeat: one more hello deadline.
             session.unpark()
@@ -110,6 +113,15 @@ class _TcpSession(asyncio.Protocol):
         elif self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def _hang(self) -> None:
+        # The application stops: nothing more is read (the kernel buffers and
+        # acknowledges what comes), no timer of this connection fires again.
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.transport is not None:
+            self.transport.pause_reading()
 
     def eof_received(self) -> bool:
         return False

@@ -13,7 +13,18 @@ from typing import Any
 
 from probe.errors import UsageError
 
-NAMES = ("discover", "check", "hold", "local", "history", "locate", "survey", "exporter-config", "events")
+NAMES = (
+    "discover",
+    "check",
+    "hold",
+    "local",
+    "history",
+    "locate",
+    "survey",
+    "exporter-config",
+    "events",
+    "hung-server",
+)
 
 
 def schema_id(name: str) -> str:

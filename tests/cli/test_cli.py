@@ -18,6 +18,7 @@ from tests.conftest import (
     scaled,
     start_emulator,
     start_process,
+    validate_output,
 )
 
 
@@ -149,6 +150,31 @@ def test_demo_human_output_names_the_bracket_and_truth() -> None:
     proc = run_cli("demo", "--nat-timeout", str(scaled(1.5)), "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert "Idle timeout between" in proc.stdout and "inside" in proc.stdout
+
+
+def test_demo_hung_server_shows_keepalive_blind_and_the_heartbeat_noticing() -> None:
+    proc = run_cli("demo", "--hung-server", "--wait", "5s", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = validate_output(output_json(proc.stdout))
+    assert result["hung_server"]["keepalive"]["noticed_s"] is None
+    assert result["hung_server"]["heartbeat"]["noticed_s"] == pytest.approx(3.0, abs=0.5)
+    text = run_cli("demo", "--hung-server", "--wait", "5s")
+    assert text.returncode == 0, text.stderr
+    assert "Kernel keepalive" in text.stdout and "never noticed" in text.stdout
+    assert "noticed after 3.0s" in text.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--wait", "4s"), "--wait must be longer than 4s"),
+        (("--wait", "soon"), "--wait"),
+        (("--ndjson",), "streams no events"),
+    ],
+)
+def test_demo_hung_server_refuses_bad_input_in_one_line(args: tuple[str, ...], message: str) -> None:
+    proc = run_cli("demo", "--hung-server", *args)
+    assert proc.returncode == 2 and message in _one_line_error(proc)
 
 
 def test_interrupt_prints_the_partial_result_and_exits_130(server_proc: Proc) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from probe.core.check import CheckResult
 from probe.core.hold import HoldResult
+from probe.core.hung import HungServerDemo
 from probe.core.local import LocalFacts
 from probe.core.locate import LocateResult
 from probe.core.model import INLINE, KEY, OMIT_NONE, inline, key, omitted_when_none, to_json
@@ -175,6 +176,7 @@ def test_the_discover_schema_describes_the_models(branch: str, part: str, model:
         ("natprobe.hold/1", HoldResult, 7),
         ("natprobe.locate/1", LocateResult, 4),
         ("natprobe.local/1", LocalFacts, 5),
+        ("natprobe.hung-server/1", HungServerDemo, 5),
     ],
 )
 def test_each_commands_schema_describes_its_model(name: str, model: type, objects: int) -> None:
