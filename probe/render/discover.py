@@ -156,19 +156,19 @@ def render_after_expiry(after: AfterExpiry | None, console: Console) -> None:
     """What an application meets when it speaks on a forgotten flow."""
     if after is None:
         return
+    shown = [] if after.outcome is None else [("idle, nobody spoke", after.outcome, "")]
     lost = after.after_lost_push
-    shown = [("idle, nobody spoke", after.outcome, False)] if after.outcome is not None else []
     if lost is not None:
-        shown.append(("after a lost push", lost.outcome, True))
+        extra = ""
+        if lost.late_push_delivered:
+            extra = " The lost push arrived late, once the mapping was back."
+        elif lost.outcome is AfterOutcome.REVIVED:
+            extra = " The lost push never arrived."
+        shown.append(("after a lost push", lost.outcome, extra))
     if not shown:
         return
     console.print("  [bold]After the timeout[/bold], when the application sends again:")
-    for label, outcome, after_push in shown:
-        extra = ""
-        if after_push and lost is not None and lost.late_push_delivered:
-            extra = " The lost push arrived late, once the mapping was back."
-        elif outcome is AfterOutcome.REVIVED and after_push:
-            extra = " The lost push never arrived."
+    for label, outcome, extra in shown:
         console.print(f"    {label}: [bold]{outcome}[/bold]: {escape(meaning(outcome))}.{extra}")
 
 
