@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from probe.core.check import CheckResult, Evidence, outcome
-from probe.core.evidence import Bracket, FailureMode
+from probe.core.check import CheckResult, Evidence
+from probe.core.evidence import Bracket, FailureMode, Outcome
 from probe.core.keepalive import KeepaliveInForce, KeepaliveSettings
 from probe.core.nat import UNKNOWN, NatFacts
 from probe.core.results import DiscoverResult, StateResult
@@ -23,7 +23,7 @@ def check_result(**changes: Any) -> CheckResult:
         proxy=None,
         idle_s=120.0,
         passed=passed,
-        outcome=outcome(passed),
+        outcome=Outcome.of(passed),
         failure_mode=None if passed else "silent_drop",
         alive_s=120.4,
         push_idle_s=120.0 if passed else None,

@@ -7,7 +7,6 @@ from typing import Annotated, NoReturn
 import typer
 
 from probe.cli.common import duration, fail, run
-from probe.core.model import to_json
 from probe.errors import ExitCode
 from probe.lab.emulator import MODES
 from probe.render import stream
@@ -85,7 +84,7 @@ def hung(wait: str, json_out: bool, ndjson: bool) -> NoReturn:
         fail(f"--wait must be longer than {least:g}s, the time keepalive takes to notice a dead peer", ExitCode.USAGE)
     result = run(run_hung_server(wait_s, HUNG_INTERVAL_S, HUNG_TIMEOUT_S))
     if json_out:
-        dump(to_json(result))
+        dump(result.to_json())
     else:
         render_hung_server(result, make_console())
     raise typer.Exit(ExitCode.OK)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 from probe.core.after_expiry import AfterExpiry
+from probe.core.evidence import Outcome
 from probe.core.heartbeat import HeartbeatReport
 from probe.core.history import CheckSummary, HistoryNote
 from probe.core.keepalive import KeepaliveInForce, KeepaliveSettings
-from probe.core.model import inline, omitted_when_none, to_json
+from probe.core.model import Model, inline, omitted_when_none
 from probe.core.nat import NatFacts
 
 SCHEMA = "natprobe.check/1"
@@ -51,7 +51,7 @@ class UdpCheck:
 
 
 @dataclass(frozen=True)
-class CheckResult:
+class CheckResult(Model):
     """(schema: ``natprobe.check/1``)"""
 
     schema: str = field(default=SCHEMA, kw_only=True)
@@ -60,7 +60,7 @@ class CheckResult:
     proxy: str | None
     idle_s: float
     passed: bool
-    outcome: str
+    outcome: Outcome
     failure_mode: str | None
     alive_s: float
     push_idle_s: float | None
@@ -78,10 +78,6 @@ class CheckResult:
     #: How this result compares with the last on its path (added once saved).
     history: HistoryNote | None = field(default=None, metadata=omitted_when_none())
 
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = to_json(self)
-        return data
-
     def summary(self) -> CheckSummary:
         return CheckSummary(self.idle_s, self.passed, self.failure_mode, self.client_originated)
 
@@ -90,7 +86,3 @@ def evidence(keepalive: bool, heartbeat: bool) -> Evidence:
     if heartbeat:
         return Evidence.WITH_HEARTBEATS
     return Evidence.WITH_KEEPALIVE if keepalive else Evidence.SERVER_PUSH
-
-
-def outcome(passed: bool) -> str:
-    return "survived" if passed else "failed"

@@ -16,6 +16,10 @@ class Outcome(StrEnum):
     SURVIVED = "survived"
     FAILED = "failed"
 
+    @classmethod
+    def of(cls, survived: bool) -> Outcome:
+        return cls.SURVIVED if survived else cls.FAILED
+
 
 class FailureMode(StrEnum):
     SILENT_DROP = "silent_drop"

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from typing import Any
 
 from probe.core.endings import Ending
 from probe.core.heartbeat import HeartbeatSettings, HeartbeatStats
 from probe.core.keepalive import KeepaliveInForce, KeepaliveSettings
-from probe.core.model import inline, to_json
+from probe.core.model import Model, inline
 
 SCHEMA = "natprobe.hold/1"
 #: Sessions that die within this fraction of each other's age, with their
@@ -100,7 +99,7 @@ def ws_hold(sessions: list[WsSession], heartbeat: HeartbeatSettings | None) -> W
 
 
 @dataclass(frozen=True)
-class HoldResult:
+class HoldResult(Model):
     """(schema: ``natprobe.hold/1``)"""
 
     schema: str = field(default=SCHEMA, kw_only=True)
@@ -115,7 +114,3 @@ class HoldResult:
     natprobe_server: bool
     tcp: TcpHold | None = field(default=None, metadata=inline())
     ws: WsHold | None = field(default=None, metadata=inline())
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = to_json(self)
-        return data

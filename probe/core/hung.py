@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from probe.core.check import CheckResult
 from probe.core.keepalive import KeepaliveInForce
+from probe.core.model import Model
 
 SCHEMA = "natprobe.hung-server/1"
 
@@ -61,7 +62,7 @@ class HungServer:
 
 
 @dataclass(frozen=True)
-class HungServerDemo:
+class HungServerDemo(Model):
     """(schema: ``natprobe.hung-server/1``)"""
 
     schema: str = field(default=SCHEMA, kw_only=True)

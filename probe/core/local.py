@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from probe.core.model import to_json
+from probe.core.model import Model
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class NatprobeProcess:
 
 
 @dataclass(frozen=True)
-class LocalFacts:
+class LocalFacts(Model):
     """(schema: ``natprobe.local/1``)"""
 
     schema: str = field(default="natprobe.local/1", kw_only=True)
@@ -57,10 +56,6 @@ class LocalFacts:
     keepalive_defaults: KeepaliveDefaults
     supported_options: dict[str, bool]
     natprobe_sockets: list[NatprobeProcess]
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = to_json(self)
-        return data
 
 
 def private_only(interfaces: list[Interface]) -> bool:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any
 
-from probe.core.model import to_json
+from probe.core.evidence import Outcome
+from probe.core.model import Model
 
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 
@@ -119,18 +119,17 @@ class Round:
     round: int
     ttl: int
     probes: bool
-    outcome: str
+    outcome: Outcome
 
 
 def rounds(number: int, outcomes: dict[int, bool], baseline: bool) -> list[Round]:
-    word = {True: "survived", False: "failed"}
-    return [Round(number, 0, False, word[baseline])] + [
-        Round(number, ttl, True, word[ok]) for ttl, ok in outcomes.items()
+    return [Round(number, 0, False, Outcome.of(baseline))] + [
+        Round(number, ttl, True, Outcome.of(ok)) for ttl, ok in outcomes.items()
     ]
 
 
 @dataclass(frozen=True)
-class LocateResult:
+class LocateResult(Model):
     """(schema: ``natprobe.locate/1``)"""
 
     schema: str = field(default="natprobe.locate/1", kw_only=True)
@@ -146,10 +145,6 @@ class LocateResult:
     probe_interval_s: int
     rounds: list[Round]
     wall_s: float
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = to_json(self)
-        return data
 
 
 def located(

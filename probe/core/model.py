@@ -28,6 +28,16 @@ Json = str | int | float | bool | None | list["Json"] | dict[str, "Json"]
 JsonObject = dict[str, Json]
 
 
+class Model:
+    """A command's result: ``to_json()`` is its JSON, by ``to_json`` below."""
+
+    __slots__ = ()
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = to_json(self)
+        return data
+
+
 def key(name: str) -> dict[str, str]:
     """``field(metadata=key("SO_KEEPALIVE"))``: the field's JSON key."""
     return {KEY: name}

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from probe.core.after_expiry import AfterObservation, AfterResult, after_expiry, classify
-from probe.core.check import CheckResult, Close, evidence, outcome
+from probe.core.check import CheckResult, Close, evidence
 from probe.core.endings import Ending
+from probe.core.evidence import Outcome
 from probe.core.heartbeat import Heartbeat, HeartbeatConfig
 from probe.core.keepalive import KeepaliveSettings
 from probe.core.nat import nat_facts
@@ -122,7 +123,7 @@ async def run_check(options: CheckOptions, clock: Callable[[], float] = time.mon
         proxy=o.proxy,
         idle_s=o.idle_s,
         passed=passed,
-        outcome=outcome(passed),
+        outcome=Outcome.of(passed),
         failure_mode=mode,
         alive_s=round(alive, 3),
         push_idle_s=push_idle,

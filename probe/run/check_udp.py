@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from probe.core.check import CheckResult, Evidence, UdpCheck, outcome
+from probe.core.check import CheckResult, Evidence, UdpCheck
+from probe.core.evidence import Outcome
 from probe.core.keepalive import KeepaliveInForce, KeepaliveSettings
 from probe.core.nat import UNKNOWN
 from probe.core.server_messages import Pushed
@@ -85,7 +86,7 @@ async def run_check_udp(options: UdpCheckOptions, clock: Callable[[], float] = t
         proxy=None,
         idle_s=options.idle_s,
         passed=passed,
-        outcome=outcome(passed),
+        outcome=Outcome.of(passed),
         # UDP has no reset or close: a binding that is gone is silence.
         failure_mode=None if passed else "silent_drop",
         alive_s=round(end - since, 3),
