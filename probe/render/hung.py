@@ -39,7 +39,8 @@ def render_hung_server(result: HungServerDemo, console: Console) -> None:
             f"plus timeout ({heartbeat.sent} sent, {answered} answered)."
         )
     console.print(
-        "  A live kernel is not a live application: to notice a hung peer, send a heartbeat the application "
-        "answers and close the connection when an answer is late (websockets: ping_interval and ping_timeout)."
+        "  A live kernel is not a live application: only a heartbeat the application answers, with a timeout, "
+        "notices a hung peer. Shown here with a message heartbeat; websockets' ping_interval and ping_timeout "
+        "work the same way for WebSocket, but this demo did not try them."
     )
     console.print(f"  Took {dur(result.wall_s)}.")
