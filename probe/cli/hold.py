@@ -6,22 +6,8 @@ from typing import Annotated
 
 import typer
 
+from probe.cli import options as opt
 from probe.cli.common import duration, endpoint, fail, heartbeat, keepalive, run
-from probe.cli.options import (
-    CaCert,
-    Header,
-    HeartbeatKind,
-    HeartbeatMode,
-    HeartbeatOpt,
-    HeartbeatTimeout,
-    Insecure,
-    JsonOut,
-    KeepaliveCount,
-    KeepaliveIdle,
-    KeepaliveInterval,
-    ProxyOpt,
-    Subprotocol,
-)
 from probe.core.hold import HoldResult
 from probe.core.targets import Scheme, parse_target
 from probe.errors import ExitCode, UsageError
@@ -44,30 +30,30 @@ Examples:
 
 def command(
     target: Annotated[str, typer.Argument(help="HOST:PORT, tcp://HOST:PORT or ws(s)://HOST:PORT/PATH of any server.")],
-    keepalive_idle: KeepaliveIdle = None,
-    keepalive_interval: KeepaliveInterval = None,
-    keepalive_count: KeepaliveCount = None,
+    keepalive_idle: opt.KeepaliveIdle = None,
+    keepalive_interval: opt.KeepaliveInterval = None,
+    keepalive_count: opt.KeepaliveCount = None,
     user_timeout: Annotated[
         str | None,
         typer.Option("--user-timeout", help="TCP_USER_TIMEOUT: give up when sent data stays unacknowledged."),
     ] = None,
-    heartbeat_every: HeartbeatOpt = None,
-    heartbeat_kind: HeartbeatKind = "ping",
-    heartbeat_mode: HeartbeatMode = "fixed",
+    heartbeat_every: opt.HeartbeatOpt = None,
+    heartbeat_kind: opt.HeartbeatKind = "ping",
+    heartbeat_mode: opt.HeartbeatMode = "fixed",
     heartbeat_message: Annotated[
         str, typer.Option("--heartbeat-message", help="Text sent as a heartbeat with --heartbeat-kind message.")
     ] = "ping",
-    heartbeat_timeout: HeartbeatTimeout = None,
-    header: Header = None,
-    subprotocol: Subprotocol = None,
-    cacert: CaCert = None,
-    insecure: Insecure = False,
-    proxy: ProxyOpt = None,
+    heartbeat_timeout: opt.HeartbeatTimeout = None,
+    header: opt.Header = None,
+    subprotocol: opt.Subprotocol = None,
+    cacert: opt.CaCert = None,
+    insecure: opt.Insecure = False,
+    proxy: opt.ProxyOpt = None,
     repeat: Annotated[
         int, typer.Option("--repeat", min=1, max=100, help="WebSocket: hold this many sessions one after another.")
     ] = 1,
     duration_opt: Annotated[str, typer.Option("--duration", help="How long to hold the connection.")] = "10m",
-    json_out: JsonOut = False,
+    json_out: opt.JsonOut = False,
 ) -> None:
     """Hold one connection with the given settings; report how long it lived and how it ended.
 

@@ -167,6 +167,16 @@ class PlannerStats:
 
 
 @dataclass
+class _Round:
+    """One step of the planner: the moment it runs, what it decides, and when
+    it wants to be woken; each helper adds to the same lists."""
+
+    now: float
+    actions: list[Action] = field(default_factory=list)
+    wakeups: list[float] = field(default_factory=list)
+
+
+@dataclass
 class Planner:
     config: PlannerConfig
     evidence: Evidence = field(default_factory=Evidence)
@@ -315,19 +325,19 @@ class Planner:
     def _step(self, now: float) -> list[Action]:
         if self.finished is not None:
             return []
-        actions: list[Action] = []
-        wakeups: list[float] = []
-        self._expire(now, actions, wakeups)
+        step = _Round(now)
+        actions, wakeups = step.actions, step.wakeups
+        self._expire(step)
         bracket = self.evidence.bracket()
         reason = self._finish_reason(bracket, now)
         if reason is not None:
             return self._finish(reason, actions)
         probing = [v for v in self.conns.values() if v.state is ConnState.PROBING]
         if bracket.outer_upper is None:
-            self._scout(bracket, now, probing, actions, wakeups)
+            self._scout(step, bracket, probing)
         else:
-            self._refine(bracket, now, probing, actions, wakeups)
-        self._keep_pool(now, actions, wakeups)
+            self._refine(step, bracket, probing)
+        self._keep_pool(step)
         cfg = self.config
         if cfg.budget_s is not None:
             wakeups.append(self.started_at + cfg.budget_s)
@@ -339,8 +349,8 @@ class Planner:
         self.stats.max_open = max(self.stats.max_open, len(self.conns))
         return actions
 
-    def _expire(self, now: float, actions: list[Action], wakeups: list[float]) -> None:
-        cfg = self.config
+    def _expire(self, step: _Round) -> None:
+        cfg, now = self.config, step.now
         for view in list(self.conns.values()):
             if view.state is ConnState.PROBING and view.probe_at is not None:
                 deadline = view.probe_at + cfg.grace_s
@@ -350,13 +360,13 @@ class Planner:
                     view.state = ConnState.LINGER
                     view.linger_until = now + cfg.linger_s
                 else:
-                    wakeups.append(deadline)
+                    step.wakeups.append(deadline)
             if view.state is ConnState.LINGER:
                 if now >= view.linger_until:
                     del self.conns[view.id]
-                    actions.append(Close(view.id))
+                    step.actions.append(Close(view.id))
                 else:
-                    wakeups.append(view.linger_until)
+                    step.wakeups.append(view.linger_until)
 
     def _finish_reason(self, bracket: Bracket, now: float) -> FinishReason | None:
         cfg = self.config
@@ -394,17 +404,16 @@ class Planner:
         actions.append(Finish(reason))
         return actions
 
-    def _probe(
-        self, view: ConnView, now: float, actions: list[Action], wakeups: list[float], scout: bool = False
-    ) -> None:
+    def _probe(self, step: _Round, view: ConnView, scout: bool = False) -> None:
+        now = step.now
         view.scout = scout
         view.state = ConnState.PROBING
         view.probe_at = now
         view.server_idle_s = None
         self.stats.probes += 1
-        actions.append(Probe(view.id))
-        wakeups.append(now + self.config.suspect_s)
-        wakeups.append(now + self.config.grace_s)
+        step.actions.append(Probe(view.id))
+        step.wakeups.append(now + self.config.suspect_s)
+        step.wakeups.append(now + self.config.grace_s)
 
     def _idle_conns(self) -> list[ConnView]:
         return sorted(
@@ -412,15 +421,8 @@ class Planner:
             key=lambda v: v.idle_since,
         )
 
-    def _scout(
-        self,
-        bracket: Bracket,
-        now: float,
-        probing: list[ConnView],
-        actions: list[Action],
-        wakeups: list[float],
-    ) -> None:
-        cfg = self.config
+    def _scout(self, step: _Round, bracket: Bracket, probing: list[ConnView]) -> None:
+        cfg, now = self.config, step.now
         if probing:
             for view in probing:
                 if view.probe_at is None or not view.scout:
@@ -431,9 +433,9 @@ class Planner:
                     # bracket rather than wait out the whole grace period.
                     view.scout = False
                     age = self._client_idle(view, now)
-                    self._probe_inside(bracket.longest_survived or 0.0, age, bracket, now, actions, wakeups)
+                    self._probe_inside(step, bracket.longest_survived or 0.0, age, bracket)
                 else:
-                    wakeups.append(suspect_at)
+                    step.wakeups.append(suspect_at)
             return
         idle = self._idle_conns()
         if not idle:
@@ -449,19 +451,12 @@ class Planner:
             due = oldest.idle_since + max(lower * cfg.wall_factor, lower + cfg.resolution_floor_s / 2)
         if now >= due:
             self.next_scout = None
-            self._probe(oldest, now, actions, wakeups, scout=True)
+            self._probe(step, oldest, scout=True)
         else:
             self.next_scout = (oldest.id, due)
-            wakeups.append(due)
+            step.wakeups.append(due)
 
-    def _refine(
-        self,
-        bracket: Bracket,
-        now: float,
-        probing: list[ConnView],
-        actions: list[Action],
-        wakeups: list[float],
-    ) -> None:
+    def _refine(self, step: _Round, bracket: Bracket, probing: list[ConnView]) -> None:
         if probing:
             return
         # Refine above everything that survived: where survivals and failures
@@ -470,26 +465,19 @@ class Planner:
         lower = bracket.longest_survived or 0.0
         upper = bracket.outer_upper
         assert upper is not None
-        self._probe_inside(lower, upper, bracket, now, actions, wakeups)
+        self._probe_inside(step, lower, upper, bracket)
 
-    def _probe_inside(
-        self,
-        lower: float,
-        upper: float,
-        bracket: Bracket,
-        now: float,
-        actions: list[Action],
-        wakeups: list[float],
-    ) -> None:
+    def _probe_inside(self, step: _Round, lower: float, upper: float, bracket: Bracket) -> None:
         """Probe a spread of idle connections whose ages lie in (lower, upper).
 
-        Chosen from the youngest up, at least ``step`` apart: a timeout just
+        Chosen from the youngest up, at least ``spacing`` apart: a timeout just
         above ``lower`` (the likelier case right after a scout step) is then
         closed in this round; the oldest candidate is added if the gap it
         leaves below ``upper`` is wider than the target.
         """
+        now = step.now
         width = self.target_width(bracket)
-        step = 0.45 * width
+        spacing = 0.45 * width
         floor = lower + _FLOOR * width
         eligible: list[ConnView] = []
         for view in self._idle_conns():
@@ -498,29 +486,29 @@ class Planner:
                 # Already idle longer than a known failure: it tells nothing.
                 continue
             if age < floor - _EPS:
-                wakeups.append(view.idle_since + floor)
+                step.wakeups.append(view.idle_since + floor)
                 break
             eligible.append(view)
         chosen: list[ConnView] = []
         last = -math.inf
         for view in reversed(eligible):
             age = view.age(now)
-            if age - last >= step:
+            if age - last >= spacing:
                 chosen.append(view)
                 last = age
         if eligible and eligible[0] not in chosen and upper - last > width:
             chosen.append(eligible[0])
         for view in chosen:
-            self._probe(view, now, actions, wakeups)
+            self._probe(step, view)
 
-    def _keep_pool(self, now: float, actions: list[Action], wakeups: list[float]) -> None:
+    def _keep_pool(self, step: _Round) -> None:
         """Open connections at staggered times until the cap is reached.
 
         Gaps grow with elapsed time, so the pool holds a spread of ages at
         every scale; connections whose probe succeeded rejoin it as young
         ones, which is what lets a bounded pool last for hours.
         """
-        cfg = self.config
+        cfg, now = self.config, step.now
         if len(self.conns) >= cfg.max_conns:
             return
         gap = max(cfg.open_gap_abs_s, cfg.open_gap_frac * (self._last_open - self.started_at))
@@ -531,6 +519,6 @@ class Planner:
             self.conns[conn] = ConnView(conn, ConnState.OPENING, idle_since=now)
             self.stats.opened += 1
             self._last_open = now
-            actions.append(Open(conn))
+            step.actions.append(Open(conn))
             due = now + max(cfg.open_gap_abs_s, cfg.open_gap_frac * (now - self.started_at))
-        wakeups.append(due)
+        step.wakeups.append(due)

@@ -14,17 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from probe.core.commands import (
-    Command,
-    Finished,
-    GiveUp,
-    KeepForAfterExpiry,
-    Key,
-    OpenConnection,
-    Recorded,
-    Release,
-    RequestPush,
-)
+from probe.core import commands as cmd
 from probe.core.discovery import Discovery
 from probe.core.events import Event
 from probe.core.progress import Progress
@@ -34,7 +24,7 @@ from probe.errors import TargetError
 from probe.run.control import RunEvents
 
 #: An input for the Discovery: called when the loop gets to it.
-Input = Callable[[], list[Command]]
+Input = Callable[[], list[cmd.Command]]
 
 
 class Driver(RunEvents[Input]):
@@ -70,17 +60,17 @@ class Driver(RunEvents[Input]):
 
     # What a transport does ---------------------------------------------------
 
-    def _open(self, key: Key) -> None:
+    def _open(self, key: cmd.Key) -> None:
         raise NotImplementedError
 
-    def _push(self, command: RequestPush) -> bool:
+    def _push(self, command: cmd.RequestPush) -> bool:
         """Ask for the push; False if the connection cannot be pushed on yet."""
         raise NotImplementedError
 
-    def _release(self, key: Key, session: str | None) -> None:
+    def _release(self, key: cmd.Key, session: str | None) -> None:
         raise NotImplementedError
 
-    def _keep(self, key: Key) -> bool:
+    def _keep(self, key: cmd.Key) -> bool:
         """Keep the connection for the after-expiry test; False if it is gone."""
         raise NotImplementedError
 
@@ -89,7 +79,7 @@ class Driver(RunEvents[Input]):
     def _post(self, event: Input) -> None:
         self._events.put_nowait(event)
 
-    def _pushed(self, key: Key, reply: asyncio.Future[Reply]) -> None:
+    def _pushed(self, key: cmd.Key, reply: asyncio.Future[Reply]) -> None:
         """The server's answer to a push request (a ``RequestPush``), for the Discovery."""
         if reply.cancelled():
             return
@@ -99,7 +89,7 @@ class Driver(RunEvents[Input]):
         else:
             self._post(partial(self.discovery.not_pushed, key, self.clock()))
 
-    def _open_failed(self, key: Key, exc: TargetError) -> None:
+    def _open_failed(self, key: cmd.Key, exc: TargetError) -> None:
         self._open_error = exc
         self._post(lambda: self.discovery.open_failed(key, self.clock(), busy=exc.code == "busy"))
 
@@ -124,28 +114,29 @@ class Driver(RunEvents[Input]):
                 continue
             self._apply(event())
 
-    def _apply(self, commands: list[Command]) -> None:
+    def _apply(self, commands: list[cmd.Command]) -> None:
         for command in commands:
-            if isinstance(command, OpenConnection):
-                self._open(command.key)
-            elif isinstance(command, RequestPush):
-                if self._push(command):
-                    self._emit(Event.PROBE, **self._where(command.key), age_s=round(command.age_s, 3))
-            elif isinstance(command, Release):
-                self._release(command.key, command.session)
-            elif isinstance(command, KeepForAfterExpiry):
-                if not self._keep(command.key):
-                    self.discovery.forget_kept()
-                    self._release(command.key, None)
-            elif isinstance(command, Finished):
-                self._emit(Event.FINISH, **self._state(command.state), reason=command.reason)
-            elif isinstance(command, Recorded):
-                self._emit(Event.TEST, **(command.test.to_json() | self._state(command.state)))
-            elif isinstance(command, GiveUp):
-                self._fail(self._open_error or TargetError("every connection failed to open"))
+            match command:
+                case cmd.OpenConnection(key=key):
+                    self._open(key)
+                case cmd.RequestPush(key=key, age_s=age_s):
+                    if self._push(command):
+                        self._emit(Event.PROBE, **self._where(key), age_s=round(age_s, 3))
+                case cmd.Release(key=key, session=session):
+                    self._release(key, session)
+                case cmd.KeepForAfterExpiry(key=key):
+                    if not self._keep(key):
+                        self.discovery.forget_kept()
+                        self._release(key, None)
+                case cmd.Finished(state=state, reason=reason):
+                    self._emit(Event.FINISH, **self._state(state), reason=reason)
+                case cmd.Recorded(test=test, state=state):
+                    self._emit(Event.TEST, **(test.to_json() | self._state(state)))
+                case cmd.GiveUp():
+                    self._fail(self._open_error or TargetError("every connection failed to open"))
 
     def _state(self, state: str | None) -> dict[str, str]:
         return {"state": state} if state is not None and self.discovery.udp else {}
 
-    def _where(self, key: Key) -> dict[str, Any]:
+    def _where(self, key: cmd.Key) -> dict[str, Any]:
         return self._state(key[0]) | {"conn": key[1]}

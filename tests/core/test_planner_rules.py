@@ -17,6 +17,7 @@ from probe.core.planner import (
     Planner,
     PlannerConfig,
     Probe,
+    _Round,
 )
 from probe.lab.simnat import SimPath, simulate
 
@@ -173,7 +174,7 @@ def test_a_deadline_failure_is_charged_the_longest_idle_measure() -> None:
     planner.start(0.0)
     planner.opened(0, 10.0, rx_at=9.5)
     planner.conns[0].state = ConnState.IDLE
-    planner._probe(planner.conns[0], 20.0, [], [])
+    planner._probe(_Round(20.0), planner.conns[0])
     planner.tick(21.0)
     (test,) = planner.evidence.tests
     assert test.outcome is Outcome.FAILED and test.source == "deadline"
@@ -190,7 +191,7 @@ def test_a_reported_idle_above_the_clients_measure_charges_the_failure() -> None
     planner = Planner(PlannerConfig(max_conns=2, grace_s=1.0))
     planner.start(0.0)
     planner.opened(0, 10.0)
-    planner._probe(planner.conns[0], 20.0, [], [])
+    planner._probe(_Round(20.0), planner.conns[0])
     planner.pushed(0, 10.4, 20.05)  # the server pushed after 10.4 s of idle
     planner.tick(21.0)
     assert planner.evidence.tests[0].idle_s == pytest.approx(10.4)
@@ -200,7 +201,7 @@ def test_a_late_push_turns_the_failure_into_a_late_survival_with_the_servers_idl
     planner = Planner(PlannerConfig(max_conns=2, grace_s=1.0))
     planner.start(0.0)
     planner.opened(0, 10.0)
-    planner._probe(planner.conns[0], 20.0, [], [])
+    planner._probe(_Round(20.0), planner.conns[0])
     planner.tick(21.0)
     planner.arrived(0, 10.02, 21.5)
     (test,) = planner.evidence.tests
@@ -214,7 +215,7 @@ def test_an_arrival_without_a_server_idle_uses_the_clients_measure() -> None:
     planner = Planner(PlannerConfig(max_conns=2))
     planner.start(0.0)
     planner.opened(0, 10.0)
-    planner._probe(planner.conns[0], 20.0, [], [])
+    planner._probe(_Round(20.0), planner.conns[0])
     planner.arrived(0, None, 20.3)
     (test,) = planner.evidence.tests
     assert test.outcome is Outcome.SURVIVED and test.idle_s == pytest.approx(10.0) and test.source == "push"
@@ -253,7 +254,7 @@ def test_a_connection_that_dies_while_probed_fails_at_its_age_when_probed() -> N
     planner = Planner(PlannerConfig(max_conns=2))
     planner.start(0.0)
     planner.opened(0, 10.0)
-    planner._probe(planner.conns[0], 20.0, [], [])
+    planner._probe(_Round(20.0), planner.conns[0])
     planner.ended(0, FailureMode.CLOSED, 20.4)
     assert planner.evidence.tests[0].idle_s == pytest.approx(10.0)
 
@@ -262,7 +263,7 @@ def test_a_silent_loss_that_later_ends_records_how() -> None:
     planner = Planner(PlannerConfig(max_conns=2, grace_s=1.0))
     planner.start(0.0)
     planner.opened(0, 10.0)
-    planner._probe(planner.conns[0], 20.0, [], [])
+    planner._probe(_Round(20.0), planner.conns[0])
     planner.tick(21.0)
     planner.ended(0, FailureMode.RESET, 21.5)
     (test,) = planner.evidence.tests
@@ -275,7 +276,7 @@ def test_lingering_failures_close_after_the_linger_time() -> None:
     planner = Planner(PlannerConfig(max_conns=3, grace_s=1.0, linger_s=2.0))
     planner.start(0.0)
     planner.opened(0, 10.0)
-    planner._probe(planner.conns[0], 20.0, [], [])
+    planner._probe(_Round(20.0), planner.conns[0])
     planner.tick(21.0)
     assert planner.conns[0].linger_until == 23.0
     assert Close(0) not in planner.tick(22.99)
@@ -331,7 +332,7 @@ def test_after_a_survival_the_scout_aims_at_one_point_one_times_it_plus_the_slac
 def test_an_overdue_scout_push_starts_refining_at_once() -> None:
     planner = planner_with_pool([10.25, 20.0, 10.0 + 13 / 16])
     survived(planner, 10.0)
-    planner._probe(planner.conns[1], NOW, [], [], scout=True)
+    planner._probe(_Round(NOW), planner.conns[1], scout=True)
     assert probed(planner.tick(NOW + 0.05)) == []  # not yet suspect
     # Suspect after 0.1 s: refine between 10 and the scout's 20 s of age.
     actions = planner.tick(NOW + 0.1)
@@ -362,7 +363,7 @@ def test_a_pinned_run_through_a_two_minute_nat() -> None:
 
 def test_events_for_unknown_connections_are_harmless_while_others_are_probed() -> None:
     planner = planner_with_pool([5.0, 6.0])
-    planner._probe(planner.conns[0], NOW, [], [])
+    planner._probe(_Round(NOW), planner.conns[0])
     planner.open_failed(42, NOW + 0.01)
     planner.ended(42, FailureMode.RESET, NOW + 0.02)
     planner.pushed(42, 1.0, NOW + 0.03)
@@ -377,11 +378,10 @@ def test_test_timings_are_counted_from_the_start_of_the_run() -> None:
     planner = Planner(PlannerConfig(max_conns=2, grace_s=1.0))
     planner.start(START)
     planner.opened(0, START + 10.0)
-    actions: list[object] = []
-    wakeups: list[float] = []
-    planner._probe(planner.conns[0], START + 20.0, actions, wakeups)  # type: ignore[arg-type]
+    step = _Round(START + 20.0)
+    planner._probe(step, planner.conns[0])
     # Woken when the push becomes suspect, and again when it is lost.
-    assert wakeups == [START + 20.0 + planner.config.suspect_s, START + 21.0]
+    assert step.wakeups == [START + 20.0 + planner.config.suspect_s, START + 21.0]
     planner.tick(START + 21.0)
     (test,) = planner.evidence.tests
     assert test.conn == 0
@@ -404,7 +404,7 @@ def test_a_failure_is_never_charged_less_than_the_servers_idle_or_zero() -> None
     planner = Planner(PlannerConfig(max_conns=2, grace_s=1.0))
     planner.start(START)
     planner.opened(0, START + 10.0)
-    planner._probe(planner.conns[0], START + 10.5, [], [])
+    planner._probe(_Round(START + 10.5), planner.conns[0])
     planner.tick(START + 11.5)
     assert planner.evidence.tests[0].idle_s == pytest.approx(0.5)
 
