@@ -16,10 +16,18 @@ MAX_LINE = 4096
 MAX_ID_LEN = 128
 
 #: Ops a client may send, and ops a server may send.
-CLIENT_OPS = frozenset({"hello", "push_after", "push_now", "ack", "ping", "beat", "release", "udp_open"})
+CLIENT_OPS = frozenset({"hello", "push_after", "push_now", "ack", "ping", "beat", "release", "udp_open", "tick"})
 SERVER_OPS = frozenset(
-    {"welcome", "push", "pushed", "pong", "beat_ack", "push_unacked", "error", "udp_probe", "udp_seen"}
+    {"welcome", "push", "pushed", "pong", "beat_ack", "push_unacked", "error", "udp_probe", "udp_seen", "tick"}
 )
+#: A design connection's own traffic (hello's ``keepalive_s`` and
+#: ``tick_every_s``): how fast and how slow it may be asked for.
+MAX_KEEPALIVE_S = 7200
+MIN_TICK_S = 0.05
+MAX_TICK_S = 7200.0
+#: What a server of this version knows beyond version 1's first ops, told in
+#: every welcome: a client leaves out what an older server would refuse.
+FEATURES = ("tick", "keepalive_s", "tick_every_s")
 #: A UDP probe's id on the control connection: its 16 bytes in hex.
 UDP_PROBE_LEN = 32
 #: Copies of one UDP push a client may ask for (loss is told from expiry by
@@ -114,6 +122,10 @@ class Hello:
     #: The session id of the control connection whose run this connection
     #: joins; the server ends the run's connections when that one ends.
     run: str | None = None
+    #: A design connection: the server's kernel keepalive on this session
+    #: (idle and interval, whole seconds), and a one-way ``tick`` every so often.
+    keepalive_s: int | None = None
+    tick_every_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -161,7 +173,12 @@ class UdpOpen:
     id: str
 
 
-ClientMessage = Hello | PushAfter | PushNow | Ack | Ping | Beat | Release | UdpOpen
+@dataclass(frozen=True)
+class Tick:
+    """One-way data from the client (a design connection's traffic): not answered."""
+
+
+ClientMessage = Hello | PushAfter | PushNow | Ack | Ping | Beat | Release | UdpOpen | Tick
 
 
 def _probe_id(msg: dict[str, Any]) -> str:
@@ -169,6 +186,24 @@ def _probe_id(msg: dict[str, Any]) -> str:
     if not isinstance(value, str) or len(value) != UDP_PROBE_LEN or value.strip("0123456789abcdef"):
         raise ProtocolError("bad_probe", f"'probe' must be {UDP_PROBE_LEN} lowercase hex digits")
     return value
+
+
+def _keepalive(msg: dict[str, Any]) -> int | None:
+    value = msg.get("keepalive_s")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_KEEPALIVE_S:
+        raise ProtocolError("bad_keepalive", f"'keepalive_s' must be an integer from 1 to {MAX_KEEPALIVE_S}")
+    return value
+
+
+def _tick_every(msg: dict[str, Any]) -> float | None:
+    if msg.get("tick_every_s") is None:
+        return None
+    every = json_number(msg.get("tick_every_s"))
+    if every is None or not MIN_TICK_S <= every <= MAX_TICK_S:
+        raise ProtocolError("bad_tick", f"'tick_every_s' must be a number from {MIN_TICK_S:g} to {MAX_TICK_S:g}")
+    return every
 
 
 def validate_client(msg: dict[str, Any], max_idle_s: float) -> ClientMessage:
@@ -186,7 +221,7 @@ def validate_client(msg: dict[str, Any], max_idle_s: float) -> ClientMessage:
         run = msg.get("run")
         if run is not None:
             run = _id(msg, "run")
-        return Hello(VERSION, token, run)
+        return Hello(VERSION, token, run, _keepalive(msg), _tick_every(msg))
     if op == "push_after":
         idle = _number(msg, "idle_s")
         if idle > max_idle_s:
@@ -212,6 +247,8 @@ def validate_client(msg: dict[str, Any], max_idle_s: float) -> ClientMessage:
         return Release(_id(msg, "session"))
     if op == "udp_open":
         return UdpOpen(_id(msg))
+    if op == "tick":
+        return Tick()
     raise ProtocolError("unknown_op", f"unknown op {op[:40]!r}")
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from probe.core.protocol import (
+    FEATURES,
     VERSION,
     Ack,
     Beat,
@@ -24,6 +25,7 @@ from probe.core.protocol import (
     PushAfter,
     PushNow,
     Release,
+    Tick,
     UdpOpen,
     decode,
     encode,
@@ -58,6 +60,10 @@ class Link(Protocol):
         """None where the transport cannot tell (not TCP, or not Linux)."""
         ...
 
+    def set_keepalive(self, seconds: int) -> bool:
+        """Turn on kernel keepalive (idle and interval ``seconds``); False where it cannot."""
+        ...
+
 
 #: Close codes after which the connection is aborted (RST) rather than closed:
 #: a test connection whose run ended is most likely behind a forgotten
@@ -75,6 +81,7 @@ class Session:
         "_push_timer",
         "_report",
         "_report_timer",
+        "_tick",
         "closed",
         "end_reason",
         "greeted",
@@ -109,6 +116,8 @@ class Session:
         #: The last push and who to tell if it goes unacknowledged.
         self._report: tuple[str, Session] | None = None
         self._report_timer: TimerHandle | None = None
+        #: A design connection's one-way ticks: (every, the next one's timer).
+        self._tick: tuple[float, TimerHandle] | None = None
         self.closed = False
         #: How the transport ended: "reset", "timeout" or "closed".
         self.end_reason = ""
@@ -166,6 +175,7 @@ class Session:
         self.unpark()
         self.closed = True
         self._cancel_push()
+        self._stop_ticks()
         self.server._forget(self)
         if self.owner is not None and self.owner.members is not None:
             self.owner.members.discard(self)
@@ -205,6 +215,15 @@ class Session:
             self.greeted = True
             self.id = secrets.token_urlsafe(12)
             self.server._register(self)
+            welcome: dict[str, Any] = {}
+            if msg.keepalive_s is not None:
+                link = self._link
+                welcome["keepalive_s"] = (
+                    msg.keepalive_s if link is not None and link.set_keepalive(msg.keepalive_s) else None
+                )
+            if msg.tick_every_s is not None:
+                welcome["tick_every_s"] = msg.tick_every_s
+                self._tick = (msg.tick_every_s, self.server.call_later(msg.tick_every_s, self._send_tick))
             self.send(
                 {
                     "op": "welcome",
@@ -217,6 +236,8 @@ class Session:
                     "instance": self.server.instance,
                     "push_report_s": self.server.config.ack_check_s,
                     "udp": [port for _, port in self.server.udp_addresses],
+                    "features": FEATURES,
+                    **welcome,
                 }
             )
             return
@@ -238,7 +259,7 @@ class Session:
                 self._push_udp(msg)
             else:
                 self._push_now(msg)
-        elif isinstance(msg, Ack):
+        elif isinstance(msg, Ack | Tick):
             pass
         elif isinstance(msg, Ping):
             reply: dict[str, Any] = {"op": "pong"}
@@ -263,6 +284,18 @@ class Session:
         self.rounds += 1
         if self.rounds > self.server.config.max_rounds:
             raise ProtocolError("too_many_rounds", "too many rounds on one connection")
+
+    def _send_tick(self) -> None:
+        if self._tick is None or self.closed:
+            return
+        every = self._tick[0]
+        self.send({"op": "tick"})
+        self._tick = (every, self.server.call_later(every, self._send_tick))
+
+    def _stop_ticks(self) -> None:
+        if self._tick is not None:
+            self._tick[1].cancel()
+            self._tick = None
 
     def _cancel_push(self) -> None:
         if self._push_timer is not None:
@@ -373,5 +406,6 @@ class Session:
         self.send({"op": "error", "code": code, "message": message})
         self.closed = True
         self._cancel_push()
+        self._stop_ticks()
         if self._link is not None:
             self._link.close_link(code, message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -102,9 +103,9 @@ class ProtocolConnection:
         return parse_reply(self.where, line.rstrip(b"\r\n"))
 
     async def hello(
-        self, token: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S, run: str | None = None
+        self, token: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S, run: str | None = None, **asks: float
     ) -> Welcome:
-        return await hello_exchange(self, token, timeout_s, run)
+        return await hello_exchange(self, token, timeout_s, run, asks)
 
     def abort(self) -> None:
         transport = self.writer.transport
@@ -129,8 +130,10 @@ class MessageConnection(Protocol):
     async def recv(self) -> dict[str, Any]: ...
 
     async def hello(
-        self, token: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S, run: str | None = None
-    ) -> Welcome: ...
+        self, token: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S, run: str | None = None, **asks: float
+    ) -> Welcome:
+        """Say hello; ``asks`` are a design connection's hello fields (docs/protocol.md)."""
+        ...
 
     def local_address(self) -> str: ...
 
@@ -155,10 +158,15 @@ async def answer(conn: MessageConnection, timeout_s: float, silent: str, during:
 
 
 async def hello_exchange(
-    conn: MessageConnection, token: str | None, timeout_s: float, run: str | None = None
+    conn: MessageConnection,
+    token: str | None,
+    timeout_s: float,
+    run: str | None = None,
+    asks: Mapping[str, float] | None = None,
 ) -> Welcome:
-    """Say hello and check the welcome; ``run`` joins a control session's run."""
-    hello: dict[str, Any] = {"op": "hello", "v": VERSION}
+    """Say hello and check the welcome; ``run`` joins a control session's run,
+    ``asks`` are a design connection's hello fields (``keepalive_s``, ``tick_every_s``)."""
+    hello: dict[str, Any] = {"op": "hello", "v": VERSION, **(asks or {})}
     if token is not None:
         hello["token"] = token
     if run is not None:

@@ -18,13 +18,27 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from probe import __version__
+from probe.core.keepalive import KeepaliveSettings
 from probe.core.protocol import LineBuffer, ProtocolError
 from probe.core.server_registry import Registry, ServerConfig
 from probe.core.server_session import ABORT_CODES, Session, Unacked
-from probe.net.sockopts import set_user_timeout, tcp_info
+from probe.errors import UsageError
+from probe.net.sockopts import apply_keepalive, set_user_timeout, tcp_info
 from probe.net.udp_server import UdpListener, bind_udp, send_spaced
 
-__all__ = ["ABORT_CODES", "ProbeServer", "ServerConfig", "Session", "ack_now", "end_reason", "unacked"]
+__all__ = [
+    "ABORT_CODES",
+    "ProbeServer",
+    "ServerConfig",
+    "Session",
+    "ack_now",
+    "end_reason",
+    "keepalive_on",
+    "unacked",
+]
+
+#: Unanswered keepalive probes before the kernel gives a design connection up.
+DESIGN_KEEPALIVE_COUNT = 5
 
 
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
@@ -140,6 +154,9 @@ class _TcpSession(asyncio.Protocol):
     def unacked(self) -> Unacked | None:
         return unacked(self._sock)
 
+    def set_keepalive(self, seconds: int) -> bool:
+        return keepalive_on(self._sock, seconds)
+
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
             self._timer.cancel()
@@ -150,6 +167,17 @@ class _TcpSession(asyncio.Protocol):
             self.session = None
         self.transport = None
         self._sock = None
+
+
+def keepalive_on(sock: Any, seconds: int) -> bool:
+    """The server's kernel keepalive on one session (a design connection asked for it)."""
+    if sock is None:
+        return False
+    try:
+        apply_keepalive(sock, KeepaliveSettings(seconds, seconds, DESIGN_KEEPALIVE_COUNT))
+    except (OSError, UsageError):  # UnsupportedOption is a UsageError
+        return False
+    return True
 
 
 def unacked(sock: Any) -> Unacked | None:

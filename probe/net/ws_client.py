@@ -217,14 +217,18 @@ class WsProtocolConnection:
         return parse_reply(self.where, message.encode("utf-8") if isinstance(message, str) else message)
 
     async def hello(
-        self, token: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S, run: str | None = None
+        self, token: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S, run: str | None = None, **asks: float
     ) -> Welcome:
-        return await hello_exchange(self, token, timeout_s, run)
+        return await hello_exchange(self, token, timeout_s, run, asks)
 
     async def ping(self) -> float:
         """Send a WebSocket ping; return its round-trip time when the pong comes."""
         waiter = await self.ws.ping()
         return await waiter
+
+    async def send_ping(self) -> None:
+        """Send a WebSocket ping and do not wait for its pong (a design's traffic)."""
+        await self.ws.ping()
 
     def abort(self) -> None:
         self._writer.cancel()

@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 
 from probe.core.protocol import MAX_LINE
 from probe.core.server_session import Unacked
-from probe.net.server import ABORT_CODES, ProbeServer, Session, ack_now, end_reason, unacked
+from probe.net.server import ABORT_CODES, ProbeServer, Session, ack_now, end_reason, keepalive_on, unacked
 from probe.net.sockopts import set_user_timeout
 
 #: The handshake's Server header: tells a WebSocket client (hold) whom it talks to.
@@ -67,6 +67,9 @@ class _WsSession:
 
     def unacked(self) -> Unacked | None:
         return unacked(self._sock)
+
+    def set_keepalive(self, seconds: int) -> bool:
+        return keepalive_on(self._sock, seconds)
 
     async def write(self) -> None:
         """Send queued messages in order; a close code ends the connection."""

@@ -64,6 +64,13 @@ class FakeLink:
         self.sent: list[dict[str, Any]] = []
         self.closed: str | None = None
         self.tcp_unacked: Unacked | None = None
+        #: What set_keepalive was asked for; None: never. ``can_keepalive``: whether it takes.
+        self.keepalive: int | None = None
+        self.can_keepalive = True
+
+    def set_keepalive(self, seconds: int) -> bool:
+        self.keepalive = seconds
+        return self.can_keepalive
 
     def send_line(self, data: bytes) -> None:
         assert data.endswith(b"\n")
@@ -656,3 +663,63 @@ def test_the_rejection_log_is_rate_limited(server_log: Captured) -> None:
     for _ in range(7):
         limiter.warn("z")
     assert server_log.lines[-5:] == ["z"] * 5 and limiter.suppressed == 2
+
+
+# Design connections (core/designs.py) ---------------------------------------------
+
+
+def test_a_design_connection_gets_the_servers_keepalive_and_the_welcome_says_so() -> None:
+    server = VirtualServer()
+    session, link = connect(server)
+    say(session, op="hello", v=1, keepalive_s=1)
+    assert link.keepalive == 1 and link.last("welcome")["keepalive_s"] == 1
+    other, other_link = connect(server, port=40001)
+    other_link.can_keepalive = False
+    say(other, op="hello", v=1, keepalive_s=3)
+    # Where the OS cannot, the welcome says null rather than pretend.
+    assert other_link.last("welcome")["keepalive_s"] is None
+    # An ordinary hello asks for nothing and gets nothing.
+    _, plain_link = greeted(server)
+    assert plain_link.keepalive is None and "keepalive_s" not in plain_link.last("welcome")
+
+
+def test_a_design_connection_gets_a_tick_every_so_often_until_it_ends() -> None:
+    server = VirtualServer()
+    session, link = connect(server)
+    say(session, op="hello", v=1, tick_every_s=1.5)
+    assert link.last("welcome")["tick_every_s"] == 1.5
+    server.advance(1.4)
+    assert [m["op"] for m in link.sent] == ["welcome"]
+    server.advance(3.0)
+    assert [m["op"] for m in link.sent] == ["welcome", "tick", "tick"]
+    closed(session)
+    server.advance(10.0)
+    assert [m["op"] for m in link.sent].count("tick") == 2 and server.pending() == 0
+
+
+def test_the_clients_tick_is_not_answered_but_counts_as_activity() -> None:
+    server = VirtualServer()
+    session, link = greeted(server)
+    server.advance(5.0)
+    say(session, op="tick")
+    assert link.sent[-1]["op"] == "welcome" and link.closed is None
+    assert session.last_activity == server.now
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("keepalive_s", 0, "bad_keepalive"),
+        ("keepalive_s", 1.5, "bad_keepalive"),
+        ("keepalive_s", True, "bad_keepalive"),
+        ("keepalive_s", 7201, "bad_keepalive"),
+        ("tick_every_s", 0.01, "bad_tick"),
+        ("tick_every_s", 7201, "bad_tick"),
+        ("tick_every_s", "1", "bad_tick"),
+    ],
+)
+def test_a_design_hello_out_of_range_is_refused(field: str, value: Any, code: str) -> None:
+    server = VirtualServer()
+    session, link = connect(server)
+    say(session, op="hello", v=1, **{field: value})
+    assert link.closed == code and link.last("error")["code"] == code
