@@ -47,6 +47,7 @@ _TOOLS = {
     "promtool": "apt-get install prometheus",
     "squid": "apt-get install squid",
     "microsocks": "apt-get install microsocks",
+    "stunnel4": "apt-get install stunnel4",
 }
 
 

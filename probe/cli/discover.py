@@ -27,8 +27,11 @@ from probe.cli.options import (
     Subprotocol,
     Token,
 )
+from probe.core.designs import confirm_time_s
+from probe.core.durations import format_duration
+from probe.core.planner import PlannerConfig
 from probe.core.results import DiscoverResult
-from probe.core.targets import control_for
+from probe.core.targets import Scheme, Target, control_for
 from probe.errors import ExitCode, UsageError
 from probe.render import stream
 from probe.render.console import make_console
@@ -81,6 +84,14 @@ def command(
     textfile: Textfile = None,
     probe_name: ProbeName = None,
     use_nagios: Nagios = False,
+    confirm: Annotated[
+        bool,
+        typer.Option(
+            "--confirm",
+            help="Then hold each design that kept the flow at the recommended interval for 1.5 x the bound "
+            "(costs 1.5 T more).",
+        ),
+    ] = False,
 ) -> None:
     """Find how long an idle connection survives on the path to a natprobe server."""
     monitor = Monitor.begin("discover", target, textfile, probe_name, use_nagios)
@@ -90,13 +101,17 @@ def command(
     except UsageError as exc:
         fail(exc.message, ExitCode.USAGE)
     config = planner_config(max_idle, resolution, budget, expect_min)
+    if confirm:
+        confirm_fits(parsed, config)
     console = make_console()
     live = not (json_out or ndjson or quiet or use_nagios) and console.is_terminal
     silent = quiet or json_out or use_nagios
     observer = stream.ndjson if ndjson else (None if silent or live else stream.progress)
     reach = endpoint(parsed, token, header, subprotocol, cacert, insecure, proxy)
     control_reach = None if control_target is None else reach.to(control_target)
-    job = DiscoverJob(reach, config, grace_s=duration(grace, "--grace"), control=control_reach, parallel=parallel)
+    job = DiscoverJob(
+        reach, config, grace_s=duration(grace, "--grace"), control=control_reach, parallel=parallel, confirm=confirm
+    )
     runner = discovery(job, observer=observer)
     running = run_with_live(runner, console) if live else runner.run()
     found: DiscoverResult = run(running, on_error=monitor.failed)
@@ -116,3 +131,18 @@ def command(
     upper = found.summary().upper_s
     if config.expect_min_s is not None and upper is not None and upper < config.expect_min_s:
         raise typer.Exit(ExitCode.FAILED)
+
+
+def confirm_fits(target: Target, config: PlannerConfig) -> None:
+    """``--confirm`` is for tcp:// and ws(s)://, within a budget that leaves room for it."""
+    if target.scheme is Scheme.UDP:
+        fail("--confirm is for tcp:// and ws(s):// targets", ExitCode.USAGE)
+    budget = config.budget_s
+    need = confirm_time_s(config.max_idle_s)
+    if budget is not None and budget < need:
+        fail(
+            f"--confirm: a timeout up to --max-idle {format_duration(config.max_idle_s)} needs up to "
+            f"{format_duration(need)} to bracket and confirm, longer than --budget {format_duration(budget)}; "
+            "raise --budget or lower --max-idle",
+            ExitCode.USAGE,
+        )

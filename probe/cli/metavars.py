@@ -51,7 +51,7 @@ METAVARS: dict[str, str] = {
     **dict.fromkeys(
         (
             "json_out", "ndjson", "quiet", "no_save", "insecure", "loose", "random_ports", "silent_router",
-            "use_nagios", "hung_server", "version", "install_completion", "show_completion", "help",
+            "use_nagios", "hung_server", "confirm", "version", "install_completion", "show_completion", "help",
         ),
         "",
     ),

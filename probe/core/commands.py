@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from probe.core.after_expiry import AfterExpiry
+from probe.core.designs import Design, DesignOutcome
 from probe.core.evidence import IdleTest
 from probe.core.nat import NatFacts
 
@@ -113,3 +114,6 @@ class RunFacts:
     side_connections: int = 1
     #: Connections opened in all, where the transport counts them itself.
     opened: int | None = None
+    #: The design connections held beside the pool, and what they proved.
+    design_connections: int = 0
+    designs: dict[Design, DesignOutcome] | None = None

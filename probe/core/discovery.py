@@ -82,6 +82,10 @@ class Discovery:
     keep_lost: bool = True
     #: Open a connection nobody speaks on, for the after-expiry test.
     want_quiet: bool = False
+    #: Design connections wanted beside the pool (core/designs.py).
+    want_designs: int = 0
+    #: How many of them the server's limits leave room for (``size_pool``).
+    design_room: int = field(init=False)
     planners: dict[str, Planner] = field(init=False)
     records: dict[Key, ConnRecord] = field(default_factory=dict)
     started: float | None = None
@@ -116,13 +120,20 @@ class Discovery:
         # (``--parallel`` is every connection at once): the planner gets the rest.
         aside = self.want_quiet + self._kept_aside
         self.planners = {s: Planner(replace(c, max_conns=c.max_conns - aside)) for s, c in self.configs.items()}
+        self.design_room = self.want_designs
 
     @classmethod
-    def for_tcp(cls, config: PlannerConfig, after_expiry: bool = True) -> Discovery:
+    def for_tcp(cls, config: PlannerConfig, after_expiry: bool = True, designs: int = 0) -> Discovery:
         """One flow state; with ``after_expiry``, a quiet connection and a kept
-        lost-push one for the after-expiry test, where the pool has room."""
+        lost-push one for the after-expiry test, where the pool has room;
+        ``designs`` connections beside all that, not counted in ``--parallel``."""
         spare = config.max_conns - MIN_POOL
-        return cls({TCP: config}, keep_lost=after_expiry and spare >= 2, want_quiet=after_expiry and spare >= 1)
+        return cls(
+            {TCP: config},
+            keep_lost=after_expiry and spare >= 2,
+            want_quiet=after_expiry and spare >= 1,
+            want_designs=designs,
+        )
 
     @classmethod
     def for_udp(cls, config: PlannerConfig, states: tuple[str, ...], stream_gap_s: float) -> Discovery:
@@ -186,6 +197,9 @@ class Discovery:
             )
         if room < pool:
             self._limit(room)
+        # The bracket comes first: designs get only what the pool leaves.
+        if left != float("inf"):
+            self.design_room = max(0, min(self.want_designs, int(left) - quiet - kept - self.pool))
         return quiet
 
     def configure(self, rtt: float, grace_s: float | None) -> None:
@@ -445,12 +459,13 @@ class Discovery:
             interrupted=facts.interrupted,
             server=facts.server,
             connections=Connections(
-                max_open=self._peak + facts.side_connections,
-                opened=opened,
+                max_open=self._peak + facts.side_connections + facts.design_connections,
+                opened=opened + facts.design_connections,
                 asked=self.asked,
                 pool=planner.config.max_conns,
                 limited_by_server=self.limited,
                 server_limits=self.server_limits,
+                designs=facts.design_connections,
             ),
             target_width_s=planner.target_width(planner.bracket()),
             grace_s=planner.config.grace_s,
@@ -463,6 +478,7 @@ class Discovery:
             inbound_refresh=facts.inbound_refresh,
             control=facts.control,
             proxy=facts.proxy,
+            designs=facts.designs,
         )
 
     # Inside --------------------------------------------------------------------

@@ -8,9 +8,12 @@ numbers out.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from probe.core.designs import Design, DesignOutcome
 from probe.core.evidence import Bracket
+from probe.core.model import inline
+from probe.core.radio import RadioCost, radio_cost
 from probe.core.recommend import keepalive_probe_interval, recommended_interval
 
 DAY_S = 86_400
@@ -88,6 +91,13 @@ class PlanInputs:
     rtt_s: float | None = None
     ip_version: int = 4
     tls: bool = False
+    #: What the design connections proved on the path, where they ran.
+    designs: dict[Design, DesignOutcome] | None = None
+
+    def kept(self, design: Design) -> bool | None:
+        """Whether ``design`` kept the flow on this path; None: not tried or not told."""
+        outcome = None if self.designs is None else self.designs.get(design)
+        return None if outcome is None else outcome.kept
 
 
 def heartbeat_timeout(rtt_s: float | None) -> float:
@@ -107,6 +117,10 @@ class KeepalivePlan:
     detect_s: int
     packets_per_day: int
     bytes_per_day: int
+    #: On a phone: radio wake-ups and LTE energy a day (core/radio.py).
+    mobile: RadioCost = field(metadata=inline())
+    #: The design connection's verdict on this path (None: not tried).
+    kept: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +142,9 @@ class HeartbeatPlan:
     #: nothing on one whose own traffic comes more often.
     mode: str
     busy_connection_packets_per_day: BusyCost
+    mobile: RadioCost = field(metadata=inline())
+    #: The heartbeat design connection's verdict on this path (None: not tried).
+    kept: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +203,8 @@ def make_plan(inputs: PlanInputs) -> Plan:
             detect_s=ka_idle + ka_interval * KEEPALIVE_COUNT,
             packets_per_day=ka_packets,
             bytes_per_day=ka_bytes,
+            mobile=radio_cost(ka_idle),
+            kept=inputs.kept(Design.TCP_KEEPALIVE),
         ),
         heartbeat=HeartbeatPlan(
             interval_s=hb_interval,
@@ -195,6 +214,8 @@ def make_plan(inputs: PlanInputs) -> Plan:
             bytes_per_day=hb_bytes,
             mode="idle",
             busy_connection_packets_per_day=BusyCost(fixed=hb_packets, idle=0),
+            mobile=radio_cost(hb_interval),
+            kept=inputs.kept(Design.HEARTBEAT),
         ),
         server=ServerPlan(
             user_timeout_s=max(30.0, 3 * hb_timeout),

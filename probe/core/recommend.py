@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from probe.core.designs import Design, DesignOutcome, cheapest_kept
 from probe.core.evidence import Bracket
 from probe.core.model import key
 
@@ -58,11 +59,16 @@ class Recommendations:
     """Settings to copy (schema: natprobe.discover/1 ``recommendations``)."""
 
     interval_s: float
-    linux_sysctl: LinuxSysctl
-    socket_options: SocketOptions
-    websocket_ping_interval_s: float
+    #: Kernel keepalive: None where the design connection proved it does not
+    #: keep this path (something between answers the probes itself).
+    linux_sysctl: LinuxSysctl | None
+    socket_options: SocketOptions | None
+    #: None where the WebSocket ping design was tried and did not keep the path.
+    websocket_ping_interval_s: float | None
     #: What to change on a proxy or load balancer that closed or reset flows.
     proxy: str | None
+    #: The cheapest design proven on this path to keep the flow (designs.md).
+    design: Design | None = None
 
 
 #: What a proxy that closed or reset idle flows needs, by failure mode.
@@ -79,18 +85,28 @@ PROXY_ADVICE = {
 }
 
 
-def recommendations(bracket: Bracket, failure_mode: str | None) -> Recommendations | None:
-    """Settings to copy, derived from the bracket. None without a measured failure."""
+def not_kept(designs: dict[Design, DesignOutcome] | None, design: Design) -> bool:
+    """Whether ``design`` was tried on the path and proven not to keep it."""
+    return designs is not None and design in designs and designs[design].kept is False
+
+
+def recommendations(
+    bracket: Bracket, failure_mode: str | None, designs: dict[Design, DesignOutcome] | None = None
+) -> Recommendations | None:
+    """Settings to copy, derived from the bracket, leaving out what the design
+    connections proved does not keep the path. None without a measured failure."""
     interval = recommended_interval(bracket)
     if interval is None:
         return None
     idle = max(1, int(interval))
     probe_interval = keepalive_probe_interval(idle)
     probes = 3
+    kernel = not not_kept(designs, Design.TCP_KEEPALIVE)
     return Recommendations(
         interval_s=interval,
-        linux_sysctl=LinuxSysctl(idle, probe_interval, probes),
-        socket_options=SocketOptions(1, idle, probe_interval, probes),
-        websocket_ping_interval_s=interval,
+        linux_sysctl=LinuxSysctl(idle, probe_interval, probes) if kernel else None,
+        socket_options=SocketOptions(1, idle, probe_interval, probes) if kernel else None,
+        websocket_ping_interval_s=None if not_kept(designs, Design.WS_PING) else interval,
         proxy=PROXY_ADVICE.get(failure_mode or ""),
+        design=None if designs is None else cheapest_kept(designs),
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probe.core.after_expiry import AfterExpiry
+from probe.core.designs import Design, DesignOutcome, Middlebox, middlebox
 from probe.core.evidence import Bracket, IdleTest
 from probe.core.history import DiscoverSummary, HistoryNote
 from probe.core.model import omitted_when_none, to_json
@@ -70,6 +71,8 @@ class Connections:
     limited_by_server: bool = False
     #: The welcome's ``limits``, or None.
     server_limits: dict[str, float] | None = None
+    #: Design connections held beside the pool (counted in ``max_open`` too).
+    designs: int = 0
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,14 @@ class DiscoverResult:
     proxy: str | None = None
     #: How this result compares with the last on its path (added once saved).
     history: HistoryNote | None = None
+    #: Each keepalive design tried on the path, and whether it kept the flow.
+    designs: dict[Design, DesignOutcome] | None = None
+
+    @property
+    def middlebox(self) -> Middlebox | None:
+        """What kind of box forgets, from the designs; None where none were
+        tried, and for UDP (the kinds tell TCP boxes apart)."""
+        return None if self.designs is None or self.states is not None else middlebox(self.designs)
 
     @property
     def shortest_state(self) -> str | None:
@@ -125,15 +136,15 @@ class DiscoverResult:
     def advice(self) -> Recommendations | UdpRecommendations | None:
         """Settings to copy; None without a measured failure."""
         if self.states is not None:
-            return udp_recommendations(self.bracket, self.shortest_state)
+            return udp_recommendations(self.bracket, self.shortest_state, self.designs)
         mode = self.bracket.failure_mode
-        return recommendations(self.bracket, mode.value if mode else None)
+        return recommendations(self.bracket, mode.value if mode else None, self.designs)
 
     @property
     def plan(self) -> Plan | UdpPlan:
         if self.states is not None:
             return udp_plan(self.bracket, self.ip_version)
-        return make_plan(PlanInputs(self.bracket, self.rtt_s, self.ip_version, self.tls))
+        return make_plan(PlanInputs(self.bracket, self.rtt_s, self.ip_version, self.tls, self.designs))
 
     def summary(self) -> DiscoverSummary:
         b = self.bracket
@@ -178,6 +189,8 @@ class DiscoverResult:
             "shortest_state": state,
             "inbound_refresh": self.inbound_refresh,
             "after_expiry": to_json(self.after_expiry),
+            "designs": to_json(self.designs),
+            "middlebox": to_json(self.middlebox),
             "server_view": to_json(self.server_view),
             "probes": [t.to_json() for t in sorted(self.tests, key=lambda t: t.result_at)],
             **history,

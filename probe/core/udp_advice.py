@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from probe.core.designs import Design, DesignOutcome, cheapest_kept
 from probe.core.evidence import Bracket
 from probe.core.model import key
 from probe.core.plan import DAY_S, IPV4_HEADER, IPV6_HEADER
@@ -89,6 +90,8 @@ class UdpRecommendations:
     quic: Quic
     sip: Sip
     common_defaults: list[CommonDefault]
+    #: The cheapest design proven on this path to keep the binding (designs.md).
+    design: Design | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,9 @@ class UdpPlan:
     keepalives: dict[str, Cost]
 
 
-def udp_recommendations(bracket: Bracket, state: str | None) -> UdpRecommendations | None:
+def udp_recommendations(
+    bracket: Bracket, state: str | None, designs: dict[Design, DesignOutcome] | None = None
+) -> UdpRecommendations | None:
     """Settings to copy; None without a measured failure (``bracket`` is the
     shortest state's, named ``state``)."""
     interval = recommended_interval(bracket)
@@ -123,6 +128,7 @@ def udp_recommendations(bracket: Bracket, state: str | None) -> UdpRecommendatio
         quic=Quic(interval, None if bracket.lower is None else round(bracket.lower, 3)),
         sip=Sip(whole, whole),
         common_defaults=[CommonDefault(name, value, keeps_alive(value, bracket)) for name, value in COMMON_INTERVALS],
+        design=None if designs is None else cheapest_kept(designs),
     )
 
 

@@ -9,10 +9,12 @@ from probe.core.after_expiry import AfterExpiry, AfterOutcome, meaning
 from probe.core.evidence import IdleTest, Outcome
 from probe.core.model import to_json
 from probe.core.plan import Plan
+from probe.core.radio import RadioCost
 from probe.core.recommend import Recommendations
 from probe.core.results import DiscoverResult
 from probe.core.udp_advice import UdpPlan, UdpRecommendations
 from probe.render.console import dur
+from probe.render.designs import kept_word, render_design_advice, render_designs
 from probe.render.udp import render_states, render_udp_plan, render_udp_recommendations
 
 MODE_MEANING = {
@@ -99,6 +101,7 @@ def render_discover(result: DiscoverResult, console: Console, truth_s: float | N
     plan = result.plan
     if isinstance(plan, UdpPlan):
         render_states(result, console)
+        render_designs(result.designs, None, console)
         render_udp_recommendations(advice if isinstance(advice, UdpRecommendations) else None, console)
         render_udp_plan(plan, console)
         if result.interrupted:
@@ -111,8 +114,12 @@ def render_discover(result: DiscoverResult, console: Console, truth_s: float | N
             f"  Server's view: {unacked} push{'es' if unacked != 1 else ''} never acknowledged by this side's TCP "
             "(a second witness, from the far end, that the flows were dropped)"
         )
-    render_recommendations(advice if isinstance(advice, Recommendations) else None, console)
-    render_plan(plan, console, complete=result.reason == "max_idle")
+    render_designs(result.designs, result.middlebox, console)
+    rec = advice if isinstance(advice, Recommendations) else None
+    render_recommendations(rec, console)
+    if rec is not None:
+        render_design_advice(rec, result.designs, result.middlebox, plan, console)
+    render_plan(plan, console, complete=result.reason == "max_idle", tried=result.designs is not None)
     if result.interrupted:
         console.print("  [yellow]Interrupted[/yellow]: the bracket above is what was measured so far.")
 
@@ -172,8 +179,9 @@ def render_after_expiry(after: AfterExpiry | None, console: Console) -> None:
         console.print(f"    {label}: [bold]{outcome}[/bold]: {escape(meaning(outcome))}.{extra}")
 
 
-def render_plan(plan: Plan, console: Console, complete: bool = True) -> None:
-    """The keepalive plan: each design's cost per connection and time to notice a dead path."""
+def render_plan(plan: Plan, console: Console, complete: bool = True, tried: bool = False) -> None:
+    """The keepalive plan: each design's cost per connection, time to notice a
+    dead path, and (``tried``) whether its design connection kept this path."""
     ka, hb, srv = plan.keepalive, plan.heartbeat, plan.server
     if plan.purpose == "detect_only" and complete:
         console.print("  [bold]Plan[/bold]: the path needs no keepalive; these settings only detect dead peers")
@@ -186,9 +194,10 @@ def render_plan(plan: Plan, console: Console, complete: bool = True) -> None:
         console.print(f"  [bold]Plan[/bold]: keep each connection busy at least every {dur(plan.interval_s)}")
     variant = f"IPv{plan.ip_version}{', TLS' if plan.tls else ''}"
     rows = [
-        ("design", "settings", "notices a dead path", "packets/day", f"bytes/day ({variant})"),
+        ("design", "kept here", "settings", "notices a dead path", "packets/day", f"bytes/day ({variant})"),
         (
             "kernel keepalive",
+            kept_word(ka.kept, tried),
             f"idle {ka.idle_s}s, then every {ka.interval_s}s x {ka.count}",
             f"after {dur(ka.detect_s)}",
             f"{ka.packets_per_day:,}",
@@ -196,23 +205,30 @@ def render_plan(plan: Plan, console: Console, complete: bool = True) -> None:
         ),
         (
             f"heartbeat ({hb.mode})",
+            kept_word(hb.kept, tried),
             f"every {dur(hb.interval_s)}, answer within {dur(hb.timeout_s)}",
             f"after {dur(hb.detect_s)}",
             f"{hb.packets_per_day:,}",
             f"{hb.bytes_per_day:,}",
         ),
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    columns = len(rows[0])
+    widths = [max(len(row[i]) for row in rows) for i in range(columns)]
     # On a terminal too narrow for the table, each design's costs go on a
     # line of their own under it, rather than wrapping across the columns.
-    folded = not console.soft_wrap and 4 + sum(widths) + 2 * 4 > console.width
+    folded = not console.soft_wrap and 4 + sum(widths) + 2 * (columns - 1) > console.width
     for row in rows:
-        cells = [row[i].ljust(widths[i]) if i < 3 else row[i].rjust(widths[i]) for i in range(5)]
+        cells = [row[i].ljust(widths[i]) if i < 4 else row[i].rjust(widths[i]) for i in range(columns)]
         if folded:
+            # The design, its verdict and settings; under them, what it notices and costs.
             console.print("    " + escape("  ".join(cells[:3]).rstrip()))
             console.print("      " + escape("  ".join(cells[3:])))
         else:
             console.print("    " + escape("  ".join(cells)))
+    console.print(
+        f"    On a phone (LTE) the radio is the cost: kernel keepalive {_radio(ka.mobile)}, "
+        f"the heartbeat {_radio(hb.mobile)} (docs/plan.md)."
+    )
     console.print(
         "    Heartbeats only when idle cost nothing on a connection that carries its own traffic "
         f"(fixed ones: {hb.busy_connection_packets_per_day.fixed:,} packets/day regardless)."
@@ -224,10 +240,21 @@ def render_plan(plan: Plan, console: Console, complete: bool = True) -> None:
     )
 
 
+def _radio(cost: RadioCost) -> str:
+    if cost.radio_wakeups_per_day == 0:
+        return f"keeps the radio awake all day (about {cost.lte_energy_j_per_day / 1000:.0f} kJ)"
+    return f"{cost.radio_wakeups_per_day:,} radio wake-ups a day (about {cost.lte_energy_j_per_day / 1000:.1f} kJ)"
+
+
 def render_recommendations(rec: Recommendations | None, console: Console) -> None:
     if rec is None:
         return
     console.print(f"  [bold]Recommended[/bold]: keep connections busy at least every {dur(rec.interval_s)}")
+    if rec.linux_sysctl is None or rec.socket_options is None:
+        # Proven not to keep this path: render_design_advice says what did.
+        return
+    if rec.design is not None:
+        console.print(f"    Proven on this path: {rec.design.value} kept the flow (the cheapest design that did)")
     console.print("    Linux, system-wide TCP keepalive:")
     # The sysctl names and the socket options as the model writes them out.
     for key, value in to_json(rec.linux_sysctl).items():
@@ -237,6 +264,7 @@ def render_recommendations(rec: Recommendations | None, console: Console) -> Non
         level = "SOL_SOCKET" if key == "SO_KEEPALIVE" else "IPPROTO_TCP"
         console.print(f"      sock.setsockopt(socket.{level}, socket.{key}, {value})")
     ping = rec.websocket_ping_interval_s
-    console.print(f"    WebSocket: ping every {dur(ping)} (websockets: ping_interval={ping:g})")
+    if ping is not None:
+        console.print(f"    WebSocket: ping every {dur(ping)} (websockets: ping_interval={ping:g})")
     if rec.proxy:
         console.print(f"    Proxy: {escape(rec.proxy)}")

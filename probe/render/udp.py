@@ -64,6 +64,8 @@ def render_udp_recommendations(rec: UdpRecommendations | None, console: Console)
         f"  [bold]Recommended[/bold]: send on each flow at least every {_dur(rec.interval_s)} "
         f"(beats the {escape(str(rec.state))} state)"
     )
+    if rec.design is not None:
+        console.print(f"    Proven on this path: {rec.design.value} kept the binding (the cheapest design that did)")
     console.print(f"    WireGuard: PersistentKeepalive = {rec.wireguard.persistent_keepalive}")
     quic = rec.quic
     console.print(

@@ -7,12 +7,13 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
 from probe.core.after_expiry import AfterExpiry, AfterResult, after_expiry
 from probe.core.commands import Command, KeepForAfterExpiry, Key, Recorded, RequestPush, RunFacts
+from probe.core.designs import Design, DesignOutcome, DesignTrials, designs_for
 from probe.core.discovery import TCP, Discovery
 from probe.core.events import Event
 from probe.core.model import to_json
@@ -28,6 +29,7 @@ from probe.net.client import ConnectionEnded, MessageConnection, Welcome
 from probe.net.dial import Reaching, dial
 from probe.run.after_expiry import MAX_WAIT_S, lost_push_wait, speak_after_expiry
 from probe.run.control import Dispatcher, keep_busy, measure_rtt, stop
+from probe.run.designs import DesignConnections
 from probe.run.driver import Driver
 
 Observer = Callable[[dict[str, Any]], None]
@@ -44,6 +46,10 @@ class DiscoverOptions(Reaching):
     grace_s: float | None = None
     #: Speak once on forgotten connections after the bracket is settled.
     after_expiry: bool = True
+    #: Hold one connection per keepalive design and see which keep the flow.
+    designs: bool = True
+    #: Then hold one per kept design at the recommended interval for 1.5 x upper_s.
+    confirm: bool = False
 
 
 class DiscoverRun(Driver):
@@ -60,7 +66,15 @@ class DiscoverRun(Driver):
         self.options = options
         #: A survey's ledger: runs beside this one on the same server.
         self._share = share
-        self.discovery = Discovery.for_tcp(options.planner, after_expiry=options.after_expiry)
+        websocket = options.target.scheme is not Scheme.TCP
+        designs = designs_for(websocket) if options.designs else ()
+        self.discovery = Discovery.for_tcp(options.planner, after_expiry=options.after_expiry, designs=len(designs))
+        #: Each design connection's story (None: designs not tried).
+        self.trials = DesignTrials.of(designs) if designs else None
+        self._designs: DesignConnections | None = None
+        #: ``--confirm``'s verdicts, per kept design, and its step while it runs.
+        self.confirmed: dict[Design, bool | None] = {}
+        self._confirming: asyncio.Task[None] | None = None
         self.nat: NatFacts | None = None
         self.server_name: str | None = None
         self.rtt_s: float | None = None
@@ -113,6 +127,7 @@ class DiscoverRun(Driver):
             self.rtt_s = await measure_rtt(control, self.clock, endpoint.timeout_s)
             if quiet:
                 await self._open_quiet()
+            self._open_designs(helpers, welcome)
             self.discovery.configure(self.rtt_s, self.options.grace_s)
             self._emit(Event.START, target=str(target), rtt_s=round(self.rtt_s, 5), nat=to_json(self.nat))
             self._dispatch = Dispatcher(control, self._fail)
@@ -121,12 +136,18 @@ class DiscoverRun(Driver):
             helpers.append(asyncio.create_task(keep_busy(control, self._fail)))
             with self.signals():
                 await self._loop()
-                if self.options.after_expiry and not self.interrupted:
+                if not self.interrupted:
                     await self._after_expiry()
+                if self.options.confirm and not self.interrupted:
+                    self._confirming = asyncio.create_task(self._confirm())
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await self._confirming
         finally:
             for task in helpers:
                 task.cancel()
             await stop(list(self._jobs.values()))
+            if self._designs is not None:
+                await self._designs.close()
             await self._close_all()
             control.abort()
             await stop(helpers)
@@ -146,8 +167,50 @@ class DiscoverRun(Driver):
             proxy=self.options.proxy,
             interrupted=self.interrupted,
             after_expiry=self.after_expiry,
+            design_connections=0 if self._designs is None else self._designs.held,
+            designs=self._design_outcomes(),
         )
         return self.discovery.result(self.clock(), facts)
+
+    def _design_outcomes(self) -> dict[Design, DesignOutcome] | None:
+        if self.trials is None:
+            return None
+        bracket = self.discovery.bracket()
+        outcomes = self.trials.outcomes(bracket.upper, self.interrupted, bracket.lower)
+        if not self.options.confirm:
+            return outcomes
+        # Only a design that kept the flow is confirmed; the others say nothing.
+        return {d: replace(o, confirmed=self.confirmed.get(d)) if o.kept else o for d, o in outcomes.items()}
+
+    def interrupt(self) -> None:
+        super().interrupt()
+        if self._confirming is not None:
+            self._confirming.cancel()
+
+    async def _confirm(self) -> None:
+        """``--confirm``: one connection per kept design at the recommended
+        interval, held 1.5 x upper_s and then pushed on."""
+        outcomes = self._design_outcomes() or {}
+        advice = self.result().advice
+        kept = tuple(d for d, o in outcomes.items() if o.kept)
+        if not kept or advice is None or self._dispatch is None:
+            return
+        conns = DesignConnections(
+            self.options.endpoint, DesignTrials.of(kept, every_s=advice.interval_s), self.clock, self._run
+        )
+        await conns.confirm(self._dispatch, self.discovery.bracket(), max(self.discovery.grace_s, 1.0), self.confirmed)
+
+    def _open_designs(self, helpers: list[asyncio.Task[Any]], welcome: Welcome) -> None:
+        """Open the design connections beside the pool, as many as the server's
+        limits leave room for, of the designs the server knows."""
+        trials = self.trials
+        if trials is None:
+            return
+        trials.server_knows(welcome.raw.get("features"), welcome.server)
+        for design in list(trials.trials)[self.discovery.design_room :]:
+            trials.open_failed(design, "the server's connection limit for this address left no room")
+        self._designs = DesignConnections(self.options.endpoint, trials, self.clock, self._run)
+        helpers.append(asyncio.create_task(self._designs.open_all()))
 
     def _share_key(self, welcome: Welcome) -> ShareKey:
         # Which server process: its own name for itself, else the address we
@@ -284,6 +347,8 @@ class DiscoverRun(Driver):
 
     def _apply(self, commands: list[Command]) -> None:
         super()._apply(commands)
+        if self.trials is not None and (upper := self.discovery.bracket().upper) is not None:
+            self.trials.retime(upper)
         # Only a new test (the bracket moved) or a kept connection lets a test
         # start: the bracket is not worked out again on every other event.
         if self.options.after_expiry and any(isinstance(c, Recorded | KeepForAfterExpiry) for c in commands):
@@ -334,14 +399,20 @@ class DiscoverRun(Driver):
 
     async def _after_expiry(self) -> None:
         """Once the bracket is settled, finish the after-expiry tests (started
-        during the refinement, or now), then wait for the server's reports."""
-        if self.discovery.bracket().upper is None:
+        during the refinement, or now) and push on the design connections,
+        then wait for the server's reports."""
+        upper = self.discovery.bracket().upper
+        if upper is None:
             return
-        self._start_after_expiry()
+        steps: list[Any] = []
+        if self._designs is not None and self._dispatch is not None:
+            steps.append(self._designs.push_all(self._dispatch, upper, max(self.discovery.grace_s, 1.0)))
+        if self.options.after_expiry:
+            self._start_after_expiry()
         jobs = dict(self._jobs)
+        await asyncio.gather(*steps, *jobs.values(), return_exceptions=True)
         if not jobs:
             return
-        await asyncio.gather(*jobs.values(), return_exceptions=True)
         await self._await_reports()
         results = {name: job.result() for name, job in jobs.items() if job.exception() is None}
         self.after_expiry = after_expiry(results.get("quiet"), results.get("lost"))

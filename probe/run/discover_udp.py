@@ -25,7 +25,8 @@ from functools import partial
 from typing import Any
 
 from probe.core.after_expiry import AfterExpiry, udp_after_expiry
-from probe.core.commands import Key, RequestPush, RunFacts
+from probe.core.commands import Command, Key, RequestPush, RunFacts
+from probe.core.designs import Design, DesignOutcome, DesignTrials, udp_designs
 from probe.core.discovery import UDP_STATES, Discovery
 from probe.core.events import Event
 from probe.core.model import to_json
@@ -40,6 +41,7 @@ from probe.errors import TargetError
 from probe.net.dial import Endpoint, dial
 from probe.run.control import keep_busy, measure_rtt, stop
 from probe.run.driver import Driver
+from probe.run.udp_designs import UdpDesignProbes
 from probe.run.udp_session import STREAM_GAP_S, UdpProbe, UdpSession, require_udp
 
 Observer = Callable[[dict[str, Any]], None]
@@ -54,6 +56,8 @@ class UdpDiscoverOptions:
     grace_s: float | None = None
     states: tuple[str, ...] = UDP_STATES
     inbound_refresh: bool = True
+    #: One probe per UDP keepalive design, to see which keep the binding.
+    designs: bool = True
 
 
 class UdpDiscoverRun(Driver):
@@ -77,6 +81,9 @@ class UdpDiscoverRun(Driver):
         self._refresh_changed = asyncio.Event()
         #: The newest probe whose push was lost, kept for the after-expiry test.
         self._lost: UdpProbe | None = None
+        #: Each design probe's story (None: designs not tried), and the probes.
+        self.trials = DesignTrials.of(udp_designs()) if options.designs else None
+        self._designs: UdpDesignProbes | None = None
 
     # Public --------------------------------------------------------------
 
@@ -101,13 +108,20 @@ class UdpDiscoverRun(Driver):
             )
             if opts.inbound_refresh:
                 helpers.append(asyncio.create_task(self._refresh_test(session)))
+            if self.trials is not None:
+                self._designs = UdpDesignProbes(session, self.trials, self.clock)
+                helpers.append(asyncio.create_task(self._designs.open_all()))
             with self.signals():
                 await self._loop()
                 if not self.interrupted:
-                    await asyncio.gather(self._await_refresh_verdict(), self._after_expiry(session))
+                    await asyncio.gather(
+                        self._await_refresh_verdict(), self._after_expiry(session), self._push_designs()
+                    )
         finally:
             for task in helpers:
                 task.cancel()
+            if self._designs is not None:
+                await self._designs.close()
             for probe in self._probes.values():
                 if probe.task is not None:
                     probe.task.cancel()
@@ -131,9 +145,34 @@ class UdpDiscoverRun(Driver):
             inbound_refresh=self.inbound_refresh,
             # The control connection and the refresh probe.
             side_connections=2,
-            opened=(session.opened if session is not None else 0) + 1,
+            opened=(session.opened if session is not None else 0) + 1 - self._design_probes,
+            design_connections=self._design_probes,
+            designs=self._design_outcomes(),
         )
         return self.discovery.result(self.clock(), facts)
+
+    @property
+    def _design_probes(self) -> int:
+        return 0 if self._designs is None else self._designs.held
+
+    def _design_outcomes(self) -> dict[Design, DesignOutcome] | None:
+        """Judged against the longest timer of any flow state: a design that
+        kept its binding past it kept it whatever state it counts as."""
+        if self.trials is None:
+            return None
+        discovery = self.discovery
+        upper, lower = discovery.longest("upper"), discovery.longest("longest_survived")
+        return self.trials.outcomes(upper, self.interrupted, lower)
+
+    async def _push_designs(self) -> None:
+        upper = self.discovery.longest("upper")
+        if self._designs is not None and upper is not None:
+            await self._designs.push_all(upper, max(self.discovery.grace_s, 1.0))
+
+    def _apply(self, commands: list[Command]) -> None:
+        super()._apply(commands)
+        if self.trials is not None and (upper := self.discovery.bracket().upper) is not None:
+            self.trials.retime(upper)
 
     @property
     def target_text(self) -> str:
@@ -200,7 +239,9 @@ class UdpDiscoverRun(Driver):
                 self._refresh.arrived(at)
                 self._refresh_changed.set()
             return
-        if isinstance(probe.tag, tuple):
+        if isinstance(probe.tag, Design) and self._designs is not None:
+            self._designs.arrived(probe, at)
+        elif isinstance(probe.tag, tuple):
             self._post(partial(self.discovery.arrived, probe.tag, None, at))
 
     def _beat_pushed(self, beat: int, reply: asyncio.Future[Reply]) -> None:

@@ -41,6 +41,8 @@ class DiscoverJob:
     #: None: the transport's default (probe/core/pools.py). It sets the
     #: planners' ``max_conns``.
     parallel: int | None = None
+    #: tcp:// and ws(s)://: hold each kept design at the recommended interval for 1.5 x upper_s.
+    confirm: bool = False
 
 
 def discovery(
@@ -61,7 +63,7 @@ def discovery(
         control = job.control or job.endpoint.to(named)
         runner = UdpDiscoverRun(UdpDiscoverOptions(target, control, planner, grace_s=job.grace_s), observer=observer)
     else:
-        options = DiscoverOptions(job.endpoint, planner, grace_s=job.grace_s)
+        options = DiscoverOptions(job.endpoint, planner, grace_s=job.grace_s, confirm=job.confirm)
         runner = DiscoverRun(options, observer=observer, share=share)
     runner.own_signals = own_signals
     return runner

@@ -144,12 +144,24 @@ def test_demo_json_has_discovers_fields_and_the_truth() -> None:
     assert set(result["nat"]) == {"local", "observed", "detected", "port_preserved"}
     probe = result["probes"][0]
     assert {"idle_s", "outcome", "failure_mode", "timings"} <= set(probe)
+    # The emulator terminates TCP: the design connections prove kernel
+    # keepalive does not keep it, so the advice leaves the sysctls out.
+    designs = validate_output(result)["designs"]
+    assert designs["tcp_keepalive"]["kept"] is False and designs["server_keepalive"]["kept"] is False
+    assert designs["client_data"]["kept"] is True and designs["heartbeat"]["kept"] is True
+    assert result["middlebox"]["kind"] == "tcp_terminating"
+    rec = result["recommendations"]
+    assert rec["linux_sysctl"] is None and rec["socket_options"] is None and rec["design"] == "client_data"
+    assert result["plan"]["keepalive"]["kept"] is False and result["connections"]["designs"] == 5
+    # The design step shares the after-expiry step: it adds nothing to the bracket's time.
+    assert result["total_s"] <= result["wall_s"] + 3.0
 
 
 def test_demo_human_output_names_the_bracket_and_truth() -> None:
     proc = run_cli("demo", "--nat-timeout", str(scaled(1.5)), "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert "Idle timeout between" in proc.stdout and "inside" in proc.stdout
+    assert "TCP keepalive does not keep this path" in proc.stdout and "tcp_terminating" in proc.stdout
 
 
 def test_demo_hung_server_shows_keepalive_blind_and_the_heartbeat_noticing() -> None:
@@ -175,6 +187,27 @@ def test_demo_hung_server_shows_keepalive_blind_and_the_heartbeat_noticing() -> 
 def test_demo_hung_server_refuses_bad_input_in_one_line(args: tuple[str, ...], message: str) -> None:
     proc = run_cli("demo", "--hung-server", *args)
     assert proc.returncode == 2 and message in _one_line_error(proc)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("tcp://127.0.0.1:9", "--confirm", "--budget", "10m"), "longer than --budget 10m"),
+        (("tcp://127.0.0.1:9", "--confirm", "--budget", "60s", "--max-idle", "30s"), "raise --budget"),
+        (("udp://127.0.0.1:9", "--confirm"), "--confirm is for tcp:// and ws(s):// targets"),
+    ],
+)
+def test_confirm_refuses_a_budget_too_short_for_it_in_one_line(args: tuple[str, ...], message: str) -> None:
+    # Refused before anything is dialled (port 9 has no server).
+    proc = run_cli("discover", *args)
+    assert proc.returncode == 2 and message in _one_line_error(proc)
+
+
+def test_confirm_takes_a_budget_that_leaves_room() -> None:
+    # 30 s: 1.1 x 30 + 2 + 1.5 x 30 = 80 s, so a budget of 80 s passes the
+    # check and the run then fails to connect (exit 3), not as a usage error.
+    proc = run_cli("discover", "tcp://127.0.0.1:9", "--confirm", "--budget", "80s", "--max-idle", "30s")
+    assert proc.returncode == 3 and "--confirm" not in proc.stderr
 
 
 def test_interrupt_prints_the_partial_result_and_exits_130(server_proc: Proc) -> None:

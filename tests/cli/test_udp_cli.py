@@ -102,8 +102,10 @@ def test_parallel_counts_every_udp_probe_at_once(udp_server: tuple[int, int]) ->
     proc = run_cli(*args, "--parallel", "14", "--json", "--no-save")
     assert proc.returncode == 0, proc.stderr
     connections = output_json(proc.stdout)["connections"]
-    # 14 in all: the control connection, the refresh probe and 4 per state.
-    assert connections["pool"] == 4 and connections["max_open"] <= 14
+    # 14 in all: the control connection, the refresh probe and 4 per state;
+    # the two design probes come on top of --parallel.
+    assert connections["pool"] == 4 and connections["designs"] == 2
+    assert connections["max_open"] <= 14 + connections["designs"]
     too_few = run_cli(*args, "--parallel", "7", "--json")
     assert too_few.returncode == 2 and too_few.stdout == ""
     assert too_few.stderr.strip().splitlines() == [

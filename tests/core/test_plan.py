@@ -76,6 +76,9 @@ def test_plan_for_a_five_minute_timeout_over_ipv4() -> None:
         "detect_s": 240 + 60 * 3,
         "packets_per_day": 360 * 2,
         "bytes_per_day": 360 * 104,
+        "radio_wakeups_per_day": 360,
+        "lte_energy_j_per_day": 4531,
+        "kept": None,  # no design connection tried it
     }
     heartbeat = plan["heartbeat"]
     assert heartbeat["interval_s"] == 240.0 and heartbeat["timeout_s"] == 5.0

@@ -96,6 +96,7 @@ def test_a_discovery_maps_every_field() -> None:
             "pool": 63,
             "limited_by_server": True,
             "server_limits": {"max_per_ip": 8.0},
+            "designs": 0,
         },
         "recommended_keepalive_s": 3.2,
         "recommendations": to_json(recommendations(bracket, "reset")),
@@ -105,6 +106,8 @@ def test_a_discovery_maps_every_field() -> None:
         "shortest_state": None,
         "inbound_refresh": None,
         "after_expiry": {"outcome": "blackhole"},
+        "designs": None,
+        "middlebox": None,
         "server_view": {"unacknowledged_pushes": 2},
         # ordered by when each result came
         "probes": [result.tests[1].to_json(), result.tests[0].to_json()],
@@ -152,6 +155,7 @@ def test_recommendations_for_a_silent_drop() -> None:
         "socket_options": {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 240, "TCP_KEEPINTVL": 60, "TCP_KEEPCNT": 3},
         "websocket_ping_interval_s": 240.0,
         "proxy": None,
+        "design": None,
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from probe.core.designs import Design, DesignOutcome
 from probe.core.evidence import FailureMode, IdleTest, Outcome
 from probe.core.model import to_json
 from probe.core.nat import UNKNOWN
@@ -96,6 +97,7 @@ def test_recommendations_speak_wireguard_quic_and_sip() -> None:
             {"name": "SIP outbound keepalive (24-29 s, RFC 5626)", "interval_s": 29.0, "keeps_alive": True},
             {"name": "ICE consent freshness (~5 s, RFC 7675)", "interval_s": 5.0, "keeps_alive": True},
         ],
+        "design": None,  # no design probe was tried
     }
     assert to_json(udp_recommendations(bracket(60.0, None), "stream")) is None
     precise = to_json(udp_recommendations(bracket(29.91234, 30.3), "replied"))
@@ -147,3 +149,15 @@ def test_plan_uses_whole_seconds_where_the_protocol_takes_them() -> None:
     plan = to_json(udp_plan(bracket(2.0, 2.4)))
     assert plan["keepalives"]["wireguard"]["packets_per_day"] == 86_400
     assert plan["keepalives"]["quic_ping"]["packets_per_day"] == round(86_400 / 1.6 * 2)
+
+
+def test_the_cheapest_udp_design_that_kept_the_binding_is_named() -> None:
+    kept = {
+        Design.CLIENT_ONLY: DesignOutcome(False, 1.0, 31.0, ""),
+        Design.REQUEST_RESPONSE: DesignOutcome(True, 1.0, 31.0, ""),
+    }
+    rec = udp_recommendations(bracket(29.9, 30.3), "replied", kept)
+    assert rec is not None and rec.design is Design.REQUEST_RESPONSE
+    both = {**kept, Design.CLIENT_ONLY: DesignOutcome(True, 1.0, 31.0, "")}
+    rec = udp_recommendations(bracket(29.9, 30.3), "replied", both)
+    assert rec is not None and rec.design is Design.CLIENT_ONLY

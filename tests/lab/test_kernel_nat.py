@@ -34,8 +34,35 @@ def test_discover_brackets_the_conntrack_timeout_as_a_silent_drop(
     assert result["nat"]["observed"].startswith(ROUTER_OUTSIDE_IP + ":")
     assert result["wall_s"] <= 1.10 * 3 + 2 + result["grace_s"] + 0.5
     # Every connection held at once, within --parallel (64): the control,
-    # the planner's 61, the quiet and the kept one.
-    assert result["connections"]["max_open"] <= 64 and result["connections"]["pool"] == 61
+    # the planner's 61, the quiet and the kept one; the design connections
+    # come on top, one per design.
+    conns = result["connections"]
+    assert conns["designs"] == (6 if target == WS else 5)
+    assert conns["max_open"] <= 64 + conns["designs"] and conns["pool"] == 61
+    # Conntrack keeps state per flow: any packet refreshes it, kernel
+    # keepalive probes included, so every design kept the flow.
+    designs = result["designs"]
+    assert all(d["kept"] is True for d in designs.values()), designs
+    assert result["middlebox"]["kind"] == "ip_stateful"
+    assert result["recommendations"]["linux_sysctl"] is not None
+    assert result["recommendations"]["design"] == "tcp_keepalive"
+    assert result["total_s"] <= result["wall_s"] + 3.0
+
+
+def test_designs_at_ten_seconds_add_nothing_to_the_bracket_and_little_to_the_whole(
+    kernel_nat: Callable[..., KernelNat],
+) -> None:
+    # The design step shares the after-expiry step: wall within 1.10 T + 2 s,
+    # the whole answer within 3 s more, every design kept by conntrack.
+    with kernel_nat(10) as lab:
+        natprobe_server(lab, "--tcp", f"{SERVER_IP}:4040")
+        result = natprobe_json(lab, "discover", TCP)
+    assert result["lower_s"] <= 10.0 <= result["upper_s"]
+    assert result["wall_s"] <= 1.10 * 10 + 2.0
+    assert result["total_s"] <= result["wall_s"] + 3.0
+    assert result["middlebox"]["kind"] == "ip_stateful"
+    assert result["designs"]["tcp_keepalive"]["kept"] is True
+    assert result["designs"]["tcp_keepalive"]["age_s"] > result["upper_s"]
 
 
 def test_check_passes_below_the_timeout_and_fails_above(kernel_nat: Callable[..., KernelNat]) -> None:

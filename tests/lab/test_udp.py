@@ -44,6 +44,11 @@ def test_discover_measures_each_conntrack_udp_timer(kernel_nat: Callable[..., Ke
     if random_ports:
         assert result["after_expiry"]["port_changed"] is True
     assert result["recommendations"]["wireguard"]["PersistentKeepalive"] == 2
+    # Conntrack refreshes a binding on the client's datagrams: a one-way
+    # keepalive (WireGuard's) keeps it as well as an answered one (STUN's).
+    designs = result["designs"]
+    assert designs["client_only"]["kept"] is True and designs["request_response"]["kept"] is True, designs
+    assert result["recommendations"]["design"] == "client_only"
     assert result["wall_s"] <= 2.5 + 1.10 * 6 + 2.0 + result["grace_s"] + 1.0
 
 

@@ -24,3 +24,11 @@ def test_discover_brackets_haproxy_timeouts_as_closed(server_proc: Proc, tmp_pat
     slack = 0.05
     assert result["lower_s"] <= TIMEOUT + slack and result["upper_s"] >= TIMEOUT - slack
     assert result["upper_s"] - result["lower_s"] <= 0.5 + 1e-3
+    # HAProxy terminates TCP and counts data either way (METHOD.md 12):
+    # its design connections prove kernel keepalive does not keep it.
+    designs = result["designs"]
+    assert designs["tcp_keepalive"]["kept"] is False, designs["tcp_keepalive"]
+    assert designs["client_data"]["kept"] is True and designs["server_data"]["kept"] is True, designs
+    assert result["middlebox"]["kind"] == "tcp_terminating"
+    assert result["recommendations"]["linux_sysctl"] is None
+    assert result["plan"]["keepalive"]["kept"] is False

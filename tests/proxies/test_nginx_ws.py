@@ -54,6 +54,16 @@ def test_discover_brackets_proxy_read_timeout_as_closed(proxied: int) -> None:
     slack = 0.05
     assert result["lower_s"] <= READ_TIMEOUT + slack and result["upper_s"] >= READ_TIMEOUT - slack
     assert result["upper_s"] - result["lower_s"] <= 0.5 + 1e-3
+    # A WebSocket reverse proxy terminates TCP: keepalive probes end at nginx,
+    # while data (pings too) either way keeps the tunnel (METHOD.md 12).
+    designs = result["designs"]
+    assert designs["tcp_keepalive"]["kept"] is False, designs["tcp_keepalive"]
+    for name in ("client_data", "server_data", "ws_ping", "heartbeat"):
+        assert designs[name]["kept"] is True, (name, designs[name])
+    assert result["middlebox"]["kind"] == "tcp_terminating"
+    rec = result["recommendations"]
+    assert rec["linux_sysctl"] is None and rec["design"] == "client_data"
+    assert result["connections"]["designs"] == 6
 
 
 def test_hold_with_shorter_heartbeats_survives(proxied: int) -> None:

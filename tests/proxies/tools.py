@@ -16,6 +16,7 @@ from tests.conftest import scaled
 # Found on PATH only (tests/conftest.py `missing` looks the same way).
 NGINX = shutil.which("nginx")
 HAPROXY = shutil.which("haproxy")
+STUNNEL = shutil.which("stunnel4")
 OPENSSL = shutil.which("openssl")
 
 
@@ -192,6 +193,46 @@ backend upstream
     )
     with foreground([HAPROXY, "-db", "-f", str(conf)], listen, b'{"op":"hello","v":1}\n', b'"welcome"'):
         yield
+
+
+@contextmanager
+def stunnel_pair(upstream_port: int, idle_s: int, workdir: Path) -> Iterator[int]:
+    """A TLS tunnel of two stunnel services, as a client site and a server
+    site would run it: plain TCP in at the returned port, TLS between the
+    two, plain TCP out to ``upstream_port``. The server side closes a tunnel
+    idle for ``idle_s`` (TIMEOUTidle, whole seconds): a box that terminates
+    TCP, so the client's keepalive probes end at the first stunnel."""
+    assert STUNNEL is not None
+    certs = make_certs(workdir)
+    client_port, server_port = free_port(), free_port()
+    conf = workdir / "stunnel.conf"
+    conf.write_text(
+        f"""
+foreground = yes
+pid =
+debug = 3
+[natprobe-client]
+client = yes
+accept = 127.0.0.1:{client_port}
+connect = 127.0.0.1:{server_port}
+CAfile = {certs.ca}
+verifyChain = yes
+checkHost = localhost
+[natprobe-server]
+accept = 127.0.0.1:{server_port}
+connect = 127.0.0.1:{upstream_port}
+cert = {certs.cert}
+key = {certs.key}
+TIMEOUTidle = {idle_s}
+"""
+    )
+    proc = subprocess.Popen([STUNNEL, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_listening(client_port, proc)
+        wait_listening(server_port, proc)
+        yield client_port
+    finally:
+        stop(proc)
 
 
 def free_port() -> int:

@@ -57,9 +57,10 @@ natprobe discover tcp://198.18.0.5:4040
       sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
     WebSocket: ping every 3.2s (websockets: ping_interval=3.2)
   Plan: keep each connection busy at least every 3.2s
-    design            settings                        notices a dead path  packets/day  bytes/day (IPv4)
-    kernel keepalive  idle 3s, then every 1s x 3      after 6.0s                57,600         2,995,200
-    heartbeat (idle)  every 3.2s, answer within 5.0s  after 8.2s                81,000         4,644,000
+    design            kept here  settings                        notices a dead path  packets/day  bytes/day (IPv4)
+    kernel keepalive  not tried  idle 3s, then every 1s x 3      after 6.0s                57,600         2,995,200
+    heartbeat (idle)  not tried  every 3.2s, answer within 5.0s  after 8.2s                81,000         4,644,000
+    On a phone (LTE) the radio is the cost: kernel keepalive keeps the radio awake all day (about 92 kJ), the heartbeat keeps the radio awake all day (about 92 kJ) (docs/plan.md).
     Heartbeats only when idle cost nothing on a connection that carries its own traffic (fixed ones: 81,000 packets/day regardless).
     Server: set TCP_USER_TIMEOUT 30.0s and drop sessions silent for 8.2s; with kernel defaults a session pushed into a dead path is held 15m 24.6s, an idle one until something is written to it.
 """

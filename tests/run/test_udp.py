@@ -80,6 +80,15 @@ def test_each_state_has_its_own_bracket_and_inbound_refresh_is_told(
     recommendations = result["recommendations"]
     assert recommendations["state"] == result["shortest_state"]
     assert recommendations["interval_s"] == pytest.approx(0.8 * shortest["lower_s"], abs=0.1)
+    # The design probes: the client's datagrams refresh this NAT's bindings,
+    # one-way or answered, past every state's timer; one-way is the cheaper.
+    designs = result["designs"]
+    assert set(designs) == {"client_only", "request_response"}
+    for name, design in designs.items():
+        assert design["kept"] is True, (name, design)
+        assert design["age_s"] > max(s["upper_s"] for s in states.values())
+    assert recommendations["design"] == "client_only"
+    assert result["middlebox"] is None and result["connections"]["designs"] == 2
 
 
 async def _check(expiring_udp_nat: NatFactory, idle: float, state: str) -> dict[str, Any]:
