@@ -36,26 +36,74 @@ def client_keepalive(every_s: float) -> KeepaliveSettings:
     return KeepaliveSettings(idle_s=idle, interval_s=keepalive_probe_interval(idle), count=KEEPALIVE_COUNT)
 
 
-class DesignConnections:
-    """One connection per design, each silent but for its design's traffic."""
+class DesignStep:
+    """What the design connections (TCP, WebSocket) and the design probes
+    (UDP) share: open one per design, and once each is idle past the bound,
+    push on it and listen for the push."""
 
-    def __init__(self, endpoint: Endpoint, trials: DesignTrials, clock: Callable[[], float], run: str | None) -> None:
-        self.endpoint = endpoint
+    def __init__(self, trials: DesignTrials, clock: Callable[[], float]) -> None:
         self.trials = trials
         self.clock = clock
-        self._run = run
-        self._conns: dict[Design, MessageConnection] = {}
-        self._sessions: dict[Design, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._news = asyncio.Event()
 
     @property
     def held(self) -> int:
         """Design connections opened (each counts against every connection limit)."""
-        return len(self._sessions)
+        raise NotImplementedError
 
     async def open_all(self) -> None:
         await asyncio.gather(*(self._open(d) for d in self.trials.to_open()))
+
+    async def _open(self, design: Design) -> None:
+        raise NotImplementedError
+
+    def _heard(self, design: Design) -> None:
+        """The push on ``design``'s connection arrived, or the connection ended."""
+        self._news.set()
+
+    async def push_all(
+        self, push: Callable[[Design], None], upper_s: float, grace_s: float, max_wait_s: float = MAX_AGE_WAIT_S
+    ) -> None:
+        """Once every design connection is idle past ``upper_s``, ``push`` on
+        each and give the pushes ``grace_s`` to arrive."""
+        wait = self.trials.wait_before_push(upper_s, self.clock())
+        if wait > max_wait_s:
+            return
+        if wait > 0:
+            await asyncio.sleep(wait)
+        due = self.trials.to_push()
+        for design in due:
+            self.trials.asked(design, self.clock())
+            push(design)
+        deadline = self.clock() + grace_s
+        while self.trials.to_hear(due) and (left := deadline - self.clock()) > 0:
+            self._news.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._news.wait()
+
+
+class DesignConnections(DesignStep):
+    """One connection per design, each silent but for its design's traffic."""
+
+    def __init__(self, endpoint: Endpoint, trials: DesignTrials, clock: Callable[[], float], run: str | None) -> None:
+        super().__init__(trials, clock)
+        self.endpoint = endpoint
+        self._run = run
+        self._conns: dict[Design, MessageConnection] = {}
+        self._sessions: dict[Design, str] = {}
+
+    @property
+    def held(self) -> int:
+        return len(self._sessions)
+
+    def pusher(self, dispatch: Dispatcher) -> Callable[[Design], None]:
+        """Push on a design connection through the run's control connection."""
+        return lambda design: self._push(dispatch, design)
+
+    def _push(self, dispatch: Dispatcher, design: Design) -> None:
+        dispatch.request({"op": "push_now", "session": self._sessions[design]})
 
     async def _open(self, design: Design) -> None:
         endpoint = self.endpoint
@@ -101,8 +149,8 @@ class DesignConnections:
             if isinstance(msg, Push):
                 conn.send({"op": "ack", "id": msg.id})
                 self.trials.arrived(design, self.clock())
-                self._news.set()
-        self._news.set()
+                self._heard(design)
+        self._heard(design)
 
     async def _traffic(self, design: Design, conn: MessageConnection) -> None:
         """The client's side of the design's traffic; the kernel's, or the
@@ -122,27 +170,6 @@ class DesignConnections:
             except (OSError, RuntimeError, ConnectionClosed):
                 return
 
-    async def push_all(
-        self, dispatch: Dispatcher, upper_s: float, grace_s: float, max_wait_s: float = MAX_AGE_WAIT_S
-    ) -> None:
-        """Once every design connection is idle past ``upper_s``, push on each
-        and give the pushes ``grace_s`` to arrive."""
-        wait = self.trials.wait_before_push(upper_s, self.clock())
-        if wait > max_wait_s:
-            return
-        if wait > 0:
-            await asyncio.sleep(wait)
-        due = self.trials.to_push()
-        for design in due:
-            self.trials.asked(design, self.clock())
-            dispatch.request({"op": "push_now", "session": self._sessions[design]})
-        deadline = self.clock() + grace_s
-        while self.trials.to_hear(due) and (left := deadline - self.clock()) > 0:
-            self._news.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(left):
-                    await self._news.wait()
-
     async def confirm(
         self, dispatch: Dispatcher, bracket: Bracket, grace_s: float, verdicts: dict[Design, bool | None]
     ) -> None:
@@ -155,7 +182,7 @@ class DesignConnections:
         hold = CONFIRM_FACTOR * upper
         try:
             await self.open_all()
-            await self.push_all(dispatch, hold, grace_s, max_wait_s=hold + CONFIRM_SLACK_S)
+            await self.push_all(self.pusher(dispatch), hold, grace_s, max_wait_s=hold + CONFIRM_SLACK_S)
         finally:
             await self.close()
             outcomes = self.trials.outcomes(hold, lower_s=bracket.lower)

@@ -406,7 +406,8 @@ class DiscoverRun(Driver):
             return
         steps: list[Any] = []
         if self._designs is not None and self._dispatch is not None:
-            steps.append(self._designs.push_all(self._dispatch, upper, max(self.discovery.grace_s, 1.0)))
+            push = self._designs.pusher(self._dispatch)
+            steps.append(self._designs.push_all(push, upper, max(self.discovery.grace_s, 1.0)))
         if self.options.after_expiry:
             self._start_after_expiry()
         jobs = dict(self._jobs)

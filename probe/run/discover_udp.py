@@ -167,7 +167,7 @@ class UdpDiscoverRun(Driver):
     async def _push_designs(self) -> None:
         upper = self.discovery.longest("upper")
         if self._designs is not None and upper is not None:
-            await self._designs.push_all(upper, max(self.discovery.grace_s, 1.0))
+            await self._designs.push_all(self._designs.push, upper, max(self.discovery.grace_s, 1.0))
 
     def _apply(self, commands: list[Command]) -> None:
         super()._apply(commands)

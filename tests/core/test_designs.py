@@ -8,15 +8,18 @@ from probe.core.design_advice import design_settings
 from probe.core.designs import (
     AGE_MARGIN_S,
     COST_ORDER,
+    KIND_DETAIL,
     Design,
     DesignOutcome,
     DesignTrials,
     Kind,
     Reason,
     cheapest_kept,
+    confirm_time_s,
     designs_for,
     middlebox,
     traffic_every,
+    udp_designs,
 )
 from probe.core.evidence import FailureMode
 from probe.core.model import to_json
@@ -203,3 +206,150 @@ def test_every_design_has_settings_at_the_interval(design: Design) -> None:
     assert len(settings) >= 2
     text = " ".join(s for _, s in settings)
     assert "240" in text
+
+
+# Every field of each verdict, as the JSON carries it -----------------------------
+
+
+def test_each_verdict_is_whole_for_each_way_a_design_connection_ends() -> None:
+    designs = (D.TCP_KEEPALIVE, D.SERVER_KEEPALIVE, D.CLIENT_DATA, D.SERVER_DATA, D.WS_PING, D.HEARTBEAT)
+    trials = DesignTrials.of(designs)
+    trials.open_failed(D.SERVER_KEEPALIVE, "refused")
+    for design in (D.TCP_KEEPALIVE, D.CLIENT_DATA, D.SERVER_DATA, D.WS_PING, D.HEARTBEAT):
+        trials.opened(design, 1.0)
+    trials.ended(D.SERVER_DATA, FailureMode.RESET, 4.0)  # young: not the timeout
+    trials.ended(D.WS_PING, FailureMode.CLOSED, 11.25)  # at the timeout, traffic or not
+    trials.asked(D.TCP_KEEPALIVE, 12.5)
+    trials.asked(D.CLIENT_DATA, 12.5)
+    trials.arrived(D.CLIENT_DATA, 12.6)
+    trials.asked(D.HEARTBEAT, 9.0)  # too young when pushed
+    assert trials.open_count() == 3
+    assert trials.outcomes(10.2, lower_s=10.0) == {
+        D.TCP_KEEPALIVE: DesignOutcome(False, 1.0, 11.5, "the push after 11.5s did not arrive"),
+        D.SERVER_KEEPALIVE: DesignOutcome(None, 1.0, None, "the connection did not open: refused", Reason.NOT_OPENED),
+        D.CLIENT_DATA: DesignOutcome(True, 1.0, 11.5, "the push arrived after 11.5s with only this traffic"),
+        D.SERVER_DATA: DesignOutcome(
+            None, 1.0, 3.0, "the connection was reset after 3.0s, before the bound", Reason.ENDED_EARLY
+        ),
+        D.WS_PING: DesignOutcome(False, 1.0, 10.25, "the flow was closed after 10.2s despite the traffic"),
+        D.HEARTBEAT: DesignOutcome(None, 1.0, 8.0, "pushed on before it was idle past the bound", Reason.TOO_YOUNG),
+    }
+
+
+def test_the_ages_keep_milliseconds() -> None:
+    trials = trials_opened_at(1.0, D.CLIENT_DATA, D.HEARTBEAT)
+    trials.asked(D.CLIENT_DATA, 12.34567)
+    trials.ended(D.HEARTBEAT, FailureMode.CLOSED, 12.34567)
+    out = trials.outcomes(10.0, lower_s=9.5)
+    assert out[D.CLIENT_DATA].age_s == 11.346 and out[D.HEARTBEAT].age_s == 11.346
+
+
+def test_not_pushed_in_time_and_without_a_room_say_so_in_full() -> None:
+    trials = DesignTrials.of((D.CLIENT_DATA, D.HEARTBEAT))
+    trials.opened(D.CLIENT_DATA, 0.0)
+    trials.open_failed(D.HEARTBEAT, "")
+    out = trials.outcomes(10.0)
+    assert out[D.CLIENT_DATA] == DesignOutcome(None, 1.0, None, "not pushed on before the run ended", Reason.TOO_YOUNG)
+    assert out[D.HEARTBEAT].detail == "the connection did not open: no room for it"
+    # Interrupted is the default no more: only when the run says so.
+    assert trials.outcomes(10.0, interrupted=True)[D.CLIENT_DATA].reason is Reason.INTERRUPTED
+
+
+def test_an_old_server_names_each_design_it_does_not_know() -> None:
+    trials = DesignTrials.of(designs_for(websocket=True))
+    trials.server_knows(["tick"], "natprobe 0.1.0")
+    assert trials.to_open() == [D.TCP_KEEPALIVE, D.CLIENT_DATA, D.WS_PING, D.HEARTBEAT]
+    out = trials.outcomes(10.0)
+    assert out[D.SERVER_KEEPALIVE] == DesignOutcome(
+        None, 1.0, None, "the server (natprobe 0.1.0) is too old to know this design (keepalive_s)", Reason.OLD_SERVER
+    )
+    assert out[D.SERVER_DATA].detail.endswith("(tick_every_s)")
+    # A welcome without the field (or with junk in it) knows none of them; an unnamed server says so.
+    for junk in (None, "tick", 3):
+        trials = DesignTrials.of((D.CLIENT_DATA, D.HEARTBEAT))
+        trials.server_knows(junk, "")
+        assert trials.to_open() == [D.HEARTBEAT]
+        assert trials.outcomes(10.0)[D.CLIENT_DATA].detail == (
+            "the server (unnamed) is too old to know this design (tick)"
+        )
+    everything = DesignTrials.of(designs_for(websocket=True))
+    everything.server_knows(("tick", "keepalive_s", "tick_every_s"), "natprobe")
+    assert everything.to_open() == list(designs_for(websocket=True))
+
+
+def test_confirm_takes_the_bracket_then_one_and_a_half_timeouts() -> None:
+    assert confirm_time_s(100.0) == pytest.approx(110.0 + 2.0 + 150.0)
+    assert confirm_time_s(30.0) == pytest.approx(80.0)
+
+
+def test_confirm_trials_run_at_the_recommended_interval_and_are_not_retimed() -> None:
+    trials = DesignTrials.of((D.CLIENT_DATA, D.TCP_KEEPALIVE), every_s=240.0)
+    assert trials.fixed is True
+    assert trials.every_s(D.CLIENT_DATA) == 240.0 and trials.every_s(D.TCP_KEEPALIVE) == 240.0
+    trials.retime(2.0)
+    assert trials.every_s(D.CLIENT_DATA) == 240.0
+    assert DesignTrials.of((D.CLIENT_DATA,)).fixed is False
+
+
+def test_the_traffic_interval_keeps_milliseconds() -> None:
+    assert traffic_every(D.CLIENT_DATA, 3.0) == 0.75
+    assert traffic_every(D.CLIENT_DATA, 1.0001) == 0.25
+
+
+def test_the_kinds_detail_is_the_one_for_its_kind() -> None:
+    box = middlebox(verdicts(tcp_keepalive=True, client_data=True, server_data=True))
+    assert box.detail == KIND_DETAIL[Kind.IP_STATEFUL]
+    box = middlebox(verdicts(tcp_keepalive=False, client_data=True, server_data=False))
+    assert box.detail == "data kept the flow in one direction only: the box counts only data from the client"
+    assert middlebox({}).detail == KIND_DETAIL[Kind.UNKNOWN]
+
+
+def test_the_udp_designs_cost_order_and_traffic() -> None:
+    assert udp_designs() == (D.CLIENT_ONLY, D.REQUEST_RESPONSE)
+    assert cheapest_kept(verdicts(request_response=True, client_only=True)) is D.CLIENT_ONLY
+    assert cheapest_kept(verdicts(request_response=True, client_only=False)) is D.REQUEST_RESPONSE
+
+
+EXPECTED_SETTINGS = {
+    D.TCP_KEEPALIVE: [
+        ("Linux, system-wide", "sysctl -w net.ipv4.tcp_keepalive_time=240 net.ipv4.tcp_keepalive_intvl=60"),
+        ("Python, per socket", "SO_KEEPALIVE=1, TCP_KEEPIDLE=240, TCP_KEEPINTVL=60, TCP_KEEPCNT=3"),
+    ],
+    D.SERVER_KEEPALIVE: [
+        ("server, per accepted socket", "SO_KEEPALIVE=1, TCP_KEEPIDLE=240, TCP_KEEPINTVL=60, TCP_KEEPCNT=3"),
+        ("nginx", "listen ... so_keepalive=240s:60:3;"),
+    ],
+    D.CLIENT_DATA: [
+        ("Python asyncio", "every 240s, writer.write() a message the server ignores (no answer needed)"),
+        ("websockets", "every 240s, await ws.send() a message the server ignores"),
+        ("Node.js ws", "setInterval(() => ws.send('{}'), 240000)"),
+    ],
+    D.SERVER_DATA: [
+        ("server, any stack", "every 240s, send each idle client a message it ignores"),
+        ("websockets (server)", "every 240s, await ws.send() to each connection"),
+        ("Node.js ws (server)", "setInterval(() => wss.clients.forEach(c => c.send('{}')), 240000)"),
+    ],
+    D.WS_PING: [
+        ("websockets", "connect(..., ping_interval=240, ping_timeout=7.5)"),
+        ("Node.js ws", "setInterval(() => ws.ping(), 240000)"),
+        ("browsers", "cannot send pings: use a message heartbeat instead"),
+    ],
+    D.HEARTBEAT: [
+        ("any stack", "every 240s, send a request the server answers; no answer in 7.5s: reconnect"),
+        ("Socket.IO", "pingInterval: 240000, pingTimeout: 7500 (answered heartbeats)"),
+    ],
+    D.CLIENT_ONLY: [
+        ("WireGuard", "PersistentKeepalive = 240"),
+        ("any UDP protocol", "every 240s, send one datagram the peer need not answer"),
+    ],
+    D.REQUEST_RESPONSE: [
+        ("STUN", "a Binding request every 240s (RFC 5626 keepalive)"),
+        ("QUIC", "keep_alive_interval 240s (PING, answered by an ACK)"),
+    ],
+}
+
+
+@pytest.mark.parametrize("design", list(Design))
+def test_the_settings_a_reader_copies(design: Design) -> None:
+    # What the summary prints for each design at a 240 s interval and a 7.5 s answer time.
+    assert design_settings(design, 240.0, 7.5) == EXPECTED_SETTINGS[design]

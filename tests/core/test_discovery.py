@@ -630,3 +630,24 @@ def test_only_an_unreplied_probes_failure_is_charged_the_rtt() -> None:
     tcp = Discovery.for_tcp(PlannerConfig())
     tcp.configure(0.04, None)
     assert tcp.planners[TCP].config.failure_margin_s == 0.0
+
+
+@pytest.mark.parametrize(
+    ("limits", "pool", "designs"),
+    [
+        (None, 18, 5),  # no limits told: every design connection
+        ({"per_ip_free": 100}, 18, 5),
+        # 22 free: the control is counted already; quiet and kept 1 each, the pool 18, 2 left.
+        ({"per_ip_free": 22}, 18, 2),
+        ({"per_ip_free": 50, "sessions_free": 21}, 18, 1),
+        # Too few for the pool: the bracket comes first, no design connection.
+        ({"per_ip_free": 15}, 13, 0),
+    ],
+)
+def test_design_connections_get_what_the_pool_leaves_of_the_servers_limits(
+    limits: dict[str, int] | None, pool: int, designs: int
+) -> None:
+    discovery = Discovery.for_tcp(PlannerConfig(max_conns=20), designs=5)
+    assert discovery.want_designs == 5 and discovery.design_room == 5
+    discovery.size_pool(limits, "h:1")
+    assert discovery.pool == pool and discovery.design_room == designs

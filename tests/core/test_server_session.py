@@ -723,3 +723,32 @@ def test_a_design_hello_out_of_range_is_refused(field: str, value: Any, code: st
     session, link = connect(server)
     say(session, op="hello", v=1, **{field: value})
     assert link.closed == code and link.last("error")["code"] == code
+
+
+def test_a_design_hello_at_the_edges_of_its_ranges_is_taken() -> None:
+    server = VirtualServer()
+    for fields in ({"keepalive_s": 7200}, {"keepalive_s": 1}, {"tick_every_s": 0.05}, {"tick_every_s": 7200}):
+        session, link = connect(server)
+        say(session, op="hello", v=1, **fields)
+        assert link.closed is None and link.last("welcome")["features"] == ["tick", "keepalive_s", "tick_every_s"]
+        closed(session)
+
+
+def test_a_design_hello_out_of_range_says_the_range() -> None:
+    server = VirtualServer()
+    session, link = connect(server)
+    say(session, op="hello", v=1, keepalive_s=0)
+    assert link.last("error")["message"] == "'keepalive_s' must be an integer from 1 to 7200"
+    session, link = connect(server, port=40001)
+    say(session, op="hello", v=1, tick_every_s=0)
+    assert link.last("error")["message"] == "'tick_every_s' must be a number from 0.05 to 7200"
+
+
+def test_ticks_stop_once_the_session_fails() -> None:
+    server = VirtualServer()
+    session, link = connect(server)
+    say(session, op="hello", v=1, tick_every_s=1.0)
+    server.advance(1.5)
+    session.fail("released", "done", logged=True)
+    server.advance(5.0)
+    assert [m["op"] for m in link.sent] == ["welcome", "tick", "error"] and server.pending() == 0
