@@ -119,19 +119,21 @@ class DesignOutcome:
     confirmed: bool | None = field(default=None, metadata=omitted_when_none())
 
 
-class Kind(StrEnum):
-    IP_STATEFUL = "ip_stateful"
-    TCP_TERMINATING = "tcp_terminating"
-    ONE_DIRECTION = "one_direction"
-    UNKNOWN = "unknown"
-
-
 @dataclass(frozen=True)
 class Middlebox:
     """(schema: ``middlebox``) What kind of box forgets, from which designs kept the flow."""
 
     kind: Kind
     detail: str
+
+
+class Kind(StrEnum):
+    """(schema: ``middlebox.kind``) The layer the forgetting box keeps its state at."""
+
+    IP_STATEFUL = "ip_stateful"
+    TCP_TERMINATING = "tcp_terminating"
+    ONE_DIRECTION = "one_direction"
+    UNKNOWN = "unknown"
 
 
 KIND_DETAIL = {

@@ -80,9 +80,19 @@ def retransmission_give_up_s(
     return ((2 << threshold) - 1) * rto_min + (retries - threshold) * rto_max
 
 
-def _per_day(interval_s: float, cycle: tuple[int, int]) -> tuple[int, int]:
+@dataclass(frozen=True)
+class DayCost:
+    """What one connection's design costs a day: on the wire, and on a phone's radio."""
+
+    packets_per_day: int
+    bytes_per_day: int
+    #: On a phone: radio wake-ups and LTE energy a day (core/radio.py).
+    mobile: RadioCost = field(metadata=inline())
+
+
+def _per_day(interval_s: float, cycle: tuple[int, int]) -> DayCost:
     cycles = DAY_S / interval_s
-    return round(cycles * cycle[0]), round(cycles * cycle[1])
+    return DayCost(round(cycles * cycle[0]), round(cycles * cycle[1]), radio_cost(interval_s))
 
 
 @dataclass(frozen=True)
@@ -115,10 +125,7 @@ class KeepalivePlan:
     count: int
     #: A dead path is noticed this long after the last data.
     detect_s: int
-    packets_per_day: int
-    bytes_per_day: int
-    #: On a phone: radio wake-ups and LTE energy a day (core/radio.py).
-    mobile: RadioCost = field(metadata=inline())
+    cost: DayCost = field(metadata=inline())
     #: The design connection's verdict on this path (None: not tried).
     kept: bool | None = None
 
@@ -136,13 +143,11 @@ class HeartbeatPlan:
     interval_s: float
     timeout_s: float
     detect_s: float
-    packets_per_day: int
-    bytes_per_day: int
+    cost: DayCost = field(metadata=inline())
     #: Only-when-idle heartbeats cost the same on an idle connection and
     #: nothing on one whose own traffic comes more often.
     mode: str
     busy_connection_packets_per_day: BusyCost
-    mobile: RadioCost = field(metadata=inline())
     #: The heartbeat design connection's verdict on this path (None: not tried).
     kept: bool | None = None
 
@@ -186,10 +191,10 @@ def make_plan(inputs: PlanInputs) -> Plan:
     purpose = "keep_alive" if interval is not None else "detect_only"
     ka_idle = max(1, int(interval)) if interval is not None else DETECT_ONLY_IDLE_S
     ka_interval = keepalive_probe_interval(ka_idle)
-    ka_packets, ka_bytes = _per_day(ka_idle, keepalive_cycle(inputs.ip_version))
+    ka_cost = _per_day(ka_idle, keepalive_cycle(inputs.ip_version))
     hb_interval = interval if interval is not None else float(DETECT_ONLY_IDLE_S)
     hb_timeout = heartbeat_timeout(inputs.rtt_s)
-    hb_packets, hb_bytes = _per_day(hb_interval, heartbeat_cycle(inputs.ip_version, inputs.tls))
+    hb_cost = _per_day(hb_interval, heartbeat_cycle(inputs.ip_version, inputs.tls))
     default_idle, default_intvl, default_count = DEFAULT_KEEPALIVE
     return Plan(
         purpose=purpose,
@@ -201,20 +206,16 @@ def make_plan(inputs: PlanInputs) -> Plan:
             interval_s=ka_interval,
             count=KEEPALIVE_COUNT,
             detect_s=ka_idle + ka_interval * KEEPALIVE_COUNT,
-            packets_per_day=ka_packets,
-            bytes_per_day=ka_bytes,
-            mobile=radio_cost(ka_idle),
+            cost=ka_cost,
             kept=inputs.kept(Design.TCP_KEEPALIVE),
         ),
         heartbeat=HeartbeatPlan(
             interval_s=hb_interval,
             timeout_s=hb_timeout,
             detect_s=round(hb_interval + hb_timeout, 3),
-            packets_per_day=hb_packets,
-            bytes_per_day=hb_bytes,
+            cost=hb_cost,
             mode="idle",
-            busy_connection_packets_per_day=BusyCost(fixed=hb_packets, idle=0),
-            mobile=radio_cost(hb_interval),
+            busy_connection_packets_per_day=BusyCost(fixed=hb_cost.packets_per_day, idle=0),
             kept=inputs.kept(Design.HEARTBEAT),
         ),
         server=ServerPlan(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,19 +31,34 @@ class ConnectionEnded(Exception):
         self.close_reason = ""
 
 
+#: How to say why a connection failed: (exception class, what to say of it
+#: and ``where``), the first class that matches speaks.
+Wording = tuple[tuple[type[BaseException], Callable[[Any, str], str]], ...]
+
+
+def _os_error(exc: OSError, where: str) -> str:
+    if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return f"{where} is unreachable: {exc.strerror}"
+    return f"cannot connect to {where}: {exc.strerror or exc}"
+
+
+CONNECT_ERRORS: Wording = (
+    (socket.gaierror, lambda exc, where: f"cannot resolve {where}: {exc.strerror or exc}"),
+    (ConnectionRefusedError, lambda exc, where: f"connection to {where} refused"),
+    (TimeoutError, lambda exc, where: f"connection to {where} timed out"),
+    (OSError, _os_error),
+)
+
+
+def describe(exc: BaseException, where: str, wording: Wording = CONNECT_ERRORS) -> str:
+    """One line naming why a connection attempt failed."""
+    say = next((say for kind, say in wording if isinstance(exc, kind)), None)
+    return say(exc, where) if say is not None else f"cannot connect to {where}: {exc}"
+
+
 def describe_connect_error(exc: BaseException, where: str) -> str:
     """One line naming why a connection attempt failed."""
-    if isinstance(exc, socket.gaierror):
-        return f"cannot resolve {where}: {exc.strerror or exc}"
-    if isinstance(exc, ConnectionRefusedError):
-        return f"connection to {where} refused"
-    if isinstance(exc, TimeoutError):
-        return f"connection to {where} timed out"
-    if isinstance(exc, OSError) and exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-        return f"{where} is unreachable: {exc.strerror}"
-    if isinstance(exc, OSError):
-        return f"cannot connect to {where}: {exc.strerror or exc}"
-    return f"cannot connect to {where}: {exc}"
+    return describe(exc, where)
 
 
 def classify_end(exc: BaseException | None) -> ConnectionEnded:

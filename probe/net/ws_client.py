@@ -34,10 +34,12 @@ from probe.core.targets import Scheme, Target, format_address
 from probe.core.text import printable
 from probe.errors import TargetError, UsageError
 from probe.net.client import (
+    CONNECT_ERRORS,
     CONNECT_TIMEOUT_S,
     ConnectionEnded,
     Welcome,
-    describe_connect_error,
+    Wording,
+    describe,
     hello_exchange,
     parse_reply,
 )
@@ -93,18 +95,25 @@ def describe_proxy_error(exc: BaseException, proxy: Proxy | None) -> str:
     return f"{name} failed: {printable(exc, 200)}"
 
 
+#: A WebSocket's own failures (TLS, the handshake) first, then the connection's.
+WS_ERRORS: Wording = (
+    (
+        ssl.SSLCertVerificationError,
+        lambda exc, where: f"TLS certificate verification failed for {where}: {exc.verify_message or exc.reason}",
+    ),
+    (ssl.SSLError, lambda exc, where: f"TLS handshake with {where} failed: {exc.reason or exc}"),
+    (
+        InvalidStatus,
+        lambda exc, where: f"{where} rejected the WebSocket handshake with HTTP {exc.response.status_code}",
+    ),
+    (InvalidURI, lambda exc, where: f"invalid WebSocket URI for {where}"),
+    (InvalidHandshake, lambda exc, where: f"WebSocket handshake with {where} failed: {printable(exc)}"),
+    *CONNECT_ERRORS,
+)
+
+
 def describe_ws_error(exc: BaseException, where: str) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS certificate verification failed for {where}: {exc.verify_message or exc.reason}"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS handshake with {where} failed: {exc.reason or exc}"
-    if isinstance(exc, InvalidStatus):
-        return f"{where} rejected the WebSocket handshake with HTTP {exc.response.status_code}"
-    if isinstance(exc, InvalidURI):
-        return f"invalid WebSocket URI for {where}"
-    if isinstance(exc, InvalidHandshake):
-        return f"WebSocket handshake with {where} failed: {printable(exc)}"
-    return describe_connect_error(exc, where)
+    return describe(exc, where, WS_ERRORS)
 
 
 async def open_ws(

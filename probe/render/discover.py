@@ -200,16 +200,16 @@ def render_plan(plan: Plan, console: Console, complete: bool = True, tried: bool
             kept_word(ka.kept, tried),
             f"idle {ka.idle_s}s, then every {ka.interval_s}s x {ka.count}",
             f"after {dur(ka.detect_s)}",
-            f"{ka.packets_per_day:,}",
-            f"{ka.bytes_per_day:,}",
+            f"{ka.cost.packets_per_day:,}",
+            f"{ka.cost.bytes_per_day:,}",
         ),
         (
             f"heartbeat ({hb.mode})",
             kept_word(hb.kept, tried),
             f"every {dur(hb.interval_s)}, answer within {dur(hb.timeout_s)}",
             f"after {dur(hb.detect_s)}",
-            f"{hb.packets_per_day:,}",
-            f"{hb.bytes_per_day:,}",
+            f"{hb.cost.packets_per_day:,}",
+            f"{hb.cost.bytes_per_day:,}",
         ),
     ]
     columns = len(rows[0])
@@ -226,8 +226,8 @@ def render_plan(plan: Plan, console: Console, complete: bool = True, tried: bool
         else:
             console.print("    " + escape("  ".join(cells)))
     console.print(
-        f"    On a phone (LTE) the radio is the cost: kernel keepalive {_radio(ka.mobile)}, "
-        f"the heartbeat {_radio(hb.mobile)} (docs/plan.md)."
+        f"    On a phone (LTE) the radio is the cost: kernel keepalive {_radio(ka.cost.mobile)}, "
+        f"the heartbeat {_radio(hb.cost.mobile)} (docs/plan.md)."
     )
     console.print(
         "    Heartbeats only when idle cost nothing on a connection that carries its own traffic "
