@@ -39,6 +39,16 @@ def _interval(path: SurveyPath) -> str:
     return "none needed" if seconds is None and path.result.reason == "max_idle" else _dur(seconds)
 
 
+def _kept_by(path: SurveyPath) -> str:
+    """The cheapest design proven on the path to keep its flow; "-" where none was tried."""
+    result = path.result
+    if result is None or result.designs is None:
+        return "-"
+    advice = result.advice
+    design = None if advice is None else advice.design
+    return "none" if design is None and advice is not None else (design.value if design is not None else "-")
+
+
 def render_survey(survey: SurveyResult, console: Console) -> None:
     console.print(f"[bold]natprobe survey[/bold] {len(survey.paths)} path{'' if len(survey.paths) == 1 else 's'}")
     # Two spaces between columns where they fit, one on a narrow terminal.
@@ -46,7 +56,11 @@ def render_survey(survey: SurveyResult, console: Console) -> None:
     table = Table(box=None, pad_edge=False, padding=(0, 1 if narrow else 2, 0, 0), show_edge=False)
     # On a narrow terminal the targets fold first; values never break.
     table.add_column("target", overflow="fold")
-    for column in ("family", "port", "idle timeout", "failure", "after expiry", "keepalive"):
+    tried = any(path.result is not None and path.result.designs is not None for path in survey.paths)
+    # The design a path proved gets a column where it fits, else a line under the table.
+    design_column = tried and not narrow
+    columns = ("family", "port", "idle timeout", "failure", "after expiry", *(("design",) * design_column), "keepalive")
+    for column in columns:
         table.add_column(column, no_wrap=" " not in column, justify="right" if column == "port" else "left")
     for path in survey.paths:
         mode = None if path.result is None else path.result.bracket.failure_mode
@@ -57,6 +71,7 @@ def render_survey(survey: SurveyResult, console: Console) -> None:
             _bracket(path),
             "-" if mode is None else mode.value,
             _after_expiry(path),
+            *((_kept_by(path),) * design_column),
             _interval(path),
         )
     if console.soft_wrap:
@@ -71,11 +86,18 @@ def render_survey(survey: SurveyResult, console: Console) -> None:
     else:
         console.print(table)
     for index, path in enumerate(survey.paths, 1):
+        if tried and not design_column and path.result is not None:
+            console.print(f"  path {index}: design {_kept_by(path)}")
         if path.error is not None:
             console.print(f"  [red]path {index} not measured[/red]: {escape(path.error.message)}")
         elif path.result is not None and path.result.proxy:
             console.print(f"  path {index} went through the proxy {escape(path.result.proxy)}: its timeout counts too")
-    if any(path.result is not None and path.result.bracket.upper is not None for path in survey.paths):
+    if tried:
+        console.print(
+            "  design: the cheapest keepalive design tried on that path that kept its flow (docs/designs.md); "
+            "the interval comes from its bracket."
+        )
+    elif any(path.result is not None and path.result.bracket.upper is not None for path in survey.paths):
         console.print(
             "  Keepalive intervals come from each bracket and were not tried on the paths: "
             "`natprobe check TARGET --idle DUR --keepalive-idle N` (or `--heartbeat N`) tries one."

@@ -8,7 +8,9 @@ import io
 from rich.console import Console
 
 from probe.core.designs import Design, DesignOutcome
+from probe.core.survey import SurveyPath, SurveyResult
 from probe.render.discover import render_discover
+from probe.render.survey import render_survey
 from tests.factories import discover_result
 
 
@@ -46,3 +48,29 @@ def test_without_designs_the_plan_says_not_tried() -> None:
     out = io.StringIO()
     render_discover(discover_result(), Console(file=out, width=120, no_color=True, color_system=None))
     assert "Designs tried" not in out.getvalue() and "not tried" in out.getvalue()
+
+
+def _survey_text(width: int) -> str:
+    relay = {Design(n): DesignOutcome(k, 1.0, 12.0, "") for n, k in (("tcp_keepalive", False), ("client_data", True))}
+    nat = {Design(n): DesignOutcome(True, 1.0, 12.0, "") for n in ("tcp_keepalive", "client_data")}
+    survey = SurveyResult(
+        (
+            SurveyPath("tcp://h:4040", 4, 4040, discover_result(designs=relay)),
+            SurveyPath("tcp://h:5222", 4, 5222, discover_result(target="tcp://h:5222", designs=nat)),
+        ),
+        wall_s=12.0,
+    )
+    out = io.StringIO()
+    render_survey(survey, Console(file=out, width=width, no_color=True, color_system=None, highlight=False))
+    return out.getvalue()
+
+
+def test_a_survey_names_the_design_each_path_proved() -> None:
+    wide = _survey_text(120)
+    rows = [line.split() for line in wide.splitlines() if line.startswith("tcp://")]
+    assert [row[-2] for row in rows] == ["client_data", "tcp_keepalive"]
+    assert "design: the cheapest keepalive design tried on that path" in " ".join(wide.split())
+    # Too narrow for the column: a line per path under the table instead.
+    narrow = _survey_text(80)
+    assert "path 1: design client_data" in narrow and "path 2: design tcp_keepalive" in narrow
+    assert max(len(line) for line in narrow.splitlines()) <= 80
