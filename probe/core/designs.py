@@ -48,7 +48,7 @@ COST_ORDER = (
 #: udp://, cheapest first: one datagram, or a datagram and its answer.
 UDP_COST_ORDER = (Design.CLIENT_ONLY, Design.REQUEST_RESPONSE)
 
-#: What each design sends, in words (the ``detail`` of a kept design).
+#: What each design sends, in words (the summary shows it beside the verdict).
 TRAFFIC = {
     Design.TCP_KEEPALIVE: "the client's kernel keepalive probes, no data",
     Design.SERVER_KEEPALIVE: "the server's kernel keepalive probes, no data",
