@@ -112,7 +112,8 @@ class RunFacts:
     inbound_refresh: bool | None = None
     #: Connections held beside the pool all along (control, UDP's refresh probe).
     side_connections: int = 1
-    #: Connections opened in all, where the transport counts them itself.
+    #: Connections opened in all, where the transport counts them itself
+    #: (the design connections included).
     opened: int | None = None
     #: The design connections held beside the pool, and what they proved.
     design_connections: int = 0

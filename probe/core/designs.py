@@ -86,9 +86,9 @@ def udp_designs() -> tuple[Design, ...]:
 def traffic_every(design: Design, upper_s: float | None) -> float:
     """How often a design connection sends: every second, faster where the
     bracket is shorter (a quarter of it), never below what the design can do."""
-    every = TRAFFIC_EVERY_S if upper_s is None else min(TRAFFIC_EVERY_S, upper_s / 4)
     if design in (Design.TCP_KEEPALIVE, Design.SERVER_KEEPALIVE):
         return KEEPALIVE_FLOOR_S
+    every = TRAFFIC_EVERY_S if upper_s is None else min(TRAFFIC_EVERY_S, upper_s / 4)
     return max(0.05, round(every, 3))
 
 
@@ -158,14 +158,15 @@ LIKELY = {
 }
 
 
+def verdict(designs: dict[Design, DesignOutcome] | None, design: Design) -> bool | None:
+    """Whether ``design`` kept the flow on this path; None: not tried, or not told."""
+    outcome = None if designs is None else designs.get(design)
+    return None if outcome is None else outcome.kept
+
+
 def middlebox(designs: dict[Design, DesignOutcome]) -> Middlebox:
     """The kind of box that forgets, from the client's keepalive and the two one-way data designs."""
-
-    def kept(design: Design) -> bool | None:
-        outcome = designs.get(design)
-        return None if outcome is None else outcome.kept
-
-    keepalive, up, down = kept(Design.TCP_KEEPALIVE), kept(Design.CLIENT_DATA), kept(Design.SERVER_DATA)
+    keepalive, up, down = (verdict(designs, d) for d in (Design.TCP_KEEPALIVE, Design.CLIENT_DATA, Design.SERVER_DATA))
     if up is not None and down is not None and up != down:
         direction = "data from the client" if up else "data from the server"
         return Middlebox(Kind.ONE_DIRECTION, KIND_DETAIL[Kind.ONE_DIRECTION].format(direction=direction))

@@ -445,7 +445,13 @@ class Discovery:
             tests = [replace(t, state=s) for s, p in self.planners.items() for t in p.evidence.tests]
         else:
             tests = list(planner.evidence.tests)
-        opened = facts.opened if facts.opened is not None else sum(s.opened for s in stats) + facts.side_connections
+        # A transport that counts its own opens counts them all; else the
+        # planners', and what was held beside them.
+        opened = (
+            facts.opened
+            if facts.opened is not None
+            else sum(s.opened for s in stats) + facts.side_connections + facts.design_connections
+        )
         return DiscoverResult(
             target=facts.target,
             transport=facts.transport,
@@ -460,7 +466,7 @@ class Discovery:
             server=facts.server,
             connections=Connections(
                 max_open=self._peak + facts.side_connections + facts.design_connections,
-                opened=opened + facts.design_connections,
+                opened=opened,
                 asked=self.asked,
                 pool=planner.config.max_conns,
                 limited_by_server=self.limited,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from probe.core.designs import Design, DesignOutcome
+from probe.core.designs import Design, DesignOutcome, verdict
 from probe.core.evidence import Bracket
 from probe.core.model import inline
 from probe.core.radio import RadioCost, radio_cost
@@ -103,11 +103,6 @@ class PlanInputs:
     tls: bool = False
     #: What the design connections proved on the path, where they ran.
     designs: dict[Design, DesignOutcome] | None = None
-
-    def kept(self, design: Design) -> bool | None:
-        """Whether ``design`` kept the flow on this path; None: not tried or not told."""
-        outcome = None if self.designs is None else self.designs.get(design)
-        return None if outcome is None else outcome.kept
 
 
 def heartbeat_timeout(rtt_s: float | None) -> float:
@@ -207,7 +202,7 @@ def make_plan(inputs: PlanInputs) -> Plan:
             count=KEEPALIVE_COUNT,
             detect_s=ka_idle + ka_interval * KEEPALIVE_COUNT,
             cost=ka_cost,
-            kept=inputs.kept(Design.TCP_KEEPALIVE),
+            kept=verdict(inputs.designs, Design.TCP_KEEPALIVE),
         ),
         heartbeat=HeartbeatPlan(
             interval_s=hb_interval,
@@ -216,7 +211,7 @@ def make_plan(inputs: PlanInputs) -> Plan:
             cost=hb_cost,
             mode="idle",
             busy_connection_packets_per_day=BusyCost(fixed=hb_cost.packets_per_day, idle=0),
-            kept=inputs.kept(Design.HEARTBEAT),
+            kept=verdict(inputs.designs, Design.HEARTBEAT),
         ),
         server=ServerPlan(
             user_timeout_s=max(30.0, 3 * hb_timeout),

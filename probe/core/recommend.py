@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from probe.core.designs import Design, DesignOutcome, cheapest_kept
+from probe.core.designs import Design, DesignOutcome, cheapest_kept, verdict
 from probe.core.evidence import Bracket
 from probe.core.model import key
 
@@ -85,11 +85,6 @@ PROXY_ADVICE = {
 }
 
 
-def not_kept(designs: dict[Design, DesignOutcome] | None, design: Design) -> bool:
-    """Whether ``design`` was tried on the path and proven not to keep it."""
-    return designs is not None and design in designs and designs[design].kept is False
-
-
 def recommendations(
     bracket: Bracket, failure_mode: str | None, designs: dict[Design, DesignOutcome] | None = None
 ) -> Recommendations | None:
@@ -101,12 +96,13 @@ def recommendations(
     idle = max(1, int(interval))
     probe_interval = keepalive_probe_interval(idle)
     probes = 3
-    kernel = not not_kept(designs, Design.TCP_KEEPALIVE)
+    # Left out only where proven not to keep the path; not tried, they stay.
+    kernel = verdict(designs, Design.TCP_KEEPALIVE) is not False
     return Recommendations(
         interval_s=interval,
         linux_sysctl=LinuxSysctl(idle, probe_interval, probes) if kernel else None,
         socket_options=SocketOptions(1, idle, probe_interval, probes) if kernel else None,
-        websocket_ping_interval_s=None if not_kept(designs, Design.WS_PING) else interval,
+        websocket_ping_interval_s=None if verdict(designs, Design.WS_PING) is False else interval,
         proxy=PROXY_ADVICE.get(failure_mode or ""),
         design=None if designs is None else cheapest_kept(designs),
     )

@@ -50,15 +50,10 @@ CONNECT_ERRORS: Wording = (
 )
 
 
-def describe(exc: BaseException, where: str, wording: Wording = CONNECT_ERRORS) -> str:
+def describe_connect_error(exc: BaseException, where: str, wording: Wording = CONNECT_ERRORS) -> str:
     """One line naming why a connection attempt failed."""
     say = next((say for kind, say in wording if isinstance(exc, kind)), None)
     return say(exc, where) if say is not None else f"cannot connect to {where}: {exc}"
-
-
-def describe_connect_error(exc: BaseException, where: str) -> str:
-    """One line naming why a connection attempt failed."""
-    return describe(exc, where)
 
 
 def classify_end(exc: BaseException | None) -> ConnectionEnded:

@@ -39,7 +39,7 @@ from probe.net.client import (
     ConnectionEnded,
     Welcome,
     Wording,
-    describe,
+    describe_connect_error,
     hello_exchange,
     parse_reply,
 )
@@ -113,7 +113,7 @@ WS_ERRORS: Wording = (
 
 
 def describe_ws_error(exc: BaseException, where: str) -> str:
-    return describe(exc, where, WS_ERRORS)
+    return describe_connect_error(exc, where, WS_ERRORS)
 
 
 async def open_ws(

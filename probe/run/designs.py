@@ -113,7 +113,7 @@ class DesignConnections(DesignStep):
         if design is Design.SERVER_KEEPALIVE:
             asks["keepalive_s"] = max(1, int(every))
         elif design is Design.SERVER_DATA:
-            asks["tick_every_s"] = self.trials.every_s(design)
+            asks["tick_every_s"] = every
         try:
             conn = await dial(endpoint, keepalive)
         except TargetError as exc:

@@ -347,10 +347,13 @@ class DiscoverRun(Driver):
 
     def _apply(self, commands: list[Command]) -> None:
         super()._apply(commands)
-        if self.trials is not None and (upper := self.discovery.bracket().upper) is not None:
-            self.trials.retime(upper)
-        # Only a new test (the bracket moved) or a kept connection lets a test
-        # start: the bracket is not worked out again on every other event.
+        # Only a new test moves the bracket: it is not worked out again on
+        # every other event. A new test retimes the designs' traffic; it, or
+        # a kept connection, lets an after-expiry test start.
+        if self.trials is not None and any(isinstance(c, Recorded) for c in commands):
+            upper = self.discovery.bracket().upper
+            if upper is not None:
+                self.trials.retime(upper)
         if self.options.after_expiry and any(isinstance(c, Recorded | KeepForAfterExpiry) for c in commands):
             self._start_after_expiry()
 

@@ -25,7 +25,7 @@ from functools import partial
 from typing import Any
 
 from probe.core.after_expiry import AfterExpiry, udp_after_expiry
-from probe.core.commands import Command, Key, RequestPush, RunFacts
+from probe.core.commands import Command, Key, Recorded, RequestPush, RunFacts
 from probe.core.designs import Design, DesignOutcome, DesignTrials, udp_designs
 from probe.core.discovery import UDP_STATES, Discovery
 from probe.core.events import Event
@@ -145,7 +145,8 @@ class UdpDiscoverRun(Driver):
             inbound_refresh=self.inbound_refresh,
             # The control connection and the refresh probe.
             side_connections=2,
-            opened=(session.opened if session is not None else 0) + 1 - self._design_probes,
+            # Every probe the session opened, the design probes included.
+            opened=(session.opened if session is not None else 0) + 1,
             design_connections=self._design_probes,
             designs=self._design_outcomes(),
         )
@@ -171,8 +172,11 @@ class UdpDiscoverRun(Driver):
 
     def _apply(self, commands: list[Command]) -> None:
         super()._apply(commands)
-        if self.trials is not None and (upper := self.discovery.bracket().upper) is not None:
-            self.trials.retime(upper)
+        # Only a new test moves the bracket: not worked out again on every event.
+        if self.trials is not None and any(isinstance(c, Recorded) for c in commands):
+            upper = self.discovery.bracket().upper
+            if upper is not None:
+                self.trials.retime(upper)
 
     @property
     def target_text(self) -> str:
