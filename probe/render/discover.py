@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from probe.core.after_expiry import AfterExpiry, AfterOutcome, meaning
+from probe.core.designs import Design, DesignOutcome, verdict
 from probe.core.evidence import IdleTest, Outcome
 from probe.core.model import to_json
 from probe.core.plan import Plan
@@ -116,7 +117,7 @@ def render_discover(result: DiscoverResult, console: Console, truth_s: float | N
         )
     render_designs(result.designs, result.middlebox, console)
     rec = advice if isinstance(advice, Recommendations) else None
-    render_recommendations(rec, console)
+    render_recommendations(rec, console, result.designs)
     if rec is not None:
         render_design_advice(rec, result.designs, result.middlebox, plan, console)
     render_plan(plan, console, complete=result.reason == "max_idle", tried=result.designs is not None)
@@ -246,7 +247,17 @@ def _radio(cost: RadioCost) -> str:
     return f"{cost.radio_wakeups_per_day:,} radio wake-ups a day (about {cost.lte_energy_j_per_day / 1000:.1f} kJ)"
 
 
-def render_recommendations(rec: Recommendations | None, console: Console) -> None:
+def _tried(designs: dict[Design, DesignOutcome] | None, design: Design) -> str:
+    """What the path said of the design behind a setting: only proven advice goes unlabelled."""
+    kept = verdict(designs, design)
+    if kept is None:
+        return " (not tried on this path)" if designs is None or design not in designs else " (not told on this path)"
+    return ""
+
+
+def render_recommendations(
+    rec: Recommendations | None, console: Console, designs: dict[Design, DesignOutcome] | None = None
+) -> None:
     if rec is None:
         return
     console.print(f"  [bold]Recommended[/bold]: keep connections busy at least every {dur(rec.interval_s)}")
@@ -255,7 +266,7 @@ def render_recommendations(rec: Recommendations | None, console: Console) -> Non
         return
     if rec.design is not None:
         console.print(f"    Proven on this path: {rec.design.value} kept the flow (the cheapest design that did)")
-    console.print("    Linux, system-wide TCP keepalive:")
+    console.print(f"    Linux, system-wide TCP keepalive{_tried(designs, Design.TCP_KEEPALIVE)}:")
     # The sysctl names and the socket options as the model writes them out.
     for key, value in to_json(rec.linux_sysctl).items():
         console.print(f"      sysctl -w {key}={value}")
@@ -265,6 +276,7 @@ def render_recommendations(rec: Recommendations | None, console: Console) -> Non
         console.print(f"      sock.setsockopt(socket.{level}, socket.{key}, {value})")
     ping = rec.websocket_ping_interval_s
     if ping is not None:
-        console.print(f"    WebSocket: ping every {dur(ping)} (websockets: ping_interval={ping:g})")
+        tried = _tried(designs, Design.WS_PING)
+        console.print(f"    WebSocket: ping every {dur(ping)} (websockets: ping_interval={ping:g}){tried}")
     if rec.proxy:
         console.print(f"    Proxy: {escape(rec.proxy)}")

@@ -46,7 +46,7 @@ natprobe discover tcp://198.18.0.5:4040
     after a lost push: revived: the connection works again when your application next sends, but everything the server pushed during the gap was lost unless its TCP retransmits it in time. The lost push arrived late, once the mapping was back.
   Server's view: 3 pushes never acknowledged by this side's TCP (a second witness, from the far end, that the flows were dropped)
   Recommended: keep connections busy at least every 3.2s
-    Linux, system-wide TCP keepalive:
+    Linux, system-wide TCP keepalive (not tried on this path):
       sysctl -w net.ipv4.tcp_keepalive_time=3
       sysctl -w net.ipv4.tcp_keepalive_intvl=1
       sysctl -w net.ipv4.tcp_keepalive_probes=3
@@ -55,7 +55,7 @@ natprobe discover tcp://198.18.0.5:4040
       sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 3)
       sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
       sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
-    WebSocket: ping every 3.2s (websockets: ping_interval=3.2)
+    WebSocket: ping every 3.2s (websockets: ping_interval=3.2) (not tried on this path)
   Plan: keep each connection busy at least every 3.2s
     design            kept here  settings                        notices a dead path  packets/day  bytes/day (IPv4)
     kernel keepalive  not tried  idle 3s, then every 1s x 3      after 6.0s                57,600         2,995,200

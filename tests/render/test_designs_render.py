@@ -41,6 +41,9 @@ def test_a_stateful_box_keeps_the_kernel_settings_and_says_they_were_proven() ->
     text = _render(tcp_keepalive=True, server_keepalive=True, client_data=True, server_data=True, heartbeat=True)
     assert "TCP keepalive does not keep" not in text and "Middlebox: ip_stateful" in text
     assert "Proven on this path: tcp_keepalive kept the flow" in text and "sysctl -w" in text
+    # Proven settings go unlabelled; the WebSocket ping was not tried on a tcp:// path, and says so.
+    assert "Linux, system-wide TCP keepalive:" in text
+    assert "(websockets: ping_interval=7.9) (not tried on this path)" in text
     assert "kept      the client's kernel keepalive probes, no data\n      tcp_keepalive detail" in text
 
 
