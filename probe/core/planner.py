@@ -31,6 +31,9 @@ from enum import StrEnum
 
 from probe.core.evidence import Bracket, Evidence, FailureMode, IdleTest, Outcome, Source
 
+#: Below this many test connections a reused pool opens on the wider schedule.
+SMALL_POOL = 36
+
 
 @dataclass(frozen=True)
 class PlannerConfig:
@@ -43,7 +46,7 @@ class PlannerConfig:
     resolution_frac: float = 0.02
     resolution_floor_s: float = 0.5
     #: IdleTest connections open at once (the control connection is not counted).
-    max_conns: int = 63
+    max_conns: int = 31
     #: The answer should come by wall_factor * T + wall_slack_s.
     wall_factor: float = 1.10
     wall_slack_s: float = 2.0
@@ -54,9 +57,9 @@ class PlannerConfig:
     #: Failed connections stay open this long so a late push is still seen.
     linger_s: float = 2.0
     #: New connections keep the youngest idle start within this gap of now:
-    #: max(open_gap_abs_s, open_gap_frac * elapsed).
-    open_gap_abs_s: float = 0.02
-    open_gap_frac: float = 0.08
+    #: max(open_gap_abs_s, open_gap_frac * elapsed); None: ``gap_frac`` picks it.
+    open_gap_abs_s: float = 0.05
+    open_gap_frac: float | None = None
     budget_s: float | None = None
     expect_min_s: float | None = None
     #: Whether a connection whose push arrived is tested again. UDP says no:
@@ -71,6 +74,18 @@ class PlannerConfig:
     #: server (whose idle is measured) got it: a failure proves only that
     #: the binding lived less than the idle plus that RTT.
     failure_margin_s: float = 0.0
+
+    @property
+    def gap_frac(self) -> float:
+        """The opening gap's share of the elapsed time.
+
+        A reused pool smaller than ``SMALL_POOL`` spreads its first ages wider
+        (15%): too few connections to scout every 8% step leave the refinement
+        short of idle ages inside the bracket otherwise. Measured with
+        benchmarks/discovery_sweep.py (docs/discovery.md, "Why not 32")."""
+        if self.open_gap_frac is not None:
+            return self.open_gap_frac
+        return 0.15 if self.reuse and self.max_conns < SMALL_POOL else 0.08
 
     def __post_init__(self) -> None:
         if self.max_conns < 2:
@@ -511,7 +526,7 @@ class Planner:
         cfg, now = self.config, step.now
         if len(self.conns) >= cfg.max_conns:
             return
-        gap = max(cfg.open_gap_abs_s, cfg.open_gap_frac * (self._last_open - self.started_at))
+        gap = max(cfg.open_gap_abs_s, cfg.gap_frac * (self._last_open - self.started_at))
         due = self._last_open + gap
         if now >= due - 1e-9:
             conn = self._next_id
@@ -520,5 +535,5 @@ class Planner:
             self.stats.opened += 1
             self._last_open = now
             step.actions.append(Open(conn))
-            due = now + max(cfg.open_gap_abs_s, cfg.open_gap_frac * (now - self.started_at))
+            due = now + max(cfg.open_gap_abs_s, cfg.gap_frac * (now - self.started_at))
         step.wakeups.append(due)

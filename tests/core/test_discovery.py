@@ -53,22 +53,26 @@ def tcp_run(timeout: float, mode: str = "drop", **cfg: float) -> tuple[Discovery
 # Whole runs -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("timeout", [7.0, 30.0, 600.0])
-def test_a_whole_tcp_discovery_runs_in_virtual_time(timeout: float) -> None:
-    discovery, sim = tcp_run(timeout)
+@pytest.mark.parametrize(
+    ("timeout", "parallel", "factor"), [(7.0, 32, 1.10), (30.0, 32, 1.10), (600.0, 32, 1.25), (600.0, 64, 1.10)]
+)
+def test_a_whole_tcp_discovery_runs_in_virtual_time(timeout: float, parallel: int, factor: float) -> None:
+    # The default 32 meet 1.10 T + 2 s below about 100 s and come up to ~1.21 T
+    # above; 64 meet it at every scale (docs/discovery.md, "Why not 32").
+    discovery, sim = tcp_run(timeout, max_conns=parallel - 1)
     assert isinstance(sim.commands[0], OpenConnection)
     bracket = discovery.bracket()
     assert bracket.lower is not None and bracket.upper is not None
     assert bracket.lower <= timeout <= bracket.upper
-    assert discovery.settled == sim.now <= 1.15 * timeout + 2
+    assert discovery.settled == sim.now <= factor * timeout + 2 + discovery.grace_s
     assert sum(isinstance(c, Settled) for c in sim.commands) == 1
     data = discovery.result(sim.now, FACTS).to_json()
     validate(data)
     assert data["reason"] == "resolved" and data["width_s"] <= data["target_width_s"] + 1e-3
     assert data["wall_s"] == pytest.approx(sim.now, abs=0.001)
     # Every connection held at once, within what was asked plus the control one.
-    assert data["connections"]["max_open"] <= 64
-    assert data["connections"]["asked"] == 63 and data["connections"]["pool"] == 61
+    assert data["connections"]["max_open"] <= parallel
+    assert data["connections"]["asked"] == parallel - 1 and data["connections"]["pool"] == parallel - 3
     assert data["states"] is None and data["server_view"] == {"unacknowledged_pushes": 0}
     assert len(data["probes"]) == sum(isinstance(c, Recorded) for c in sim.commands) > 3
 
@@ -100,9 +104,13 @@ def test_a_tcp_run_through_a_path_that_tells_keeps_nothing(mode: str) -> None:
     assert discovery.bracket().failure_mode is FailureMode(mode if mode == "reset" else "closed")
 
 
-def test_a_whole_udp_discovery_runs_in_virtual_time() -> None:
+@pytest.mark.parametrize(("pool", "factor"), [(31, 1.75), (63, 1.15)])
+def test_a_whole_udp_discovery_runs_in_virtual_time(pool: int, factor: float) -> None:
+    # 31 probes per state (the default --parallel 96) bracket as well as 63
+    # (--parallel 191), later where timers are alike and under a minute: the
+    # stream state's 25 s comes at 1.7 T (docs/discovery.md, "UDP probes").
     timeouts = {"unreplied": 5.0, "replied": 12.0, "stream": 25.0}
-    discovery = Discovery.for_udp(PlannerConfig(), UDP_STATES, 2.5)
+    discovery = Discovery.for_udp(PlannerConfig(max_conns=pool), UDP_STATES, 2.5)
     discovery.configure(0.02, None)
     paths = {s: SimPath(t, udp_state=s, rtt_s=0.02, seed=int(t)) for s, t in timeouts.items()}
     sim = DiscoverySim(discovery, paths)
@@ -111,7 +119,7 @@ def test_a_whole_udp_discovery_runs_in_virtual_time() -> None:
         b = discovery.planners[state].bracket()
         assert b.lower is not None and b.upper is not None and b.lower <= timeout <= b.upper, state
     assert discovery.shortest() == "unreplied"
-    assert discovery.settled == sim.now <= 1.15 * 25.0 + 2 + 2.5
+    assert discovery.settled == sim.now <= factor * 25.0 + 2 + 2.5
     # Each flow state's planner finished once, and each test says its state.
     assert sorted(c.state for c in sim.commands if isinstance(c, Finished)) == sorted(UDP_STATES)
     assert {c.state for c in sim.commands if isinstance(c, Recorded)} == set(UDP_STATES)
@@ -232,7 +240,7 @@ def test_the_pool_fits_the_servers_limit_for_this_address() -> None:
     # One for the quiet connection of the after-expiry test, one for the kept one.
     assert discovery.pool == 28 and discovery.limited
     assert discovery.server_limits == {"per_ip": 40, "per_ip_free": 30, "sessions_free": 200}
-    assert discovery.asked == 63
+    assert discovery.asked == 31
 
 
 def test_the_tightest_of_the_limits_counts() -> None:
@@ -495,7 +503,7 @@ def test_max_open_counts_the_kept_and_the_quiet_connection() -> None:
     held = discovery.result(sim.now, FACTS).connections.max_open
     # The control and the quiet connection beside the planner's, never more
     # than asked and the control connection.
-    assert discovery.planners[TCP].stats.max_open + 2 <= held <= 64
+    assert discovery.planners[TCP].stats.max_open + 2 <= held <= 32
 
 
 def test_a_connection_that_died_is_released_and_forgotten() -> None:

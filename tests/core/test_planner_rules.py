@@ -19,6 +19,7 @@ from probe.core.planner import (
     Probe,
     _Round,
 )
+from probe.core.pools import tcp_planner_pool
 from probe.lab.simnat import SimPath, simulate
 
 NOW = 100.0
@@ -353,12 +354,14 @@ def test_planner_config_refuses_what_cannot_work() -> None:
 def test_a_pinned_run_through_a_two_minute_nat() -> None:
     # The whole planner on the simulator: the bracket's bounds, the time and
     # the work, to the millisecond. Any change to the plan shows here; if it
-    # is meant, the new figures go in with the reason.
-    result = simulate(Planner(PlannerConfig()), SimPath(120.0, rtt_s=0.02))
+    # is meant, the new figures go in with the reason. The pool is the default
+    # discovery's (29 of --parallel 32, 15% opening gaps): at 120 s it comes
+    # at 1.13 T, past the goal (docs/discovery.md, "Why not 32").
+    result = simulate(Planner(PlannerConfig(max_conns=tcp_planner_pool())), SimPath(120.0, rtt_s=0.02))
     b = result.bracket
-    assert (round(b.lower or 0, 3), round(b.upper or 0, 3)) == (119.441, 120.46)
-    assert round(result.wall_s, 3) == 124.328
-    assert (result.probes, result.connections_opened, result.max_connections) == (32, 64, 64)
+    assert (round(b.lower or 0, 3), round(b.upper or 0, 3)) == (119.962, 121.155)
+    assert round(result.wall_s, 3) == 135.959
+    assert (result.probes, result.connections_opened, result.max_connections) == (31, 30, 30)
 
 
 def test_events_for_unknown_connections_are_harmless_while_others_are_probed() -> None:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from probe.core.pools import DEFAULT_PARALLEL, DEFAULT_UDP_PARALLEL, pool_for
+from probe.core.pools import DEFAULT_PARALLEL, DEFAULT_UDP_PARALLEL, pool_for, tcp_planner_pool
 from probe.core.targets import Transport
 from probe.errors import UsageError
 
 
-def test_the_defaults_give_each_planner_63() -> None:
-    assert pool_for(Transport.TCP, None) == pool_for(Transport.WS, None) == DEFAULT_PARALLEL - 1 == 63
-    assert pool_for(Transport.UDP, None) == (DEFAULT_UDP_PARALLEL - 2) // 3 == 63
+def test_the_defaults_are_32_and_96_in_all() -> None:
+    assert pool_for(Transport.TCP, None) == pool_for(Transport.WS, None) == DEFAULT_PARALLEL - 1 == 31
+    # The after-expiry test keeps two of the 31 aside.
+    assert tcp_planner_pool() == 29 and tcp_planner_pool(64) == 61
+    assert pool_for(Transport.UDP, None) == (DEFAULT_UDP_PARALLEL - 2) // 3 == 31
 
 
 @pytest.mark.parametrize(

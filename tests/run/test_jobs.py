@@ -31,5 +31,5 @@ def test_a_udp_discovery_is_driven_over_tcp_on_its_own_host_and_port_unless_told
 
 
 def test_the_shared_defaults_are_the_planners() -> None:
-    assert DEFAULT_PARALLEL == PlannerConfig().max_conns + 1 == 64
+    assert DEFAULT_PARALLEL == PlannerConfig().max_conns + 1 == 32
     assert DEFAULT_MAX_IDLE_S == PlannerConfig().max_idle_s == 7800.0
